@@ -1,0 +1,132 @@
+// model/ — GPT4Rec in LibTorch, its baselines, trainer and checkpoints. This header is the module's whole
+// contract: no torch types cross it (the implementation is behind a pimpl), so including it costs nothing.
+//
+// The model takes CSR arrays and edge lists in dense ids; it knows nothing of storage, gRPC or datasets.
+// Method: ../shared/design/GPT4REC.md §2–4. Parts marked [reconstructed] there are switchable in ModelConfig.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace gpt4rec::model {
+
+// How the model reacts to each new segment (the paper's method and its baselines, one trainer).
+enum class Strategy {
+  kPop,       // item popularity in the accumulated graph; no training
+  kStatic,    // train on segment 0, never update
+  kFinetune,  // same backbone without prompts; every parameter keeps training on each new segment
+  kRetrain,   // from scratch on the whole accumulated graph at every segment
+  kGpt4Rec,   // segment 0 from scratch, then prompt tuning: backbone and old embeddings frozen
+};
+absl::StatusOr<Strategy> ParseStrategy(const std::string& name);  // "pop", "static", "finetune", ...
+std::string StrategyName(Strategy s);
+
+// Structure prompt form: the design page's cheap softmax-over-M form, or a scalar gate on Â's entries.
+enum class StructurePrompt { kSoftmax, kEdgeGate, kOff };
+
+struct ModelConfig {
+  Strategy strategy = Strategy::kGpt4Rec;
+  int dim = 64;                // d
+  int views = 4;               // K; each view has d / K dims
+  int node_prompts = 8;        // L
+  int structure_prompts = 4;   // M
+  StructurePrompt structure_prompt = StructurePrompt::kSoftmax;  // [reconstructed]
+  bool view_prompts = true;    // [reconstructed]
+  int layers = 2;              // LightGCN layers
+  float lr = 1e-3f;            // segment 0 / retrain / finetune
+  float prompt_lr = 1e-3f;     // prompts and new rows during prompt tuning
+  float old_embedding_lr = 0;  // > 0: old embeddings trainable at this rate during prompt tuning
+  float l2 = 1e-4f;            // on the batch's representations
+  int negatives = 1;           // sampled per positive (BPR)
+  int batch_size = 2048;
+  int max_epochs = 25;
+  int patience = 2;
+  int min_epochs = 8;
+  int threads = 0;             // torch::set_num_threads; 0 = all cores
+  uint64_t seed = 42;
+};
+
+// User-major CSR in dense ids: items of user u are indices[indptr[u] .. indptr[u+1]).
+struct Graph {
+  int32_t num_users = 0;
+  int32_t num_items = 0;
+  std::vector<int64_t> indptr;
+  std::vector<int32_t> indices;
+};
+
+struct Interaction {
+  int32_t user = 0;
+  int32_t item = 0;
+};
+
+// One segment's input.
+struct SegmentInput {
+  // The accumulated TRAINING graph of segments 0..t (message passing uses it). Its sizes define the id space;
+  // ids above those the model already knows are new nodes.
+  const Graph* graph = nullptr;
+  std::vector<Interaction> train;  // this segment's training edges: BPR positives
+  std::vector<Interaction> valid;  // this segment's validation edges: early stopping on Recall@20
+};
+
+struct EpochLog {
+  int epoch = 0;
+  double loss = 0;
+  double valid_recall20 = 0;
+  double seconds = 0;
+};
+
+struct TrainReport {
+  int segment = 0;
+  std::string mode;  // "train", "prompt_tuning", "finetune", "retrain", "none"
+  int epochs = 0;
+  int best_epoch = 0;
+  double final_loss = 0;
+  double best_valid_recall20 = 0;
+  double seconds = 0;
+  std::vector<EpochLog> log;
+};
+
+// Called after every epoch (progress display); may be empty.
+using EpochCallback = std::function<void(const EpochLog&)>;
+
+// Final representations for serving: score(u, i) = users[u] · items[i].
+struct Embeddings {
+  int32_t num_users = 0;
+  int32_t num_items = 0;
+  int32_t dim = 0;
+  std::vector<float> users;  // row-major num_users × dim
+  std::vector<float> items;  // row-major num_items × dim
+};
+
+class RecommenderModel {
+ public:
+  static absl::StatusOr<std::unique_ptr<RecommenderModel>> Create(const ModelConfig& config);
+  // Restores a checkpoint written by Save (config, tensors, segment count). Scores are identical.
+  static absl::StatusOr<std::unique_ptr<RecommenderModel>> Load(const std::string& path);
+  virtual ~RecommenderModel() = default;
+
+  // Consumes the next segment: the first call trains segment 0 from scratch; later calls update according to
+  // the strategy. New nodes are initialised with the mean of their old 2-hop neighbours' embeddings.
+  virtual absl::StatusOr<TrainReport> Update(const SegmentInput& input, const EpochCallback& on_epoch) = 0;
+
+  // Final representations after the last Update (propagated over the last graph).
+  virtual absl::StatusOr<Embeddings> ExportEmbeddings() const = 0;
+
+  // Scores of the given users against all items: out is users.size() × num_items, row-major.
+  // Users unknown to the model get the mean old-node representation.
+  virtual absl::Status Score(const std::vector<int32_t>& users, std::vector<float>* out) const = 0;
+
+  // Atomic write (temp file + rename) of a versioned checkpoint.
+  virtual absl::Status Save(const std::string& path) const = 0;
+
+  virtual const ModelConfig& config() const = 0;
+  virtual int segments_seen() const = 0;  // Update calls so far
+};
+
+}  // namespace gpt4rec::model

@@ -1,0 +1,178 @@
+// storage/ — the RocksDB-backed dynamic user-item graph. This header is the module's whole contract.
+//
+// Knows nothing of gRPC, protobuf or the model: events in, CSR arrays out. Errors are absl::Status; nothing
+// here throws across the boundary.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace gpt4rec::storage {
+
+// Limits enforced by validation (and documented in the proto).
+inline constexpr size_t kMaxIdBytes = 256;
+
+// One interaction as producers send it.
+struct Event {
+  std::string user_id;   // 1..256 bytes
+  std::string item_id;   // 1..256 bytes
+  int64_t timestamp = 0; // unix seconds, event time, >= 0
+  int32_t event_type = 0;
+  float weight = 1.0f;   // finite
+  std::string event_id;  // optional idempotency key, <= 256 bytes
+};
+
+// How event time is cut into segments. kManual: only CloseSegment() closes.
+enum class SegmentUnit { kHour, kDay, kMonth, kEvents, kManual };
+
+struct SegmentPolicy {
+  SegmentUnit unit = SegmentUnit::kManual;
+  // For kEvents: close after this many events.
+  uint64_t events_per_segment = 0;
+};
+
+// Parses "hour", "day", "month", "manual" or "events:N".
+absl::StatusOr<SegmentPolicy> ParseSegmentPolicy(const std::string& text);
+
+struct StoreOptions {
+  bool create_if_missing = true;
+  // false (default): each batch is in the OS page cache's WAL when acknowledged — a process crash loses nothing
+  // acknowledged, a machine/power crash can lose the last acknowledged batches. true: fsync the WAL per batch.
+  bool sync = false;
+  SegmentPolicy segments;
+  // RocksDB block cache (bytes).
+  size_t block_cache_bytes = 64ull << 20;
+};
+
+// Outcome of one AppendBatch.
+struct AppendResult {
+  uint32_t appended = 0;        // events newly stored
+  uint32_t duplicates = 0;      // events skipped: event_id seen before
+  uint64_t last_sequence = 0;   // sequence of the last stored event in the store after the batch
+  std::vector<uint32_t> closed_segments;  // segments this batch closed by crossing a boundary
+};
+
+// Per-edge state, kept for both adjacency directions.
+struct EdgeInfo {
+  uint32_t other = 0;       // the dense id at the other end (item for a user's list, user for an item's list)
+  int64_t first_time = 0;
+  int64_t last_time = 0;
+  uint32_t count = 0;
+  int32_t last_type = 0;
+  float last_weight = 0;
+  uint32_t first_segment = 0;  // the segment in which this edge first appeared
+};
+
+// A stored event as read back.
+struct StoredEvent {
+  uint64_t sequence = 0;
+  uint32_t user = 0;  // dense ids
+  uint32_t item = 0;
+  int64_t timestamp = 0;
+  int32_t event_type = 0;
+  float weight = 0;
+  uint32_t segment = 0;
+};
+
+struct SegmentInfo {
+  uint32_t index = 0;
+  bool closed = false;
+  uint64_t first_sequence = 0;  // sequences [first_sequence, end_sequence)
+  uint64_t end_sequence = 0;
+  int64_t min_time = 0;         // event-time span of its events (0/0 when empty)
+  int64_t max_time = 0;
+  uint64_t events = 0;
+};
+
+// User-major CSR of a bipartite graph: the items of user u are indices[indptr[u] .. indptr[u+1]), sorted
+// ascending. Dense ids; deleted users keep their slot with no edges.
+struct Csr {
+  uint32_t num_users = 0;
+  uint32_t num_items = 0;
+  std::vector<int64_t> indptr;   // num_users + 1
+  std::vector<int32_t> indices;  // num edges
+};
+
+// A (user, item) pair in dense ids.
+struct EdgePair {
+  uint32_t user = 0;
+  uint32_t item = 0;
+};
+
+struct Counts {
+  uint64_t users = 0;  // live users
+  uint64_t items = 0;
+  uint64_t edges = 0;  // distinct live (user, item) pairs
+  uint64_t events = 0; // stored events (deleted users' events excluded)
+};
+
+struct DeleteResult {
+  bool deleted = false;
+  uint64_t edges_removed = 0;
+  uint64_t events_removed = 0;
+};
+
+// Thread-safety: all methods may be called concurrently; writes are serialised internally, reads see a
+// consistent state (never half a batch).
+class GraphStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<GraphStore>> Open(const std::string& dir, const StoreOptions& options);
+  virtual ~GraphStore() = default;
+
+  // Validates every event first (error names the index and field, e.g. "events[3].user_id: empty"); then
+  // interns ids, logs the events and upserts both adjacency directions in ONE RocksDB WriteBatch. All or
+  // nothing. Idempotent on event_id.
+  virtual absl::StatusOr<AppendResult> AppendBatch(const std::vector<Event>& events) = 0;
+
+  // --- ids ---
+  virtual std::optional<uint32_t> FindUser(const std::string& external_id) const = 0;
+  virtual std::optional<uint32_t> FindItem(const std::string& external_id) const = 0;
+  virtual absl::StatusOr<std::string> UserName(uint32_t user) const = 0;  // NOT_FOUND when deleted / unknown
+  virtual absl::StatusOr<std::string> ItemName(uint32_t item) const = 0;
+  // Dense id space sizes (max id + 1), including deleted users' empty slots.
+  virtual uint32_t UserIdSpace() const = 0;
+  virtual uint32_t ItemIdSpace() const = 0;
+
+  // --- adjacency ---
+  virtual std::vector<EdgeInfo> UserItems(uint32_t user) const = 0;  // sorted by item id
+  virtual std::vector<EdgeInfo> ItemUsers(uint32_t item) const = 0;  // sorted by user id
+  virtual uint32_t UserDegree(uint32_t user) const = 0;
+  virtual uint32_t ItemDegree(uint32_t item) const = 0;
+  virtual Counts GetCounts() const = 0;
+
+  // --- events ---
+  // Events with sequence in [from, to), ascending; stops early when fn returns false.
+  virtual absl::Status ScanEvents(uint64_t from_sequence, uint64_t to_sequence,
+                                  const std::function<bool(const StoredEvent&)>& fn) const = 0;
+  // Events whose event time lies in [from, to), in sequence order.
+  virtual absl::Status ScanEventsByTime(int64_t from_time, int64_t to_time,
+                                        const std::function<bool(const StoredEvent&)>& fn) const = 0;
+
+  // --- segments ---
+  virtual SegmentInfo OpenSegment() const = 0;
+  virtual std::vector<SegmentInfo> ClosedSegments() const = 0;
+  // Closes the open segment now. FAILED_PRECONDITION when it holds no events.
+  virtual absl::StatusOr<SegmentInfo> CloseSegment() = 0;
+  // Distinct (user, item) pairs that have an event in segment s, sorted (user, item).
+  virtual absl::StatusOr<std::vector<EdgePair>> SegmentEdges(uint32_t segment) const = 0;
+  // The accumulated graph of segments 0..s: every live edge whose first_segment <= s. One pass.
+  virtual absl::StatusOr<Csr> AccumulatedCsr(uint32_t segment) const = 0;
+
+  // --- maintenance ---
+  // A RocksDB checkpoint of the whole store into `dir` (must not exist). Open(dir) gives an identical store.
+  virtual absl::Status Snapshot(const std::string& dir) const = 0;
+  // Removes the user's edges (both directions), events, event-id keys and id mapping, fixes item degrees, and
+  // compacts so that the external id is in no live file of the data directory.
+  virtual absl::StatusOr<DeleteResult> DeleteUser(const std::string& external_id) = 0;
+  // Flushes memtables and syncs the WAL (for graceful shutdown).
+  virtual absl::Status Flush() = 0;
+};
+
+}  // namespace gpt4rec::storage
