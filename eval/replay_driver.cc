@@ -1,0 +1,106 @@
+// The replay (design page §5 steps 6–7): for every segment, each strategy's model consumes the segment (update on
+// its train split, early stop on its validation split), then is scored on the segment's test split.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "eval/replay.h"
+
+namespace gpt4rec::eval {
+namespace {
+
+double Since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string FormatSeconds(double s) {
+  char buf[32];
+  if (s < 120) {
+    std::snprintf(buf, sizeof(buf), "%.0fs", s);
+  } else if (s < 7200) {
+    std::snprintf(buf, sizeof(buf), "%.1fmin", s / 60);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.1fh", s / 3600);
+  }
+  return buf;
+}
+
+}  // namespace
+
+absl::StatusOr<ReplayResult> RunReplay(const SegmentedStream& stream, const ReplayOptions& options) {
+  if (options.strategies.empty()) return absl::InvalidArgumentError("strategies: none given");
+  if (stream.segments.empty()) return absl::InvalidArgumentError("stream: no segments");
+  ReplayResult result;
+  std::vector<std::unique_ptr<model::RecommenderModel>> models;
+  for (model::Strategy s : options.strategies) {
+    model::ModelConfig config = options.model;
+    config.strategy = s;
+    auto m = model::RecommenderModel::Create(config);
+    if (!m.ok()) return m.status();
+    models.push_back(std::move(*m));
+    result.strategies.push_back(model::StrategyName(s));
+  }
+  result.per_strategy.assign(models.size(), std::vector<StrategySegment>(stream.segments.size()));
+
+  const auto start = std::chrono::steady_clock::now();
+  const size_t T = stream.segments.size();
+  std::ostream* log = options.progress;
+  for (size_t t = 0; t < T; ++t) {
+    const Segment& seg = stream.segments[t];
+    const model::Graph graph = AccumulatedTrainingGraph(stream, t);
+    model::SegmentInput input;
+    input.graph = &graph;
+    input.train = seg.train;
+    input.valid = seg.valid;
+    for (size_t k = 0; k < models.size(); ++k) {
+      const std::string& name = result.strategies[k];
+      const double eta = t == 0 ? 0 : Since(start) / static_cast<double>(t) * static_cast<double>(T - t);
+      auto on_epoch = [&](const model::EpochLog& e) {
+        if (log == nullptr) return;
+        char buf[256];
+        std::snprintf(buf, sizeof(buf),
+                      "[replay] segment %zu/%zu (%s) %-8s epoch %2d loss %.4f valid R@20 %.4f (%.1fs) | elapsed %s "
+                      "ETA %s\n",
+                      t + 1, T, seg.label.c_str(), name.c_str(), e.epoch, e.loss, e.valid_recall20, e.seconds,
+                      FormatSeconds(Since(start)).c_str(), t == 0 ? "?" : FormatSeconds(eta).c_str());
+        *log << buf << std::flush;
+      };
+      auto report = models[k]->Update(input, on_epoch);
+      if (!report.ok()) {
+        return absl::Status(report.status().code(), "segment " + std::to_string(t) + " (" + seg.label + "), " +
+                                                        name + ": " + std::string(report.status().message()));
+      }
+      StrategySegment& out = result.per_strategy[k][t];
+      out.train_seconds = report->seconds;
+      out.epochs = report->epochs;
+      out.best_epoch = report->best_epoch;
+      out.best_valid_recall20 = report->best_valid_recall20;
+      out.mode = report->mode;
+      const auto eval_start = std::chrono::steady_clock::now();
+      const model::RecommenderModel* m = models[k].get();
+      auto metrics = EvaluateTest(
+          graph, seg.test,
+          [m](const std::vector<int32_t>& users, std::vector<float>* scores) { return m->Score(users, scores); },
+          options.eval_batch_users);
+      if (!metrics.ok()) return metrics.status();
+      out.test = *metrics;
+      out.eval_seconds = Since(eval_start);
+      if (log != nullptr) {
+        char buf[256];
+        std::snprintf(buf, sizeof(buf),
+                      "[replay] segment %zu/%zu (%s) %-8s %s: %d epochs, train %.1fs | test R@20 %.4f N@20 %.4f "
+                      "N@20(DEGC) %.4f over %lld users\n",
+                      t + 1, T, seg.label.c_str(), name.c_str(), out.mode.c_str(), out.epochs, out.train_seconds,
+                      out.test.recall20, out.test.ndcg20, out.test.ndcg20_degc,
+                      static_cast<long long>(out.test.users));
+        *log << buf << std::flush;
+      }
+    }
+  }
+  for (size_t k = 0; k < models.size(); ++k) {
+    result.summary.push_back(Summarise(result.strategies[k], result.per_strategy[k]));
+  }
+  return result;
+}
+
+}  // namespace gpt4rec::eval
