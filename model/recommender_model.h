@@ -78,7 +78,8 @@ struct EpochLog {
   int epoch = 0;
   double loss = 0;
   double valid_recall20 = 0;
-  double seconds = 0;
+  double seconds = 0;        // whole epoch: training + validation
+  double train_seconds = 0;  // the training steps only (sampling, forward, backward, optimiser)
 };
 
 struct TrainReport {

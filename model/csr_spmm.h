@@ -1,0 +1,33 @@
+// Private (torch): the normalised adjacency Â = D^-1/2 A D^-1/2 of the bipartite graph as a symmetric CSR over
+// N = users + items nodes (users first), and Â·X as an autograd op. Â is symmetric, so the backward pass is the
+// same product; the hand-written kernel is parallel over rows (no atomics, deterministic for any thread count).
+#pragma once
+
+#include <torch/torch.h>
+
+#include "model/graph_ops.h"
+
+namespace gpt4rec::model {
+
+struct NormAdjacency {
+  int64_t num_users = 0;
+  int64_t num_items = 0;
+  int64_t num_nodes = 0;
+  torch::Tensor rowptr;  // int64 [N+1]
+  torch::Tensor col;     // int32 [2E]
+  torch::Tensor val;     // float [2E]
+  // One entry per undirected edge, user-major: node ids (items offset by num_users) and Â value.
+  torch::Tensor edge_user;  // int64 [E]
+  torch::Tensor edge_item;  // int64 [E]
+  torch::Tensor edge_val;   // float [E]
+  // For the edge-gate variant: the undirected edge of each CSR entry, and the entry's row.
+  torch::Tensor entry_edge;  // int64 [2E]
+  torch::Tensor entry_row;   // int64 [2E]
+};
+
+NormAdjacency BuildNormAdjacency(const BipartiteCsr& g);
+
+// Â · x for x of shape [N, d] (float, contiguous); differentiable in x.
+torch::Tensor AdjacencyMatmul(const NormAdjacency& a, const torch::Tensor& x);
+
+}  // namespace gpt4rec::model

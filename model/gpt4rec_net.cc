@@ -1,0 +1,133 @@
+#include "model/gpt4rec_net.h"
+
+#include <cmath>
+
+namespace gpt4rec::model {
+
+namespace {
+torch::Tensor Normal(std::initializer_list<int64_t> shape, double std) { return torch::randn(shape) * std; }
+}  // namespace
+
+Gpt4RecNet::Gpt4RecNet(const NetShape& shape, int64_t num_users, int64_t num_items) : shape_(shape) {
+  const int64_t d = shape.dim, K = shape.views, dk = d / K;
+  // LightGCN's usual N(0, 0.1) for the ID tables.
+  user_old = torch::empty({0, d});
+  item_old = torch::empty({0, d});
+  user_new = Normal({num_users, d}, 0.1);
+  item_new = Normal({num_items, d}, 0.1);
+  // The view projections start as the identity split into K blocks, so an untrained backbone is plain LightGCN.
+  view_W = torch::eye(d);
+  view_c = torch::zeros({d});
+  if (!shape.prompts) return;
+  const double score_std = 1.0 / std::sqrt(static_cast<double>(dk));
+  if (shape.node_prompts > 0) {
+    const int64_t L = shape.node_prompts;
+    node_P = Normal({K, L, dk}, 0.01);  // small: the prompt starts close to "no change"
+    node_A = Normal({K, dk, L}, score_std);
+    node_b = torch::zeros({K, L});
+  }
+  if (shape.structure == StructurePrompt::kSoftmax) {
+    const int64_t M = shape.structure_prompts;
+    struct_S = Normal({K, M, dk}, 0.01);
+    struct_Gu = Normal({K, dk, M}, score_std);
+    struct_Gi = Normal({K, dk, M}, score_std);
+    struct_b = torch::zeros({K, M});
+  } else if (shape.structure == StructurePrompt::kEdgeGate) {
+    struct_Gu = Normal({K, dk, 1}, 0.01);
+    struct_Gi = Normal({K, dk, 1}, 0.01);
+    struct_b = torch::full({K, 1}, 4.0);  // σ(4) ≈ 0.98: the gate starts nearly open (≈ plain Â)
+  }
+  if (shape.view_prompts) view_v = torch::zeros({K, dk});  // uniform γ = 1/K at the start
+}
+
+std::vector<std::string> Gpt4RecNet::PromptNames() const {
+  std::vector<std::string> out;
+  const std::pair<const char*, const torch::Tensor*> all[] = {
+      {"node_P", &node_P},     {"node_A", &node_A},       {"node_b", &node_b},     {"struct_S", &struct_S},
+      {"struct_Gu", &struct_Gu}, {"struct_Gi", &struct_Gi}, {"struct_b", &struct_b}, {"view_v", &view_v}};
+  for (const auto& [name, t] : all)
+    if (t->defined()) out.push_back(name);
+  return out;
+}
+
+std::map<std::string, torch::Tensor*> Gpt4RecNet::NamedParameters() {
+  std::map<std::string, torch::Tensor*> m = {{"view_W", &view_W}, {"view_c", &view_c}};
+  std::pair<const char*, torch::Tensor*> all[] = {
+      {"node_P", &node_P},       {"node_A", &node_A},       {"node_b", &node_b},     {"struct_S", &struct_S},
+      {"struct_Gu", &struct_Gu}, {"struct_Gi", &struct_Gi}, {"struct_b", &struct_b}, {"view_v", &view_v}};
+  for (auto& [name, t] : all)
+    if (t->defined()) m[name] = t;
+  return m;
+}
+
+void Gpt4RecNet::MergeRows() {
+  torch::NoGradGuard no_grad;
+  user_old = torch::cat({user_old, user_new}, 0).detach().clone();
+  item_old = torch::cat({item_old, item_new}, 0).detach().clone();
+  user_new = torch::empty({0, shape_.dim});
+  item_new = torch::empty({0, shape_.dim});
+}
+
+void Gpt4RecNet::AppendRows(const torch::Tensor& new_users, const torch::Tensor& new_items) {
+  user_new = new_users.detach().clone();
+  item_new = new_items.detach().clone();
+}
+
+// (Σ_i Â_ui β_ui) S per node and view: the cheap form of the structure prompt (design page §2.3). β comes from
+// a linear score of both ends, which splits into per-node terms, so only an E×K×M tensor is ever formed.
+torch::Tensor Gpt4RecNet::StructureTerm(const torch::Tensor& xhat, const NormAdjacency& adj) const {
+  const int64_t N = xhat.size(0), K = shape_.views, M = shape_.structure_prompts;
+  auto lu = torch::einsum("nkd,kdm->nkm", {xhat, struct_Gu});
+  auto li = torch::einsum("nkd,kdm->nkm", {xhat, struct_Gi});
+  auto logits = lu.index_select(0, adj.edge_user) + li.index_select(0, adj.edge_item) + struct_b;  // [E,K,M]
+  auto beta = torch::softmax(logits, -1) * adj.edge_val.view({-1, 1, 1});
+  auto T = torch::zeros({N, K, M}, xhat.options()).index_add(0, adj.edge_user, beta).index_add(0, adj.edge_item, beta);
+  return torch::einsum("nkm,kmd->nkd", {T, struct_S});
+}
+
+// Edge-gate variant: messages along (u,i) scaled by σ(g_k([x̂_u ‖ x̂_i])) per view. Forms a 2E×d message tensor,
+// so it is slower than the softmax form; it exists for comparison.
+torch::Tensor Gpt4RecNet::GatedPropagate(const torch::Tensor& h, const torch::Tensor& gate,
+                                         const NormAdjacency& adj) const {
+  const int64_t N = h.size(0), K = shape_.views, dk = shape_.dim / K;
+  auto w = gate.index_select(0, adj.entry_edge) * adj.val.view({-1, 1});  // [2E,K]
+  auto msg = h.view({N, K, dk}).index_select(0, adj.col.to(torch::kLong)) * w.unsqueeze(-1);
+  return torch::zeros({N, K, dk}, h.options()).index_add(0, adj.entry_row, msg).view({N, K * dk});
+}
+
+torch::Tensor Gpt4RecNet::Forward(const NormAdjacency& adj) const {
+  const int64_t d = shape_.dim, K = shape_.views, dk = d / K;
+  auto x = torch::cat({user_old, user_new, item_old, item_new}, 0);
+  const int64_t N = x.size(0);
+  auto xv = torch::addmm(view_c, x, view_W.t()).view({N, K, dk});  // x^(k) = W_k e + c_k, all views at once
+  if (node_P.defined()) {
+    auto alpha = torch::softmax(torch::einsum("nkd,kdl->nkl", {xv, node_A}) + node_b, -1);
+    xv = xv + torch::einsum("nkl,kld->nkd", {alpha, node_P});
+  }
+  const bool has_edges = adj.edge_user.numel() > 0;
+  torch::Tensor structure_term, gate;
+  if (has_edges && shape_.prompts && shape_.structure == StructurePrompt::kSoftmax) {
+    structure_term = StructureTerm(xv, adj).reshape({N, d});
+  } else if (has_edges && shape_.prompts && shape_.structure == StructurePrompt::kEdgeGate) {
+    auto lu = torch::einsum("nkd,kdm->nkm", {xv, struct_Gu}).squeeze(-1);
+    auto li = torch::einsum("nkd,kdm->nkm", {xv, struct_Gi}).squeeze(-1);
+    gate = torch::sigmoid(lu.index_select(0, adj.edge_user) + li.index_select(0, adj.edge_item) +
+                          struct_b.squeeze(-1));  // [E,K]
+  }
+  // All K views share Â, so one N×d product propagates every view at once.
+  auto h = xv.reshape({N, d});
+  auto acc = h;
+  for (int l = 0; l < shape_.layers; ++l) {
+    h = gate.defined() ? GatedPropagate(h, gate, adj) : AdjacencyMatmul(adj, h);
+    if (structure_term.defined()) h = h + structure_term;
+    acc = acc + h;
+  }
+  auto hv = (acc / static_cast<double>(shape_.layers + 1)).view({N, K, dk});
+  if (view_v.defined()) {
+    auto gamma = torch::softmax((hv * view_v).sum(-1), -1);  // γ_ik = softmax_k(v_k · h_i^(k))
+    hv = hv * gamma.unsqueeze(-1);
+  }
+  return hv.reshape({N, d});
+}
+
+}  // namespace gpt4rec::model

@@ -1,0 +1,292 @@
+// RecommenderModel end to end on small synthetic streams: shapes, frozen parameters under prompt tuning,
+// baselines, checkpoints, determinism, input errors. Internals are read back through the checkpoint format.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <set>
+#include <fstream>
+
+#include "model/checkpoint_io.h"
+#include "model/recommender_model.h"
+#include "tests/common/temp_dir.h"
+#include "tests/model/synthetic_stream.h"
+
+namespace gpt4rec::model {
+namespace {
+
+using gpt4rec::testing::AccumulatedGraph;
+using gpt4rec::testing::MakeDriftingStream;
+using gpt4rec::testing::StreamSegment;
+using gpt4rec::testing::StreamSpec;
+using gpt4rec::testing::TempDir;
+
+ModelConfig SmallConfig(Strategy s) {
+  ModelConfig c;
+  c.strategy = s;
+  c.dim = 16;
+  c.views = 4;
+  c.node_prompts = 4;
+  c.structure_prompts = 2;
+  c.lr = 0.01f;
+  c.prompt_lr = 0.01f;
+  c.batch_size = 256;
+  c.max_epochs = 3;
+  c.min_epochs = 1;
+  c.patience = 1;
+  c.threads = 2;
+  c.seed = 3;
+  return c;
+}
+
+std::vector<StreamSegment> SmallStream() {
+  StreamSpec s;
+  s.segments = 2;
+  s.users0 = 120;
+  s.new_users_per_segment = 20;
+  s.items0 = 80;
+  s.new_items_per_segment = 10;
+  s.interactions_per_user = 6;
+  return MakeDriftingStream(s);
+}
+
+struct Stepper {
+  std::vector<StreamSegment> stream = SmallStream();
+  std::vector<Graph> graphs;
+  Stepper() {
+    for (size_t t = 0; t < stream.size(); ++t) graphs.push_back(AccumulatedGraph(stream, static_cast<int>(t)));
+  }
+  TrainReport Run(RecommenderModel& m, int t) {
+    SegmentInput in;
+    in.graph = &graphs[t];
+    in.train = stream[t].train;
+    in.valid = stream[t].valid;
+    auto r = m.Update(in, nullptr);
+    REQUIRE(r.ok());
+    return *r;
+  }
+};
+
+CheckpointContents Snapshot(const RecommenderModel& m, const TempDir& dir, const std::string& name) {
+  REQUIRE(m.Save(dir / name).ok());
+  auto c = ReadCheckpointFile(dir / name);
+  REQUIRE(c.ok());
+  return *c;
+}
+
+std::vector<float> Floats(const ArrayBlob& b) {
+  std::vector<float> v(b.bytes.size() / 4);
+  std::memcpy(v.data(), b.bytes.data(), b.bytes.size());
+  return v;
+}
+
+TEST_CASE("config and strategy names are validated", "[model]") {
+  REQUIRE(ParseStrategy("gpt4rec").value() == Strategy::kGpt4Rec);
+  REQUIRE(StrategyName(Strategy::kFinetune) == "finetune");
+  REQUIRE(ParseStrategy("bogus").status().code() == absl::StatusCode::kInvalidArgument);
+  ModelConfig c;
+  c.views = 3;  // does not divide 64
+  auto m = RecommenderModel::Create(c);
+  REQUIRE(m.status().code() == absl::StatusCode::kInvalidArgument);
+  REQUIRE(std::string(m.status().message()).find("views") != std::string::npos);
+}
+
+TEST_CASE("bad segment input is refused without changing the model", "[model]") {
+  auto m = RecommenderModel::Create(SmallConfig(Strategy::kGpt4Rec)).value();
+  Stepper s;
+  SegmentInput in;
+  REQUIRE(m->Update(in, nullptr).status().code() == absl::StatusCode::kInvalidArgument);
+  in.graph = &s.graphs[0];
+  in.train = {{0, 1}, {5, s.graphs[0].num_items}};
+  auto st = m->Update(in, nullptr).status();
+  REQUIRE(st.code() == absl::StatusCode::kInvalidArgument);
+  REQUIRE(std::string(st.message()).find("train[1].item") != std::string::npos);
+  REQUIRE(m->segments_seen() == 0);
+  std::vector<float> out;
+  REQUIRE(m->Score({0}, &out).code() == absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_CASE("forward gives finite representations of the right shape", "[model]") {
+  for (auto strategy : {Strategy::kGpt4Rec, Strategy::kFinetune, Strategy::kPop}) {
+    auto m = RecommenderModel::Create(SmallConfig(strategy)).value();
+    Stepper s;
+    auto report = s.Run(*m, 0);
+    auto e = m->ExportEmbeddings().value();
+    REQUIRE(e.num_users == s.graphs[0].num_users);
+    REQUIRE(e.num_items == s.graphs[0].num_items);
+    REQUIRE(e.dim == (strategy == Strategy::kPop ? 1 : 16));
+    REQUIRE(e.users.size() == static_cast<size_t>(e.num_users) * e.dim);
+    for (float v : e.users) REQUIRE(std::isfinite(v));
+    for (float v : e.items) REQUIRE(std::isfinite(v));
+    if (strategy != Strategy::kPop) {
+      REQUIRE(report.mode == "train");
+      REQUIRE(report.epochs >= 1);
+      REQUIRE(std::isfinite(report.final_loss));
+      REQUIRE(report.final_loss < std::log(2.0) + 1e-3);  // below an untrained BPR loss
+    }
+    // Scores are z_u · z_i, and an unknown user gets a row too.
+    std::vector<float> scores;
+    REQUIRE(m->Score({3, 1 << 20}, &scores).ok());
+    REQUIRE(scores.size() == 2u * e.num_items);
+    double dot = 0;
+    for (int k = 0; k < e.dim; ++k) dot += e.users[3 * e.dim + k] * e.items[5 * e.dim + k];
+    REQUIRE(scores[5] == Approx(dot).margin(1e-5));
+  }
+}
+
+TEST_CASE("pop scores items by their degree in the accumulated graph", "[model]") {
+  auto m = RecommenderModel::Create(SmallConfig(Strategy::kPop)).value();
+  Stepper s;
+  s.Run(*m, 0);
+  auto r = s.Run(*m, 1);
+  REQUIRE(r.mode == "none");
+  std::vector<int> degree(s.graphs[1].num_items, 0);
+  for (int32_t i : s.graphs[1].indices) ++degree[i];
+  std::vector<float> scores;
+  REQUIRE(m->Score({0}, &scores).ok());
+  for (int32_t i = 0; i < s.graphs[1].num_items; ++i) REQUIRE(scores[i] == static_cast<float>(degree[i]));
+}
+
+TEST_CASE("prompt tuning leaves backbone and old embeddings bitwise unchanged and moves the prompts", "[model]") {
+  TempDir dir("model-freeze");
+  auto m = RecommenderModel::Create(SmallConfig(Strategy::kGpt4Rec)).value();
+  Stepper s;
+  s.Run(*m, 0);
+  auto before = Snapshot(*m, dir, "seg0.ckpt");
+  auto report = s.Run(*m, 1);
+  REQUIRE(report.mode == "prompt_tuning");
+  auto after = Snapshot(*m, dir, "seg1.ckpt");
+
+  REQUIRE(after.arrays.at("view_W").bytes == before.arrays.at("view_W").bytes);
+  REQUIRE(after.arrays.at("view_c").bytes == before.arrays.at("view_c").bytes);
+  for (const char* table : {"user_emb", "item_emb"}) {
+    const auto& old_rows = before.arrays.at(table);
+    const auto& new_rows = after.arrays.at(table);
+    REQUIRE(new_rows.shape[0] > old_rows.shape[0]);  // the segment brought new nodes
+    REQUIRE(new_rows.bytes.compare(0, old_rows.bytes.size(), old_rows.bytes) == 0);
+  }
+  for (const char* prompt : {"node_P", "node_A", "struct_S", "struct_Gu", "view_v"}) {
+    INFO(prompt);
+    REQUIRE(after.arrays.at(prompt).bytes != before.arrays.at(prompt).bytes);
+  }
+}
+
+TEST_CASE("finetune keeps training the backbone and old embeddings", "[model]") {
+  TempDir dir("model-finetune");
+  auto m = RecommenderModel::Create(SmallConfig(Strategy::kFinetune)).value();
+  Stepper s;
+  s.Run(*m, 0);
+  auto before = Snapshot(*m, dir, "seg0.ckpt");
+  REQUIRE(before.arrays.count("node_P") == 0);  // the baseline has no prompts
+  REQUIRE(s.Run(*m, 1).mode == "finetune");
+  auto after = Snapshot(*m, dir, "seg1.ckpt");
+  REQUIRE(after.arrays.at("view_W").bytes != before.arrays.at("view_W").bytes);
+  const auto& old_rows = before.arrays.at("user_emb");
+  REQUIRE(after.arrays.at("user_emb").bytes.compare(0, old_rows.bytes.size(), old_rows.bytes) != 0);
+}
+
+TEST_CASE("static never trains after segment 0; retrain starts from scratch", "[model]") {
+  Stepper s;
+  auto st = RecommenderModel::Create(SmallConfig(Strategy::kStatic)).value();
+  REQUIRE(s.Run(*st, 0).mode == "train");
+  auto r = s.Run(*st, 1);
+  REQUIRE(r.mode == "none");
+  REQUIRE(r.epochs == 0);
+  REQUIRE(st->ExportEmbeddings().value().num_users == s.graphs[1].num_users);
+
+  auto re = RecommenderModel::Create(SmallConfig(Strategy::kRetrain)).value();
+  s.Run(*re, 0);
+  REQUIRE(s.Run(*re, 1).mode == "retrain");
+}
+
+TEST_CASE("new nodes start from their old 2-hop neighbours' mean", "[model]") {
+  // Static runs no training after segment 0, so segment 1's new rows are exactly the initialisation.
+  TempDir dir("model-init");
+  Stepper s;
+  auto m = RecommenderModel::Create(SmallConfig(Strategy::kStatic)).value();
+  s.Run(*m, 0);
+  auto before = Snapshot(*m, dir, "a.ckpt");
+  s.Run(*m, 1);
+  auto after = Snapshot(*m, dir, "b.ckpt");
+  const auto old_u = Floats(before.arrays.at("user_emb"));
+  const auto new_u = Floats(after.arrays.at("user_emb"));
+  const Graph& g = s.graphs[1];
+  const int32_t old_users = s.graphs[0].num_users, d = 16;
+  int checked = 0;
+  for (int32_t u = old_users; u < g.num_users; ++u) {
+    std::set<int32_t> nb;
+    for (int64_t j = g.indptr[u]; j < g.indptr[u + 1]; ++j)
+      for (int32_t v = 0; v < old_users; ++v)
+        for (int64_t k = g.indptr[v]; k < g.indptr[v + 1]; ++k)
+          if (g.indices[k] == g.indices[j]) nb.insert(v);
+    if (nb.empty()) continue;
+    for (int c = 0; c < d; ++c) {
+      double mean = 0;
+      for (int32_t v : nb) mean += old_u[v * d + c];
+      REQUIRE(new_u[u * d + c] == Approx(mean / nb.size()).margin(1e-6));
+    }
+    ++checked;
+  }
+  REQUIRE(checked > 5);
+}
+
+TEST_CASE("checkpoint save and load give identical scores and can continue", "[model]") {
+  TempDir dir("model-ckpt");
+  for (auto strategy : {Strategy::kGpt4Rec, Strategy::kPop}) {
+    Stepper s;
+    auto m = RecommenderModel::Create(SmallConfig(strategy)).value();
+    s.Run(*m, 0);
+    const std::string path = dir / (StrategyName(strategy) + ".ckpt");
+    REQUIRE(m->Save(path).ok());
+    auto loaded = RecommenderModel::Load(path);
+    REQUIRE(loaded.ok());
+    REQUIRE((*loaded)->segments_seen() == 1);
+    REQUIRE((*loaded)->config().strategy == strategy);
+    std::vector<int32_t> users = {0, 1, 2, 50, 100000};
+    std::vector<float> a, b;
+    REQUIRE(m->Score(users, &a).ok());
+    REQUIRE((*loaded)->Score(users, &b).ok());
+    REQUIRE(a == b);
+    // The loaded model continues exactly like the original.
+    s.Run(*m, 1);
+    s.Run(**loaded, 1);
+    REQUIRE(m->Score(users, &a).ok());
+    REQUIRE((*loaded)->Score(users, &b).ok());
+    REQUIRE(a == b);
+  }
+}
+
+TEST_CASE("a corrupted or missing checkpoint is refused", "[model]") {
+  TempDir dir("model-bad");
+  REQUIRE(RecommenderModel::Load(dir / "nope.ckpt").status().code() == absl::StatusCode::kNotFound);
+  Stepper s;
+  auto m = RecommenderModel::Create(SmallConfig(Strategy::kGpt4Rec)).value();
+  s.Run(*m, 0);
+  REQUIRE(m->Save(dir / "m.ckpt").ok());
+  std::string data;
+  {
+    std::ifstream in(dir / "m.ckpt", std::ios::binary);
+    data.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  data[data.size() / 2] ^= 0x40;
+  {
+    std::ofstream out(dir / "m.ckpt", std::ios::binary | std::ios::trunc);
+    out << data;
+  }
+  REQUIRE(RecommenderModel::Load(dir / "m.ckpt").status().code() == absl::StatusCode::kDataLoss);
+}
+
+TEST_CASE("training is deterministic under a seed", "[model]") {
+  std::vector<float> runs[2];
+  for (auto& scores : runs) {
+    Stepper s;
+    auto m = RecommenderModel::Create(SmallConfig(Strategy::kGpt4Rec)).value();
+    s.Run(*m, 0);
+    s.Run(*m, 1);
+    REQUIRE(m->Score({0, 7, 130}, &scores).ok());
+  }
+  REQUIRE(runs[0] == runs[1]);
+}
+
+}  // namespace
+}  // namespace gpt4rec::model
