@@ -42,7 +42,8 @@ struct LoadOptions {
   // csv only.
   char delimiter = ',';
   // "unix" (seconds, may be fractional), "unix_ms", or a strptime-like pattern using %Y %m %d %H %M %S %b %a %z
-  // and literal characters (e.g. "%Y-%m-%d %H:%M:%S"). Times are read as UTC (a %z offset is applied).
+  // and literal characters (e.g. "%Y-%m-%d %H:%M:%S"); numeric fields are fixed width (4-digit year, 2-digit
+  // others) so "%Y%m%d" is unambiguous. Times are read as UTC (a %z offset is applied).
   std::string time_format = "unix";
 };
 

@@ -70,19 +70,19 @@ absl::StatusOr<SynthProfile> GetSynthProfile(const std::string& name) {
   // skew, communities, drift, item lifetime) are estimates chosen to resemble each domain.
   if (name == "taobao2014") {
     return SynthProfile{name, Format::kTaobao2014, TimeUnit::kDay, 31, Utc(2014, 11, 18),
-                        8844, 39103, 749438, 0.55, 0.45, 0.9, 24, 0.04, 8.0};
+                        8844, 39103, 749438, 0.55, 0.45, 1.1, 24, 0.04, 8.0};
   }
   if (name == "taobao2015") {
     return SynthProfile{name, Format::kTaobao2015, TimeUnit::kDay, 30, Utc(2015, 7, 2),
-                        92605, 9842, 9767444, 0.45, 0.6, 1.0, 16, 0.04, 12.0};
+                        92605, 9842, 9767444, 0.45, 0.6, 1.2, 16, 0.04, 12.0};
   }
   if (name == "netflix") {
     return SynthProfile{name, Format::kNetflix, TimeUnit::kMonth, 72, Utc(2000, 1, 1),
-                        301750, 9026, 49429742, 0.05, 0.35, 0.8, 20, 0.03, 24.0};
+                        301750, 9026, 49429742, 0.05, 0.35, 1.2, 20, 0.03, 24.0};
   }
   if (name == "foursquare") {
     return SynthProfile{name, Format::kFoursquare, TimeUnit::kMonth, 22, Utc(2012, 4, 1),
-                        52032, 37181, 2111567, 0.3, 0.4, 0.7, 30, 0.05, 10.0};
+                        52032, 37181, 2111567, 0.3, 0.4, 1.0, 30, 0.05, 10.0};
   }
   return absl::InvalidArgumentError("profile: '" + name + "' is not one of taobao2014, taobao2015, netflix, foursquare");
 }
@@ -95,12 +95,16 @@ absl::StatusOr<SynthStats> WriteSynthetic(const SynthOptions& options) {
   if (options.out.empty()) return absl::InvalidArgumentError("out: no output path");
 
   // Scaling keeps each user's activity; items shrink with the scale but never below a floor that leaves
-  // ranking meaningful (top-20 out of fewer than ~150 items is nearly trivial).
+  // ranking meaningful (top-20 out of fewer than ~150 items is nearly trivial) and leaves a user more items
+  // than their activity (10x the mean interactions per user).
   const int S = p.segments;
   const int64_t U = std::max<int64_t>(40, std::llround(p.users * options.scale));
-  const int64_t I = std::max<int64_t>(150, std::llround(p.items * options.scale));
   const double per_user = static_cast<double>(p.interactions) / static_cast<double>(p.users);
-  const int C = std::max(2, std::min<int>(p.communities, static_cast<int>(I / 8)));
+  const int64_t I = std::max<int64_t>(std::max<int64_t>(150, std::llround(10 * per_user)),
+                                      std::llround(p.items * options.scale));
+  // A community holds at least a mean user's activity worth of items, or users exhaust their community and the
+  // popularity skew flattens.
+  const int C = std::max(2, std::min<int>(p.communities, static_cast<int>(static_cast<double>(I) / per_user)));
   std::mt19937_64 rng(options.seed);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
 
@@ -118,8 +122,9 @@ absl::StatusOr<SynthStats> WriteSynthetic(const SynthOptions& options) {
     for (int64_t i = 0; i < I; ++i) {
       item_arrival[i] = arrival(i, I, p.base_item_fraction);
       item_comm[i] = static_cast<int>(Mix(i + options.seed) % C);
-      // Zipf over the rank within the whole catalogue, plus a floor so tail items still reach the k-core.
-      item_appeal[i] = 1.0 / std::pow(1.0 + static_cast<double>(rank[i]) * C / static_cast<double>(I), p.popularity_zipf) + 0.15;
+      // Zipf over the item's rank within its community (rank / C), plus a small floor so tail items can still
+      // reach the k-core.
+      item_appeal[i] = 1.0 / std::pow(1.0 + static_cast<double>(rank[i]) / C, p.popularity_zipf) + 0.01;
     }
   }
   // Per user: arrival, total activity (lognormal around the profile's mean), home community.

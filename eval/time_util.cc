@@ -92,19 +92,19 @@ absl::StatusOr<int64_t> ParseTime(const std::string& text, const std::string& pa
         if (!ReadDigits(text, &pos, 4, 4, &year)) return bad("year");
         break;
       case 'm':
-        if (!ReadDigits(text, &pos, 1, 2, &month) || month < 1 || month > 12) return bad("month");
+        if (!ReadDigits(text, &pos, 2, 2, &month) || month < 1 || month > 12) return bad("month");
         break;
       case 'd':
-        if (!ReadDigits(text, &pos, 1, 2, &day) || day < 1 || day > 31) return bad("day");
+        if (!ReadDigits(text, &pos, 2, 2, &day) || day < 1 || day > 31) return bad("day");
         break;
       case 'H':
-        if (!ReadDigits(text, &pos, 1, 2, &hour) || hour > 23) return bad("hour");
+        if (!ReadDigits(text, &pos, 2, 2, &hour) || hour > 23) return bad("hour");
         break;
       case 'M':
-        if (!ReadDigits(text, &pos, 1, 2, &minute) || minute > 59) return bad("minute");
+        if (!ReadDigits(text, &pos, 2, 2, &minute) || minute > 59) return bad("minute");
         break;
       case 'S':
-        if (!ReadDigits(text, &pos, 1, 2, &second) || second > 60) return bad("second");
+        if (!ReadDigits(text, &pos, 2, 2, &second) || second > 60) return bad("second");
         break;
       case 'b': {
         int m = MatchName(text, &pos, kMonths, 12);
