@@ -2,6 +2,12 @@
 //
 // Knows nothing of gRPC, protobuf or the model: events in, CSR arrays out. Errors are absl::Status; nothing
 // here throws across the boundary.
+//
+// Design (details in storage/README.md): RocksDB is the durable copy; an in-memory mirror of the id maps and
+// of the adjacency (rebuilt from the column families on Open) serves every id / adjacency / degree / CSR read,
+// so appends never read RocksDB and AccumulatedCsr is a pass over arrays. Event scans read the event log
+// column family. Sequences start at 1 (0 means "none"). Dense ids are never reused: a deleted user's slot
+// stays empty and the same external id, if it comes back, gets a new dense id.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -49,6 +56,9 @@ struct StoreOptions {
   SegmentPolicy segments;
   // RocksDB block cache (bytes).
   size_t block_cache_bytes = 64ull << 20;
+  // Benchmarks only: called (under the writer lock) with the serialized RocksDB WriteBatch of each AppendBatch
+  // after it was written, so the same bytes can be replayed into a raw RocksDB as the physical limit.
+  std::function<void(std::string_view serialized_write_batch)> write_batch_observer;
 };
 
 // Outcome of one AppendBatch.
@@ -68,6 +78,8 @@ struct EdgeInfo {
   int32_t last_type = 0;
   float last_weight = 0;
   uint32_t first_segment = 0;  // the segment in which this edge first appeared
+  // first_time / last_time: the smallest / largest event time seen on the edge (late events included);
+  // last_type / last_weight: those of the most recently appended event.
 };
 
 // A stored event as read back.
@@ -146,6 +158,8 @@ class GraphStore {
   virtual uint32_t UserDegree(uint32_t user) const = 0;
   virtual uint32_t ItemDegree(uint32_t item) const = 0;
   virtual Counts GetCounts() const = 0;
+  // Approximate heap bytes of the in-memory mirror (ids, adjacency, event-id keys). O(ids) to compute.
+  virtual uint64_t MemoryBytes() const { return 0; }
 
   // --- events ---
   // Events with sequence in [from, to), ascending; stops early when fn returns false.
@@ -158,8 +172,12 @@ class GraphStore {
   // --- segments ---
   virtual SegmentInfo OpenSegment() const = 0;
   virtual std::vector<SegmentInfo> ClosedSegments() const = 0;
+  // Time units close the open segment when an event's calendar bucket (UTC) is later than that of the open
+  // segment's first event; that event and the rest of its batch go to the new segment. Late events (earlier
+  // bucket) stay in the open segment. kEvents closes as soon as the open segment holds N events.
   // Closes the open segment now. FAILED_PRECONDITION when it holds no events.
   virtual absl::StatusOr<SegmentInfo> CloseSegment() = 0;
+  // NOT_FOUND for a segment past the open one (the open segment itself is allowed in both calls below).
   // Distinct (user, item) pairs that have an event in segment s, sorted (user, item).
   virtual absl::StatusOr<std::vector<EdgePair>> SegmentEdges(uint32_t segment) const = 0;
   // The accumulated graph of segments 0..s: every live edge whose first_segment <= s. One pass.
@@ -169,7 +187,8 @@ class GraphStore {
   // A RocksDB checkpoint of the whole store into `dir` (must not exist). Open(dir) gives an identical store.
   virtual absl::Status Snapshot(const std::string& dir) const = 0;
   // Removes the user's edges (both directions), events, event-id keys and id mapping, fixes item degrees, and
-  // compacts so that the external id is in no live file of the data directory.
+  // compacts so that the external id is in no live file of the data directory. deleted == false when the id
+  // is unknown. Blocks other writers and event scans while it compacts (seconds on a large store).
   virtual absl::StatusOr<DeleteResult> DeleteUser(const std::string& external_id) = 0;
   // Flushes memtables and syncs the WAL (for graceful shutdown).
   virtual absl::Status Flush() = 0;

@@ -1,0 +1,257 @@
+// gpt4rec-bench storage [--events=N --batch=B ...]: durable ingest rate of the graph store against the raw
+// RocksDB limit measured in the same run. The store's own WriteBatches are captured and replayed, byte for
+// byte, into a fresh RocksDB with the same column families and options, so `ratio` is the store's overhead
+// (validation, interning, the in-memory mirror, encoding) on top of what RocksDB itself costs for those bytes.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench/bench_registry.h"
+#include "rocksdb/write_batch.h"
+#include "storage/graph_store.h"
+#include "storage/rocks_layout.h"  // the raw limit must use the store's exact RocksDB layout and tuning
+
+namespace gpt4rec::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+
+struct Flags {
+  uint64_t events = 2000000;
+  uint32_t batch = 1000;
+  uint32_t users = 200000;
+  uint32_t items = 50000;
+  double exponent = 1.0;
+  std::string segments = "day";
+  bool event_ids = false;
+  bool sync = false;
+  std::string dir;
+};
+
+void PrintHelp() {
+  std::printf(
+      "gpt4rec-bench storage: appends synthetic power-law events to a fresh graph store (WAL on), then writes\n"
+      "the identical WriteBatch bytes with raw RocksDB (same column families and options) as the limit.\n"
+      "  --events=N      events to append (default 2000000)\n"
+      "  --batch=B       events per AppendBatch (default 1000)\n"
+      "  --users=U       distinct users, Zipf-distributed (default 200000)\n"
+      "  --items=I       distinct items, Zipf-distributed (default 50000)\n"
+      "  --exponent=S    Zipf exponent for users and items (default 1.0)\n"
+      "  --segments=P    segment policy: hour|day|month|manual|events:N (default day; ~1 day per 200k events)\n"
+      "  --event_ids     give every event an idempotency key (one more key per event)\n"
+      "  --sync          fsync the WAL per batch (both runs)\n"
+      "  --dir=PATH      scratch directory (default: a new folder under the system temp dir, removed after)\n"
+      "Last stdout line: {\"bench\":\"storage\",\"events\":..,\"events_per_s\":..,\"raw_rocksdb_events_per_s\":..,\n"
+      "\"ratio\":..,\"disk_bytes_per_edge\":..,\"ram_bytes_per_edge\":..,\"csr_build_s\":..}\n");
+}
+
+bool ParseFlags(int argc, char** argv, Flags* f) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&](const char* name) -> const char* {
+      const size_t n = std::strlen(name);
+      return a.compare(0, n, name) == 0 ? a.c_str() + n : nullptr;
+    };
+    if (a == "--help" || a == "-h") {
+      PrintHelp();
+      std::exit(0);
+    } else if (const char* v = value("--events=")) {
+      f->events = std::strtoull(v, nullptr, 10);
+    } else if (const char* v = value("--batch=")) {
+      f->batch = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
+    } else if (const char* v = value("--users=")) {
+      f->users = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
+    } else if (const char* v = value("--items=")) {
+      f->items = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
+    } else if (const char* v = value("--exponent=")) {
+      f->exponent = std::strtod(v, nullptr);
+    } else if (const char* v = value("--segments=")) {
+      f->segments = v;
+    } else if (const char* v = value("--dir=")) {
+      f->dir = v;
+    } else if (a == "--event_ids") {
+      f->event_ids = true;
+    } else if (a == "--sync") {
+      f->sync = true;
+    } else {
+      std::fprintf(stderr, "storage bench: unknown flag '%s' (try --help)\n", a.c_str());
+      return false;
+    }
+  }
+  if (f->events == 0 || f->batch == 0 || f->users == 0 || f->items == 0) {
+    std::fprintf(stderr, "storage bench: --events, --batch, --users and --items must be positive\n");
+    return false;
+  }
+  return true;
+}
+
+// Zipf sampler over ranks 0..n-1 by inverse CDF; ranks are scattered over the id space so that popular ids
+// are not all numerically small.
+class Zipf {
+ public:
+  Zipf(uint32_t n, double s) : cdf_(n) {
+    double sum = 0;
+    for (uint32_t k = 0; k < n; ++k) cdf_[k] = (sum += 1.0 / std::pow(k + 1.0, s));
+    for (double& c : cdf_) c /= sum;
+  }
+  uint32_t operator()(std::mt19937_64& rng) {
+    const double u = std::uniform_real_distribution<double>(0, 1)(rng);
+    const auto k = static_cast<uint32_t>(std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin());
+    return static_cast<uint32_t>((uint64_t{std::min<size_t>(k, cdf_.size() - 1)} * 2654435761ull) % cdf_.size());
+  }
+
+ private:
+  std::vector<double> cdf_;
+};
+
+uint64_t DirBytes(const fs::path& dir) {
+  uint64_t total = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    if (entry.is_regular_file()) total += entry.file_size();
+  return total;
+}
+
+int RunStorageBench(int argc, char** argv) {
+  Flags flags;
+  if (!ParseFlags(argc, argv, &flags)) return 2;
+  absl::StatusOr<storage::SegmentPolicy> policy = storage::ParseSegmentPolicy(flags.segments);
+  if (!policy.ok()) {
+    std::fprintf(stderr, "storage bench: %s\n", policy.status().ToString().c_str());
+    return 2;
+  }
+  const bool own_dir = flags.dir.empty();
+  fs::path root = own_dir ? fs::temp_directory_path() / ("gpt4rec-storage-bench-" + std::to_string(getpid()))
+                          : fs::path(flags.dir);
+  fs::remove_all(root);
+  fs::create_directories(root);
+
+  // Synthetic stream, generated before timing: ~200k events per day of event time.
+  std::fprintf(stderr, "storage bench: generating %llu events (%u users, %u items, zipf %.2f)\n",
+               static_cast<unsigned long long>(flags.events), flags.users, flags.items, flags.exponent);
+  std::mt19937_64 rng(42);
+  Zipf user_dist(flags.users, flags.exponent), item_dist(flags.items, flags.exponent);
+  std::vector<std::vector<storage::Event>> batches;
+  const int64_t t0 = 1700000000;
+  for (uint64_t i = 0; i < flags.events; i += flags.batch) {
+    std::vector<storage::Event> batch;
+    const uint64_t n = std::min<uint64_t>(flags.batch, flags.events - i);
+    batch.reserve(n);
+    for (uint64_t j = 0; j < n; ++j) {
+      storage::Event e;
+      e.user_id = "u" + std::to_string(user_dist(rng));
+      e.item_id = "i" + std::to_string(item_dist(rng));
+      e.timestamp = t0 + static_cast<int64_t>((i + j) * 86400 / 200000);
+      e.event_type = static_cast<int32_t>(rng() % 3);
+      e.weight = 1.0f;
+      if (flags.event_ids) e.event_id = "ev" + std::to_string(i + j);
+      batch.push_back(std::move(e));
+    }
+    batches.push_back(std::move(batch));
+  }
+
+  // 1. The graph store.
+  std::vector<std::string> captured;
+  captured.reserve(batches.size());
+  storage::StoreOptions options;
+  options.sync = flags.sync;
+  options.segments = *policy;
+  options.write_batch_observer = [&](std::string_view rep) { captured.emplace_back(rep); };
+  const std::string store_dir = (root / "store").string();
+  uint64_t edges = 0, ram = 0, disk = 0;
+  double store_s = 0, csr_s = 0, flush_s = 0, reopen_s = 0;
+  size_t csr_nnz = 0;
+  {
+    auto store = storage::GraphStore::Open(store_dir, options);
+    if (!store.ok()) {
+      std::fprintf(stderr, "storage bench: %s\n", store.status().ToString().c_str());
+      return 1;
+    }
+    const auto start = Clock::now();
+    for (const auto& batch : batches) {
+      auto r = (*store)->AppendBatch(batch);
+      if (!r.ok()) {
+        std::fprintf(stderr, "storage bench: append failed: %s\n", r.status().ToString().c_str());
+        return 1;
+      }
+    }
+    store_s = Seconds(start);
+    const auto csr_start = Clock::now();
+    auto csr = (*store)->AccumulatedCsr((*store)->OpenSegment().index);
+    csr_s = Seconds(csr_start);
+    if (!csr.ok()) return 1;
+    csr_nnz = csr->indices.size();
+    edges = (*store)->GetCounts().edges;
+    ram = (*store)->MemoryBytes();
+    const auto flush_start = Clock::now();
+    if (!(*store)->Flush().ok()) return 1;
+    flush_s = Seconds(flush_start);
+    std::fprintf(stderr, "storage bench: store %.2f s, %zu closed segments, %llu edges, csr nnz %zu\n", store_s,
+                 (*store)->ClosedSegments().size(), static_cast<unsigned long long>(edges), csr_nnz);
+  }
+  disk = DirBytes(store_dir);
+  {
+    const auto start = Clock::now();
+    auto reopened = storage::GraphStore::Open(store_dir, storage::StoreOptions{});
+    reopen_s = Seconds(start);
+    if (!reopened.ok() || (*reopened)->GetCounts().edges != edges) {
+      std::fprintf(stderr, "storage bench: reopen mismatch\n");
+      return 1;
+    }
+  }
+
+  // 2. The limit: the same WriteBatch bytes straight into RocksDB with the same layout and options.
+  double raw_s = 0;
+  {
+    storage::StoreOptions raw_options;
+    raw_options.sync = flags.sync;
+    auto raw = storage::OpenRocks((root / "raw").string(), raw_options);
+    if (!raw.ok()) {
+      std::fprintf(stderr, "storage bench: %s\n", raw.status().ToString().c_str());
+      return 1;
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = flags.sync;
+    const auto start = Clock::now();
+    for (const std::string& rep : captured) {
+      rocksdb::WriteBatch wb(rep);
+      rocksdb::Status s = (*raw)->db->Write(wo, &wb);
+      if (!s.ok()) {
+        std::fprintf(stderr, "storage bench: raw write failed: %s\n", s.ToString().c_str());
+        return 1;
+      }
+    }
+    raw_s = Seconds(start);
+  }
+  uint64_t wb_bytes = 0;
+  for (const auto& rep : captured) wb_bytes += rep.size();
+  if (own_dir) fs::remove_all(root);
+
+  const double n = static_cast<double>(flags.events);
+  const double eps = n / store_s, raw_eps = n / raw_s;
+  std::printf("store: %.0f events/s (%.2f s); raw RocksDB, same %.1f MB of WriteBatches: %.0f events/s (%.2f s)\n",
+              eps, store_s, wb_bytes / 1e6, raw_eps, raw_s);
+  std::printf("final flush %.2f s, reopen (mirror rebuild) %.2f s, disk %.1f MB, mirror %.1f MB, csr %.3f s\n",
+              flush_s, reopen_s, disk / 1e6, ram / 1e6, csr_s);
+  std::printf(
+      "{\"bench\":\"storage\",\"events\":%llu,\"events_per_s\":%.0f,\"raw_rocksdb_events_per_s\":%.0f,"
+      "\"ratio\":%.3f,\"disk_bytes_per_edge\":%.1f,\"ram_bytes_per_edge\":%.1f,\"csr_build_s\":%.4f}\n",
+      static_cast<unsigned long long>(flags.events), eps, raw_eps, eps / raw_eps,
+      edges ? static_cast<double>(disk) / edges : 0.0, edges ? static_cast<double>(ram) / edges : 0.0, csr_s);
+  return 0;
+}
+
+Registration registration("storage", "graph store ingest vs raw RocksDB (--events=N --batch=B, --help)",
+                          &RunStorageBench);
+
+}  // namespace
+}  // namespace gpt4rec::bench

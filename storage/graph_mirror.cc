@@ -1,0 +1,119 @@
+#include "storage/graph_mirror.h"
+
+#include <algorithm>
+
+namespace gpt4rec::storage {
+
+std::optional<uint32_t> IdSpace::Find(std::string_view name) const {
+  auto it = by_name_.find(absl::string_view(name.data(), name.size()));
+  if (it == by_name_.end()) return std::nullopt;
+  return it->second;
+}
+
+const std::string* IdSpace::Name(uint32_t id) const {
+  if (id >= names_.size() || names_[id].empty()) return nullptr;
+  return &names_[id];
+}
+
+void IdSpace::Set(uint32_t id, std::string name) {
+  if (id >= names_.size()) names_.resize(id + 1);
+  by_name_[name] = id;
+  names_[id] = std::move(name);
+  ++live_;
+}
+
+void IdSpace::Remove(uint32_t id) {
+  if (id >= names_.size() || names_[id].empty()) return;
+  by_name_.erase(names_[id]);
+  std::string().swap(names_[id]);
+  --live_;
+}
+
+void IdSpace::Reserve(uint32_t n) {
+  if (n > names_.size()) names_.resize(n);
+}
+
+uint64_t IdSpace::MemoryBytes() const {
+  uint64_t bytes = names_.capacity() * sizeof(std::string) +
+                   by_name_.capacity() * (sizeof(std::pair<std::string, uint32_t>) + 1);
+  for (const auto& n : names_)
+    if (n.capacity() > 15) bytes += n.capacity() + 1;  // beyond the small-string buffer
+  return bytes;
+}
+
+int64_t GraphMirror::FindEdge(uint32_t user, uint32_t item) const {
+  auto it = edge_slot_.find(PairKey(user, item));
+  return it == edge_slot_.end() ? -1 : static_cast<int64_t>(it->second);
+}
+
+uint32_t GraphMirror::AddEdge(const MirrorEdge& e) {
+  const auto slot = static_cast<uint32_t>(edges_.size());
+  edges_.push_back(e);
+  edge_slot_.emplace(PairKey(e.user, e.item), slot);
+  if (e.user >= user_edges_.size()) user_edges_.resize(e.user + 1);
+  if (e.item >= item_edges_.size()) item_edges_.resize(e.item + 1);
+  user_edges_[e.user].push_back(slot);
+  item_edges_[e.item].push_back(slot);
+  ++live_edges_;
+  return slot;
+}
+
+std::vector<MirrorEdge> GraphMirror::RemoveUserEdges(uint32_t user) {
+  std::vector<MirrorEdge> removed;
+  if (user >= user_edges_.size()) return removed;
+  for (uint32_t slot : user_edges_[user]) {
+    MirrorEdge& e = edges_[slot];
+    removed.push_back(e);
+    auto& item_list = item_edges_[e.item];
+    item_list.erase(std::find(item_list.begin(), item_list.end(), slot));
+    edge_slot_.erase(PairKey(e.user, e.item));
+    e.value = codec::EdgeValue{};  // count 0: dead slot
+    --live_edges_;
+  }
+  std::vector<uint32_t>().swap(user_edges_[user]);
+  return removed;
+}
+
+const std::vector<uint32_t>& GraphMirror::UserEdgeSlots(uint32_t user) const {
+  static const std::vector<uint32_t> kEmpty;
+  return user < user_edges_.size() ? user_edges_[user] : kEmpty;
+}
+
+const std::vector<uint32_t>& GraphMirror::ItemEdgeSlots(uint32_t item) const {
+  static const std::vector<uint32_t> kEmpty;
+  return item < item_edges_.size() ? item_edges_[item] : kEmpty;
+}
+
+Csr GraphMirror::AccumulatedCsr(uint32_t segment) const {
+  Csr csr;
+  csr.num_users = users.size();
+  csr.num_items = items.size();
+  csr.indptr.assign(size_t{csr.num_users} + 1, 0);
+  for (const MirrorEdge& e : edges_)
+    if (e.value.count > 0 && e.value.first_segment <= segment) ++csr.indptr[e.user + 1];
+  for (uint32_t u = 0; u < csr.num_users; ++u) csr.indptr[u + 1] += csr.indptr[u];
+  csr.indices.resize(static_cast<size_t>(csr.indptr[csr.num_users]));
+  std::vector<int64_t> cursor(csr.indptr.begin(), csr.indptr.end() - 1);
+  // Items in ascending order: each user's row fills in ascending item order.
+  for (uint32_t item = 0; item < item_edges_.size(); ++item)
+    for (uint32_t slot : item_edges_[item]) {
+      const MirrorEdge& e = edges_[slot];
+      if (e.value.first_segment <= segment) csr.indices[cursor[e.user]++] = static_cast<int32_t>(item);
+    }
+  return csr;
+}
+
+uint64_t GraphMirror::MemoryBytes() const {
+  uint64_t bytes = users.MemoryBytes() + items.MemoryBytes();
+  bytes += edges_.capacity() * sizeof(MirrorEdge);
+  bytes += edge_slot_.capacity() * (sizeof(std::pair<uint64_t, uint32_t>) + 1);
+  bytes += (user_edges_.capacity() + item_edges_.capacity()) * sizeof(std::vector<uint32_t>);
+  for (const auto& l : user_edges_) bytes += l.capacity() * sizeof(uint32_t);
+  for (const auto& l : item_edges_) bytes += l.capacity() * sizeof(uint32_t);
+  bytes += event_ids.capacity() * (sizeof(std::pair<std::string, uint32_t>) + 1);
+  for (const auto& [id, user] : event_ids)
+    if (id.size() > 15) bytes += id.capacity() + 1;
+  return bytes;
+}
+
+}  // namespace gpt4rec::storage

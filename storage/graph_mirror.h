@@ -1,0 +1,80 @@
+// Private to storage/: the in-memory copy of the graph that serves every adjacency and id read, so that
+// AppendBatch never reads RocksDB and AccumulatedCsr is a pass over arrays. It is rebuilt from the ids, names,
+// user_items and meta column families on Open. It is NOT thread-safe by itself: RocksGraphStore guards it
+// (single writer, shared readers).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "storage/codec.h"
+#include "storage/graph_store.h"
+
+namespace gpt4rec::storage {
+
+struct MirrorEdge {
+  uint32_t user = 0;
+  uint32_t item = 0;
+  codec::EdgeValue value;  // value.count == 0 marks a removed edge (its slot is not reused)
+};
+
+// Dense ids <-> external ids for one side (users or items). A removed id keeps its slot with an empty name.
+class IdSpace {
+ public:
+  std::optional<uint32_t> Find(std::string_view name) const;
+  const std::string* Name(uint32_t id) const;  // nullptr when unknown or removed
+  uint32_t size() const { return static_cast<uint32_t>(names_.size()); }
+  uint64_t live() const { return live_; }
+  // Places `name` at `id` (>= size(): the gap in between becomes removed slots).
+  void Set(uint32_t id, std::string name);
+  void Remove(uint32_t id);
+  // Grows the id space to `n` slots (slots past the last name were removed).
+  void Reserve(uint32_t n);
+  uint64_t MemoryBytes() const;
+
+ private:
+  std::vector<std::string> names_;
+  absl::flat_hash_map<std::string, uint32_t> by_name_;
+  uint64_t live_ = 0;
+};
+
+class GraphMirror {
+ public:
+  IdSpace users;
+  IdSpace items;
+  // event_id -> dense user id, for idempotency and for erasing a deleted user's keys.
+  absl::flat_hash_map<std::string, uint32_t> event_ids;
+
+  static uint64_t PairKey(uint32_t user, uint32_t item) { return (uint64_t{user} << 32) | item; }
+  // Edge slot of (user, item), or -1.
+  int64_t FindEdge(uint32_t user, uint32_t item) const;
+  const MirrorEdge& edge(uint32_t slot) const { return edges_[slot]; }
+  MirrorEdge& mutable_edge(uint32_t slot) { return edges_[slot]; }
+  uint32_t AddEdge(const MirrorEdge& e);  // (user, item) must be new; grows the adjacency lists as needed
+  // Removes every edge of `user` and returns them (for writing the deletes).
+  std::vector<MirrorEdge> RemoveUserEdges(uint32_t user);
+
+  const std::vector<uint32_t>& UserEdgeSlots(uint32_t user) const;
+  const std::vector<uint32_t>& ItemEdgeSlots(uint32_t item) const;
+  uint64_t live_edges() const { return live_edges_; }
+
+  // Live edges with first_segment <= segment, user-major, items ascending. Counting pass over the edge array
+  // then one placement pass in item order, so no per-row sort is needed.
+  Csr AccumulatedCsr(uint32_t segment) const;
+
+  // Approximate heap bytes held (containers' capacities).
+  uint64_t MemoryBytes() const;
+
+ private:
+  std::vector<MirrorEdge> edges_;
+  absl::flat_hash_map<uint64_t, uint32_t> edge_slot_;
+  std::vector<std::vector<uint32_t>> user_edges_;
+  std::vector<std::vector<uint32_t>> item_edges_;
+  uint64_t live_edges_ = 0;
+};
+
+}  // namespace gpt4rec::storage
