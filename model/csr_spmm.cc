@@ -48,7 +48,159 @@ class AdjacencyMatmulFn : public torch::autograd::Function<AdjacencyMatmulFn> {
   }
 };
 
+void PairGatherKernel(const NormAdjacency& a, const float* x, float* out, int64_t f) {
+  const int64_t* eu = a.edge_user.data_ptr<int64_t>();
+  const int64_t* ei = a.edge_item.data_ptr<int64_t>();
+  at::parallel_for(0, a.edge_user.numel(), 2048, [&](int64_t begin, int64_t end) {
+    for (int64_t e = begin; e < end; ++e) {
+      const float* __restrict__ xu = x + eu[e] * f;
+      const float* __restrict__ xi = x + ei[e] * f;
+      float* __restrict__ o = out + e * f;
+      for (int64_t k = 0; k < f; ++k) o[k] = xu[k] + xi[k];
+    }
+  });
+}
+
+void RowScatterKernel(const NormAdjacency& a, const float* w, float* out, int64_t f) {
+  const int64_t* rowptr = a.rowptr.data_ptr<int64_t>();
+  const int64_t* edge = a.entry_edge.data_ptr<int64_t>();
+  at::parallel_for(0, a.num_nodes, 512, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      float* __restrict__ o = out + r * f;
+      for (int64_t k = 0; k < f; ++k) o[k] = 0.f;
+      for (int64_t j = rowptr[r]; j < rowptr[r + 1]; ++j) {
+        const float* __restrict__ src = w + edge[j] * f;
+        for (int64_t k = 0; k < f; ++k) o[k] += src[k];
+      }
+    }
+  });
+}
+
+torch::Tensor PairGather(const NormAdjacency& a, const torch::Tensor& x) {
+  auto xc = x.contiguous();
+  auto out = torch::empty({a.edge_user.numel(), xc.size(1)}, xc.options());
+  PairGatherKernel(a, xc.data_ptr<float>(), out.data_ptr<float>(), xc.size(1));
+  return out;
+}
+
+torch::Tensor RowScatter(const NormAdjacency& a, const torch::Tensor& w) {
+  auto wc = w.contiguous();
+  auto out = torch::empty({a.num_nodes, wc.size(1)}, wc.options());
+  RowScatterKernel(a, wc.data_ptr<float>(), out.data_ptr<float>(), wc.size(1));
+  return out;
+}
+
+class GatherEdgePairsFn : public torch::autograd::Function<GatherEdgePairsFn> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, int64_t adjacency) {
+    ctx->saved_data["adj"] = adjacency;
+    return PairGather(*reinterpret_cast<const NormAdjacency*>(adjacency), x);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad) {
+    const auto* a = reinterpret_cast<const NormAdjacency*>(ctx->saved_data["adj"].toInt());
+    return {RowScatter(*a, grad[0]), torch::Tensor()};
+  }
+};
+
+class ScatterEdgesFn : public torch::autograd::Function<ScatterEdgesFn> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor w, int64_t adjacency) {
+    ctx->saved_data["adj"] = adjacency;
+    return RowScatter(*reinterpret_cast<const NormAdjacency*>(adjacency), w);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad) {
+    const auto* a = reinterpret_cast<const NormAdjacency*>(ctx->saved_data["adj"].toInt());
+    return {PairGather(*a, grad[0]), torch::Tensor()};
+  }
+};
+
+// y[r, k*dk + c] = sum_j val_j gate[edge_j, k] x[col_j, k*dk + c]. The gated Â is still symmetric, so the same
+// kernel is the backward in x.
+torch::Tensor GatedSpmm(const NormAdjacency& a, const torch::Tensor& x, const torch::Tensor& gate) {
+  auto xc = x.contiguous();
+  auto gc = gate.contiguous();
+  const int64_t d = xc.size(1), K = gc.size(1), dk = d / K;
+  auto y = torch::empty_like(xc);
+  const int64_t* rowptr = a.rowptr.data_ptr<int64_t>();
+  const int32_t* col = a.col.data_ptr<int32_t>();
+  const float* val = a.val.data_ptr<float>();
+  const int64_t* edge = a.entry_edge.data_ptr<int64_t>();
+  const float* xp = xc.data_ptr<float>();
+  const float* gp = gc.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, a.num_nodes, 512, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      float* __restrict__ yr = yp + r * d;
+      for (int64_t c = 0; c < d; ++c) yr[c] = 0.f;
+      for (int64_t j = rowptr[r]; j < rowptr[r + 1]; ++j) {
+        const float* __restrict__ xr = xp + static_cast<int64_t>(col[j]) * d;
+        const float* g = gp + edge[j] * K;
+        for (int64_t k = 0; k < K; ++k) {
+          const float v = val[j] * g[k];
+          for (int64_t c = k * dk; c < (k + 1) * dk; ++c) yr[c] += v * xr[c];
+        }
+      }
+    }
+  });
+  return y;
+}
+
+class GatedMatmulFn : public torch::autograd::Function<GatedMatmulFn> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::Tensor gate,
+                               int64_t adjacency) {
+    ctx->saved_data["adj"] = adjacency;
+    ctx->save_for_backward({x, gate});
+    return GatedSpmm(*reinterpret_cast<const NormAdjacency*>(adjacency), x, gate);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad) {
+    const auto& a = *reinterpret_cast<const NormAdjacency*>(ctx->saved_data["adj"].toInt());
+    auto saved = ctx->get_saved_variables();
+    auto x = saved[0].contiguous(), gate = saved[1];
+    auto gy = grad[0].contiguous();
+    auto gx = GatedSpmm(a, gy, gate);
+    // d/dgate[e,k] = val_e * (<gy[u]_k, x[i]_k> + <gy[i]_k, x[u]_k>)
+    const int64_t d = x.size(1), K = gate.size(1), dk = d / K, E = a.edge_user.numel();
+    auto gg = torch::empty({E, K});
+    const int64_t* eu = a.edge_user.data_ptr<int64_t>();
+    const int64_t* ei = a.edge_item.data_ptr<int64_t>();
+    const float* ev = a.edge_val.data_ptr<float>();
+    const float* xp = x.data_ptr<float>();
+    const float* gyp = gy.data_ptr<float>();
+    float* ggp = gg.data_ptr<float>();
+    at::parallel_for(0, E, 2048, [&](int64_t begin, int64_t end) {
+      for (int64_t e = begin; e < end; ++e) {
+        const float* gu = gyp + eu[e] * d;
+        const float* gi = gyp + ei[e] * d;
+        const float* xu = xp + eu[e] * d;
+        const float* xi = xp + ei[e] * d;
+        for (int64_t k = 0; k < K; ++k) {
+          float s = 0.f;
+          for (int64_t c = k * dk; c < (k + 1) * dk; ++c) s += gu[c] * xi[c] + gi[c] * xu[c];
+          ggp[e * K + k] = ev[e] * s;
+        }
+      }
+    });
+    return {gx, gg, torch::Tensor()};
+  }
+};
+
 }  // namespace
+
+torch::Tensor GatherEdgePairs(const NormAdjacency& a, const torch::Tensor& x) {
+  return GatherEdgePairsFn::apply(x, reinterpret_cast<int64_t>(&a));
+}
+
+torch::Tensor ScatterEdgesToNodes(const NormAdjacency& a, const torch::Tensor& w) {
+  return ScatterEdgesFn::apply(w, reinterpret_cast<int64_t>(&a));
+}
+
+torch::Tensor GatedAdjacencyMatmul(const NormAdjacency& a, const torch::Tensor& x, const torch::Tensor& gate) {
+  return GatedMatmulFn::apply(x, gate, reinterpret_cast<int64_t>(&a));
+}
 
 NormAdjacency BuildNormAdjacency(const BipartiteCsr& g) {
   NormAdjacency a;

@@ -30,4 +30,16 @@ NormAdjacency BuildNormAdjacency(const BipartiteCsr& g);
 // Â · x for x of shape [N, d] (float, contiguous); differentiable in x.
 torch::Tensor AdjacencyMatmul(const NormAdjacency& a, const torch::Tensor& x);
 
+// Edge <-> node moves over the undirected edges, as hand-written kernels (torch 1.13's CPU index_add_ on
+// [E, F] sources walks one index at a time and dominated the step time). Adjoint to each other, so each is
+// the other's backward.
+//   GatherEdgePairs:     out[e] = x[user(e)] + x[item(e)]          [N, F] -> [E, F]
+//   ScatterEdgesToNodes: out[n] = sum of w[e] over edges e at n    [E, F] -> [N, F]
+torch::Tensor GatherEdgePairs(const NormAdjacency& a, const torch::Tensor& x);
+torch::Tensor ScatterEdgesToNodes(const NormAdjacency& a, const torch::Tensor& w);
+
+// Edge-gate propagation: out[r] = sum_j Â_rj gate[edge(j), k] x[col_j] per view k (x is [N, K*dk], gate [E, K]).
+// Differentiable in x and gate.
+torch::Tensor GatedAdjacencyMatmul(const NormAdjacency& a, const torch::Tensor& x, const torch::Tensor& gate);
+
 }  // namespace gpt4rec::model

@@ -77,22 +77,18 @@ void Gpt4RecNet::AppendRows(const torch::Tensor& new_users, const torch::Tensor&
 // a linear score of both ends, which splits into per-node terms, so only an E×K×M tensor is ever formed.
 torch::Tensor Gpt4RecNet::StructureTerm(const torch::Tensor& xhat, const NormAdjacency& adj) const {
   const int64_t N = xhat.size(0), K = shape_.views, M = shape_.structure_prompts;
-  auto lu = torch::einsum("nkd,kdm->nkm", {xhat, struct_Gu});
-  auto li = torch::einsum("nkd,kdm->nkm", {xhat, struct_Gi});
-  auto logits = lu.index_select(0, adj.edge_user) + li.index_select(0, adj.edge_item) + struct_b;  // [E,K,M]
-  auto beta = torch::softmax(logits, -1) * adj.edge_val.view({-1, 1, 1});
-  auto T = torch::zeros({N, K, M}, xhat.options()).index_add(0, adj.edge_user, beta).index_add(0, adj.edge_item, beta);
+  auto beta = torch::softmax(EdgeLogits(xhat, adj).view({-1, K, M}) + struct_b, -1) * adj.edge_val.view({-1, 1, 1});
+  auto T = ScatterEdgesToNodes(adj, beta.view({-1, K * M})).view({N, K, M});
   return torch::einsum("nkm,kmd->nkd", {T, struct_S});
 }
 
-// Edge-gate variant: messages along (u,i) scaled by σ(g_k([x̂_u ‖ x̂_i])) per view. Forms a 2E×d message tensor,
-// so it is slower than the softmax form; it exists for comparison.
-torch::Tensor Gpt4RecNet::GatedPropagate(const torch::Tensor& h, const torch::Tensor& gate,
-                                         const NormAdjacency& adj) const {
-  const int64_t N = h.size(0), K = shape_.views, dk = shape_.dim / K;
-  auto w = gate.index_select(0, adj.entry_edge) * adj.val.view({-1, 1});  // [2E,K]
-  auto msg = h.view({N, K, dk}).index_select(0, adj.col.to(torch::kLong)) * w.unsqueeze(-1);
-  return torch::zeros({N, K, dk}, h.options()).index_add(0, adj.entry_row, msg).view({N, K * dk});
+// g_k([x̂_u ‖ x̂_i]) without the bias, for every edge: [E, K*M'].
+torch::Tensor Gpt4RecNet::EdgeLogits(const torch::Tensor& xhat, const NormAdjacency& adj) const {
+  const int64_t U = adj.num_users;
+  auto lu = torch::einsum("nkd,kdm->nkm", {xhat.slice(0, 0, U), struct_Gu});
+  auto li = torch::einsum("nkd,kdm->nkm", {xhat.slice(0, U), struct_Gi});
+  auto node_logits = torch::cat({lu, li}, 0).reshape({xhat.size(0), -1});
+  return GatherEdgePairs(adj, node_logits);
 }
 
 torch::Tensor Gpt4RecNet::Forward(const NormAdjacency& adj) const {
@@ -109,16 +105,13 @@ torch::Tensor Gpt4RecNet::Forward(const NormAdjacency& adj) const {
   if (has_edges && shape_.prompts && shape_.structure == StructurePrompt::kSoftmax) {
     structure_term = StructureTerm(xv, adj).reshape({N, d});
   } else if (has_edges && shape_.prompts && shape_.structure == StructurePrompt::kEdgeGate) {
-    auto lu = torch::einsum("nkd,kdm->nkm", {xv, struct_Gu}).squeeze(-1);
-    auto li = torch::einsum("nkd,kdm->nkm", {xv, struct_Gi}).squeeze(-1);
-    gate = torch::sigmoid(lu.index_select(0, adj.edge_user) + li.index_select(0, adj.edge_item) +
-                          struct_b.squeeze(-1));  // [E,K]
+    gate = torch::sigmoid(EdgeLogits(xv, adj) + struct_b.view({1, -1}));  // [E,K]
   }
   // All K views share Â, so one N×d product propagates every view at once.
   auto h = xv.reshape({N, d});
   auto acc = h;
   for (int l = 0; l < shape_.layers; ++l) {
-    h = gate.defined() ? GatedPropagate(h, gate, adj) : AdjacencyMatmul(adj, h);
+    h = gate.defined() ? GatedAdjacencyMatmul(adj, h, gate) : AdjacencyMatmul(adj, h);
     if (structure_term.defined()) h = h + structure_term;
     acc = acc + h;
   }

@@ -56,7 +56,7 @@ class Gpt4RecNet {
 
  private:
   torch::Tensor StructureTerm(const torch::Tensor& xhat, const NormAdjacency& adj) const;
-  torch::Tensor GatedPropagate(const torch::Tensor& h, const torch::Tensor& gate, const NormAdjacency& adj) const;
+  torch::Tensor EdgeLogits(const torch::Tensor& xhat, const NormAdjacency& adj) const;
   NetShape shape_;
 };
 

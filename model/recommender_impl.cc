@@ -124,6 +124,10 @@ class ModelImpl final : public RecommenderModel {
   int segments_seen() const override { return segments_; }
 
   absl::StatusOr<double> Recompute();
+  void SetEpochs(int max_epochs, int min_epochs) {
+    config_.max_epochs = max_epochs;
+    config_.min_epochs = min_epochs;
+  }
   absl::Status Restore(const CheckpointContents& c);
 
  private:
@@ -515,6 +519,14 @@ absl::StatusOr<double> RecomputeEmbeddings(RecommenderModel& model) {
   auto* impl = dynamic_cast<ModelImpl*>(&model);
   if (impl == nullptr) return absl::InvalidArgumentError("RecomputeEmbeddings: not a gpt4rec model");
   return impl->Recompute();
+}
+
+absl::Status SetEpochs(RecommenderModel& model, int max_epochs, int min_epochs) {
+  if (max_epochs < 0 || min_epochs < 0) return absl::InvalidArgumentError("SetEpochs: negative epoch count");
+  auto* impl = dynamic_cast<ModelImpl*>(&model);
+  if (impl == nullptr) return absl::InvalidArgumentError("SetEpochs: not a gpt4rec model");
+  impl->SetEpochs(max_epochs, min_epochs);
+  return absl::OkStatus();
 }
 
 }  // namespace gpt4rec::model

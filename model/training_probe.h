@@ -22,4 +22,8 @@ std::vector<SpmmTiming> MeasureSpmmBackends(const Graph& graph, int dim, int rep
 // returns the seconds it took. FAILED_PRECONDITION before the first Update.
 absl::StatusOr<double> RecomputeEmbeddings(RecommenderModel& model);
 
+// Changes the epoch schedule (max_epochs, min_epochs) used by the next Updates, e.g. to time a fixed number of
+// epochs. INVALID_ARGUMENT for negative values.
+absl::Status SetEpochs(RecommenderModel& model, int max_epochs, int min_epochs);
+
 }  // namespace gpt4rec::model
