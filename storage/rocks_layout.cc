@@ -56,13 +56,22 @@ absl::StatusOr<std::unique_ptr<RocksHandles>> OpenRocks(const std::string& dir, 
   adjacency.compression_per_level = {rocksdb::kNoCompression, rocksdb::kNoCompression, rocksdb::kLZ4Compression,
                                      rocksdb::kLZ4Compression, rocksdb::kLZ4Compression, rocksdb::kLZ4Compression,
                                      rocksdb::kLZ4Compression};
-  rocksdb::ColumnFamilyOptions meta = base;
+  // Keys holding external strings (ids: names; meta: event ids) are stored whole (no delta encoding against
+  // the previous key), so that scanning the files for an external id finds every copy: erasure is auditable.
+  rocksdb::BlockBasedTableOptions whole_keys = table;
+  whole_keys.block_restart_interval = 1;
+  rocksdb::ColumnFamilyOptions ids = base;
+  ids.table_factory.reset(rocksdb::NewBlockBasedTableFactory(whole_keys));
+  rocksdb::ColumnFamilyOptions meta = ids;
   meta.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (int c = 0; c < kCfCount; ++c) {
     const rocksdb::ColumnFamilyOptions& o =
-        (c == kCfUserItems || c == kCfItemUsers) ? adjacency : (c == kCfMeta ? meta : base);
+        (c == kCfUserItems || c == kCfItemUsers) ? adjacency
+        : c == kCfMeta                           ? meta
+        : c == kCfIds                            ? ids
+                                                 : base;
     descriptors.emplace_back(kColumnFamilyNames[c], o);
   }
   auto handles = std::make_unique<RocksHandles>();
