@@ -1,0 +1,298 @@
+// gpt4rec-cli: command-line client of gpt4rec-server.
+//   ingest FILE        stream a CSV (user,item,timestamp[,type,weight]) or RecBole .inter file over IngestStream
+//   recommend          top-k for a user          stats          counts, segments, model, last training
+//   close-segment      close the open segment    delete-user    erase a user
+//   snapshot           write a checkpoint dir    health         grpc.health.v1 Check
+// `gpt4rec-cli <command> --help` documents each command's flags. Exit status: 0 ok, 1 RPC error, 2 usage/input.
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gpt4rec/v1/recommender.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "server/cli_input.h"
+
+namespace {
+namespace v1 = gpt4rec::v1;
+
+struct Connection {
+  std::string addr = "127.0.0.1:50051";
+  std::string auth_token;
+  std::string admin_token;
+  bool tls = false;
+  std::string tls_ca;           // PEM roots; empty: system roots
+  std::string tls_server_name;  // override the name checked in the certificate
+  double timeout_s = 30;
+};
+
+std::shared_ptr<grpc::Channel> MakeChannel(const Connection& c) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  if (!c.tls_server_name.empty()) args.SetSslTargetNameOverride(c.tls_server_name);
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (c.tls || !c.tls_ca.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    if (!c.tls_ca.empty()) {
+      std::ifstream in(c.tls_ca);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      ssl.pem_root_certs = ss.str();
+    }
+    creds = grpc::SslCredentials(ssl);
+  }
+  return grpc::CreateCustomChannel(c.addr, creds, args);
+}
+
+void Prepare(grpc::ClientContext* ctx, const Connection& c, bool admin, bool deadline = true) {
+  const std::string& token = admin && !c.admin_token.empty() ? c.admin_token : c.auth_token;
+  if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+  if (deadline) {
+    ctx->set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(static_cast<int64_t>(c.timeout_s * 1000)));
+  }
+}
+
+int Fail(const grpc::Status& s) {
+  std::fprintf(stderr, "gpt4rec-cli: %s: %s\n", absl::StrCat("code ", static_cast<int>(s.error_code())).c_str(),
+               s.error_message().c_str());
+  return 1;
+}
+
+const char* SourceName(v1::Source s) {
+  switch (s) {
+    case v1::MODEL: return "model";
+    case v1::FOLD_IN: return "fold_in";
+    case v1::POPULAR: return "popular";
+    default: return "unspecified";
+  }
+}
+
+void Progress(uint64_t done_bytes, uint64_t total_bytes, uint64_t acked, double seconds, bool final) {
+  const double frac = total_bytes > 0 ? std::min(1.0, static_cast<double>(done_bytes) / total_bytes) : 0;
+  const int width = 30;
+  const int filled = static_cast<int>(frac * width);
+  std::fprintf(stderr, "\r[%s%s] %5.1f%%  %llu events acked  %.0f events/s%s", std::string(filled, '#').c_str(),
+               std::string(width - filled, '.').c_str(), frac * 100, static_cast<unsigned long long>(acked),
+               seconds > 0 ? acked / seconds : 0.0, final ? "\n" : "");
+  std::fflush(stderr);
+}
+
+int Ingest(const Connection& c, const std::string& path, int batch_size, bool idempotent, bool quiet) {
+  auto reader = gpt4rec::server::EventFileReader::Open(path);
+  if (!reader.ok()) {
+    std::fprintf(stderr, "gpt4rec-cli: %s\n", std::string(reader.status().message()).c_str());
+    return 2;
+  }
+  auto stub = v1::Recommender::NewStub(MakeChannel(c));
+  grpc::ClientContext ctx;
+  Prepare(&ctx, c, false, /*deadline=*/false);
+  auto stream = stub->IngestStream(&ctx);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::atomic<uint64_t> acked{0}, duplicates{0}, sent_batches{0}, acked_batches{0};
+  // Replies come back in order; a reader thread counts them so batches stay pipelined.
+  std::thread replies([&] {
+    v1::IngestReply reply;
+    while (stream->Read(&reply)) {
+      acked += reply.accepted();
+      duplicates += reply.duplicates();
+      ++acked_batches;
+    }
+  });
+  const std::string base = std::filesystem::path(path).filename().string();
+  v1::IngestRequest request;
+  gpt4rec::server::InputEvent ev;
+  int input_error = 0;
+  auto last_report = t0;
+  auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  for (;;) {
+    auto more = (*reader)->Next(&ev);
+    if (!more.ok()) {
+      std::fprintf(stderr, "\ngpt4rec-cli: %s (events before this line were sent)\n",
+                   std::string(more.status().message()).c_str());
+      input_error = 2;
+      break;
+    }
+    if (*more) {
+      auto* e = request.add_events();
+      e->set_user_id(ev.user_id);
+      e->set_item_id(ev.item_id);
+      e->set_timestamp(ev.timestamp);
+      e->set_event_type(ev.event_type);
+      e->set_weight(ev.weight);
+      if (idempotent) e->set_event_id(absl::StrCat(base, ":", ev.line));
+    }
+    if (request.events_size() >= batch_size || (!*more && request.events_size() > 0)) {
+      if (!stream->Write(request)) break;  // the server ended the stream; its status says why
+      ++sent_batches;
+      request.Clear();
+    }
+    if (!quiet && std::chrono::steady_clock::now() - last_report > std::chrono::milliseconds(200)) {
+      Progress((*reader)->bytes_read(), (*reader)->file_bytes(), acked, seconds(), false);
+      last_report = std::chrono::steady_clock::now();
+    }
+    if (!*more) break;
+  }
+  stream->WritesDone();
+  replies.join();
+  grpc::Status status = stream->Finish();
+  if (!quiet) Progress((*reader)->bytes_read(), (*reader)->file_bytes(), acked, seconds(), true);
+  std::printf("ingested %llu events (%llu duplicates) in %llu acknowledged batches, %.2f s\n",
+              static_cast<unsigned long long>(acked.load()), static_cast<unsigned long long>(duplicates.load()),
+              static_cast<unsigned long long>(acked_batches.load()), seconds());
+  if (!status.ok()) return Fail(status);
+  return input_error;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"gpt4rec-cli: client of gpt4rec-server (gpt4rec.v1.Recommender)"};
+  app.require_subcommand(1);
+  app.option_defaults()->always_capture_default();
+  Connection c;
+  app.add_option("--addr", c.addr, "server address host:port");
+  app.add_option("--auth_token", c.auth_token, "sent as `authorization: Bearer <token>`")->envname("GPT4REC_AUTH_TOKEN");
+  app.add_option("--admin_token", c.admin_token, "sent instead of --auth_token on admin commands")
+      ->envname("GPT4REC_ADMIN_TOKEN");
+  app.add_flag("--tls", c.tls, "connect with TLS (system roots unless --tls_ca)");
+  app.add_option("--tls_ca", c.tls_ca, "PEM root certificates to trust (implies --tls)");
+  app.add_option("--tls_server_name", c.tls_server_name, "expected name in the server certificate");
+  app.add_option("--timeout_s", c.timeout_s, "deadline of each unary RPC");
+  auto fallthrough = [](CLI::App* sub) { sub->fallthrough(); };
+
+  std::string file;
+  int batch_size = 5000;
+  bool idempotent = false, quiet = false;
+  auto* ingest = app.add_subcommand("ingest", "stream events from a CSV or RecBole .inter file");
+  fallthrough(ingest);
+  ingest->add_option("file", file, "CSV with header user,item,timestamp[,type,weight], or RecBole .inter")->required();
+  ingest->add_option("--batch", batch_size, "events per IngestStream message")->check(CLI::Range(1, 1000000));
+  ingest->add_flag("--idempotent", idempotent, "send event_id = <file name>:<line>, so re-running skips stored events");
+  ingest->add_flag("--quiet", quiet, "no progress bar");
+
+  std::string user;
+  uint32_t k = 20;
+  std::string exclude;
+  bool include_seen = false;
+  auto* recommend = app.add_subcommand("recommend", "top-k items for a user");
+  fallthrough(recommend);
+  recommend->add_option("--user", user, "external user id")->required();
+  recommend->add_option("--k", k, "number of items");
+  recommend->add_option("--exclude", exclude, "comma-separated item ids never to return");
+  recommend->add_flag("--include_seen", include_seen, "allow items the user already interacted with");
+
+  auto* stats = app.add_subcommand("stats", "counts, segments, model version, last training");
+  fallthrough(stats);
+  auto* close = app.add_subcommand("close-segment", "close the open segment and queue it for training (admin)");
+  fallthrough(close);
+  auto* del = app.add_subcommand("delete-user", "erase a user from graph and serving tables (admin)");
+  fallthrough(del);
+  del->add_option("--user", user, "external user id")->required();
+  std::string dir;
+  auto* snapshot = app.add_subcommand("snapshot", "write store + model checkpoint to a directory (admin)");
+  fallthrough(snapshot);
+  snapshot->add_option("--dir", dir, "directory on the server's machine (must not exist; empty: server default)");
+  std::string service;
+  auto* health = app.add_subcommand("health", "grpc.health.v1 Check; exit 0 only when SERVING");
+  fallthrough(health);
+  health->add_option("--service", service, "service name (empty: whole server)");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*ingest) return Ingest(c, file, batch_size, idempotent, quiet);
+
+  if (*health) {
+    auto stub = grpc::health::v1::Health::NewStub(MakeChannel(c));
+    grpc::ClientContext ctx;
+    Prepare(&ctx, c, false);
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    grpc::health::v1::HealthCheckResponse rep;
+    grpc::Status s = stub->Check(&ctx, req, &rep);
+    if (!s.ok()) return Fail(s);
+    std::printf("%s\n", grpc::health::v1::HealthCheckResponse::ServingStatus_Name(rep.status()).c_str());
+    return rep.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
+  }
+
+  auto stub = v1::Recommender::NewStub(MakeChannel(c));
+  grpc::ClientContext ctx;
+  if (*recommend) {
+    Prepare(&ctx, c, false);
+    v1::RecommendRequest req;
+    req.set_user_id(user);
+    req.set_k(k);
+    req.set_include_seen(include_seen);
+    if (!exclude.empty()) {
+      for (auto id : absl::StrSplit(exclude, ',')) req.add_exclude_item_ids(std::string(id));
+    }
+    v1::RecommendReply rep;
+    grpc::Status s = stub->Recommend(&ctx, req, &rep);
+    if (!s.ok()) return Fail(s);
+    std::printf("user %s: %d items, model_version %llu, source %s\n", user.c_str(), rep.items_size(),
+                static_cast<unsigned long long>(rep.model_version()), SourceName(rep.source()));
+    for (int i = 0; i < rep.items_size(); ++i) {
+      std::printf("%4d  %-24s %10.4f\n", i + 1, rep.items(i).item_id().c_str(), rep.items(i).score());
+    }
+    return 0;
+  }
+  if (*stats) {
+    Prepare(&ctx, c, false);
+    v1::GetStatsReply rep;
+    grpc::Status s = stub->GetStats(&ctx, v1::GetStatsRequest(), &rep);
+    if (!s.ok()) return Fail(s);
+    std::printf("users %llu  items %llu  edges %llu  events %llu\n", (unsigned long long)rep.users(),
+                (unsigned long long)rep.items(), (unsigned long long)rep.edges(), (unsigned long long)rep.events());
+    std::printf("open segment %u (start %lld), closed segments %u\n", rep.open_segment(),
+                (long long)rep.open_segment_start(), rep.closed_segments());
+    std::printf("model version %llu, training queue %u%s\n", (unsigned long long)rep.model_version(),
+                rep.training_queue(), rep.training_now() ? " (training now)" : "");
+    if (rep.has_last_training()) {
+      const auto& t = rep.last_training();
+      std::printf("last training: segment %u -> version %llu, %s, %u epochs, loss %.4f, valid Recall@20 %.4f, "
+                  "%.1f s, finished at %lld\n",
+                  t.segment(), (unsigned long long)t.model_version(), t.mode().c_str(), t.epochs(), t.final_loss(),
+                  t.valid_recall20(), t.seconds(), (long long)t.finished_at());
+    }
+    return 0;
+  }
+  if (*close) {
+    Prepare(&ctx, c, true);
+    v1::CloseSegmentReply rep;
+    grpc::Status s = stub->CloseSegment(&ctx, v1::CloseSegmentRequest(), &rep);
+    if (!s.ok()) return Fail(s);
+    std::printf("closed segment %u (%llu events); queued for training\n", rep.closed_segment(),
+                (unsigned long long)rep.events());
+    return 0;
+  }
+  if (*del) {
+    Prepare(&ctx, c, true);
+    v1::DeleteUserRequest req;
+    req.set_user_id(user);
+    v1::DeleteUserReply rep;
+    grpc::Status s = stub->DeleteUser(&ctx, req, &rep);
+    if (!s.ok()) return Fail(s);
+    std::printf(rep.deleted() ? "deleted %s (%llu edges removed)\n" : "%s: unknown user, nothing deleted\n",
+                user.c_str(), (unsigned long long)rep.edges_removed());
+    return 0;
+  }
+  if (*snapshot) {
+    Prepare(&ctx, c, true);
+    v1::SnapshotRequest req;
+    req.set_dir(dir);
+    v1::SnapshotReply rep;
+    grpc::Status s = stub->Snapshot(&ctx, req, &rep);
+    if (!s.ok()) return Fail(s);
+    std::printf("snapshot %s (%llu events, model version %llu)\n", rep.dir().c_str(), (unsigned long long)rep.events(),
+                (unsigned long long)rep.model_version());
+    return 0;
+  }
+  return 2;
+}

@@ -1,0 +1,17 @@
+// Checks an IngestRequest against the proto contract and converts it to storage events, so a bad batch is
+// rejected before anything is written. Errors name the field and index: "events[3].user_id: empty".
+#pragma once
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "gpt4rec/v1/recommender.pb.h"
+#include "storage/graph_store.h"
+
+namespace gpt4rec::server {
+
+// INVALID_ARGUMENT for a malformed event; RESOURCE_EXHAUSTED when the batch has more than max_events events.
+absl::StatusOr<std::vector<storage::Event>> ToStorageEvents(const gpt4rec::v1::IngestRequest& request,
+                                                            uint32_t max_events);
+
+}  // namespace gpt4rec::server

@@ -1,0 +1,41 @@
+// Prometheus metrics of the service (exposed on --metrics_port at /metrics).
+#pragma once
+
+#include <memory>
+
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace gpt4rec::server {
+
+struct Metrics {
+  Metrics();
+
+  std::shared_ptr<prometheus::Registry> registry;
+  // Ingest
+  prometheus::Counter* ingest_events = nullptr;      // newly stored
+  prometheus::Counter* ingest_duplicates = nullptr;  // skipped on event_id
+  prometheus::Counter* ingest_batches = nullptr;
+  prometheus::Counter* ingest_invalid = nullptr;     // batches rejected with INVALID_ARGUMENT
+  prometheus::Counter* ingest_overloaded = nullptr;  // batches rejected with RESOURCE_EXHAUSTED
+  prometheus::Histogram* ingest_latency = nullptr;   // seconds per batch
+  // Recommend
+  prometheus::Counter* recommend_model = nullptr;    // replies by source
+  prometheus::Counter* recommend_fold_in = nullptr;
+  prometheus::Counter* recommend_popular = nullptr;
+  prometheus::Counter* recommend_overloaded = nullptr;
+  prometheus::Histogram* recommend_latency = nullptr;  // seconds
+  // Training
+  prometheus::Gauge* model_version = nullptr;
+  prometheus::Gauge* training_queue = nullptr;
+  prometheus::Gauge* training_running = nullptr;
+  prometheus::Gauge* training_epoch = nullptr;
+  prometheus::Gauge* last_training_seconds = nullptr;
+  prometheus::Gauge* last_training_loss = nullptr;
+  prometheus::Gauge* last_training_recall20 = nullptr;
+  prometheus::Counter* trainings = nullptr;
+};
+
+}  // namespace gpt4rec::server

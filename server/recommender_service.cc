@@ -1,0 +1,255 @@
+#include "server/recommender_service.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "server/event_validation.h"
+
+namespace gpt4rec::server {
+namespace v1 = gpt4rec::v1;
+namespace {
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  // absl and gRPC share the canonical code numbers.
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+// Comparison time independent of where the strings differ (only the length leaks).
+bool SameSecret(const std::string& given, const std::string& secret) {
+  if (secret.empty() || given.size() != secret.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < secret.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ secret[i]);
+  return diff == 0;
+}
+
+std::string BearerToken(const grpc::ServerContext* context) {
+  const auto& md = context->client_metadata();
+  auto it = md.find("authorization");
+  if (it == md.end()) return {};
+  const std::string value(it->second.data(), it->second.size());
+  constexpr char kPrefix[] = "Bearer ";
+  if (value.rfind(kPrefix, 0) != 0) return {};
+  return value.substr(sizeof(kPrefix) - 1);
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Releases an in-flight ingest reservation on every path out of IngestOne.
+class InflightGuard {
+ public:
+  InflightGuard(std::atomic<int>* batches, std::atomic<int64_t>* bytes, int64_t n) : batches_(batches), bytes_(bytes), n_(n) {}
+  ~InflightGuard() {
+    batches_->fetch_sub(1);
+    bytes_->fetch_sub(n_);
+  }
+
+ private:
+  std::atomic<int>* batches_;
+  std::atomic<int64_t>* bytes_;
+  int64_t n_;
+};
+
+}  // namespace
+
+RecommenderService::RecommenderService(const ServerOptions& options, Metrics* metrics)
+    : options_(options), metrics_(metrics) {}
+
+grpc::Status RecommenderService::Admit(const grpc::ServerContext* context, bool admin, Engine** engine) const {
+  *engine = engine_.load();
+  if (*engine == nullptr) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is starting or shutting down");
+  if (options_.auth_token.empty() && (!admin || options_.admin_token.empty())) return grpc::Status::OK;
+  const std::string token = BearerToken(context);
+  // The admin token also authenticates, so an operator needs only one.
+  const bool is_admin = !options_.admin_token.empty() && SameSecret(token, options_.admin_token);
+  const bool is_user = !options_.auth_token.empty() && SameSecret(token, options_.auth_token);
+  if (!options_.auth_token.empty() && !is_user && !is_admin) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing or wrong `authorization: Bearer <token>`");
+  }
+  if (admin && !options_.admin_token.empty() && !is_admin) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "admin RPC: needs the admin token");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RecommenderService::IngestOne(Engine* engine, const v1::IngestRequest& request, v1::IngestReply* reply) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t bytes = static_cast<int64_t>(request.ByteSizeLong());
+  const int batches = inflight_batches_.fetch_add(1) + 1;
+  const int64_t total_bytes = inflight_bytes_.fetch_add(bytes) + bytes;
+  InflightGuard guard(&inflight_batches_, &inflight_bytes_, bytes);
+  if (batches > options_.max_inflight_ingest || total_bytes > options_.max_inflight_ingest_bytes) {
+    if (metrics_) metrics_->ingest_overloaded->Increment();
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("ingest overloaded: ", batches, " batches / ", total_bytes,
+                                     " bytes in flight (--max_inflight_ingest=", options_.max_inflight_ingest,
+                                     ", --max_inflight_ingest_bytes=", options_.max_inflight_ingest_bytes,
+                                     "); retry with backoff"));
+  }
+  auto events = ToStorageEvents(request, options_.max_events_per_request);
+  if (!events.ok()) {
+    if (metrics_) {
+      (events.status().code() == absl::StatusCode::kResourceExhausted ? metrics_->ingest_overloaded
+                                                                      : metrics_->ingest_invalid)
+          ->Increment();
+    }
+    return ToGrpc(events.status());
+  }
+  auto result = engine->Ingest(*events);
+  if (!result.ok()) {
+    if (metrics_ && result.status().code() == absl::StatusCode::kInvalidArgument) metrics_->ingest_invalid->Increment();
+    return ToGrpc(result.status());
+  }
+  reply->set_accepted(result->appended);
+  reply->set_duplicates(result->duplicates);
+  reply->set_last_sequence(result->last_sequence);
+  for (uint32_t s : result->closed_segments) reply->add_closed_segments(s);
+  if (metrics_) {
+    metrics_->ingest_events->Increment(result->appended);
+    metrics_->ingest_duplicates->Increment(result->duplicates);
+    metrics_->ingest_batches->Increment();
+    metrics_->ingest_latency->Observe(SecondsSince(t0));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RecommenderService::Ingest(grpc::ServerContext* context, const v1::IngestRequest* request,
+                                        v1::IngestReply* reply) {
+  Engine* engine;
+  if (grpc::Status s = Admit(context, false, &engine); !s.ok()) return s;
+  return IngestOne(engine, *request, reply);
+}
+
+grpc::Status RecommenderService::IngestStream(
+    grpc::ServerContext* context, grpc::ServerReaderWriter<v1::IngestReply, v1::IngestRequest>* stream) {
+  Engine* engine;
+  if (grpc::Status s = Admit(context, false, &engine); !s.ok()) return s;
+  v1::IngestRequest request;
+  while (stream->Read(&request)) {
+    v1::IngestReply reply;
+    if (grpc::Status s = IngestOne(engine, request, &reply); !s.ok()) return s;
+    if (!stream->Write(reply)) break;  // client went away; what was written stays acknowledged-or-not as sent
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RecommenderService::Recommend(grpc::ServerContext* context, const v1::RecommendRequest* request,
+                                           v1::RecommendReply* reply) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Engine* engine;
+  if (grpc::Status s = Admit(context, false, &engine); !s.ok()) return s;
+  if (request->user_id().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "user_id: empty");
+  if (request->user_id().size() > storage::kMaxIdBytes) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("user_id: too long (", request->user_id().size(), " bytes, max ",
+                                     storage::kMaxIdBytes, ")"));
+  }
+  const uint32_t k = request->k() == 0 ? 20 : request->k();
+  if (k > options_.max_k) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("k: ", k, " exceeds --max_k=", options_.max_k));
+  }
+  if (static_cast<uint32_t>(request->exclude_item_ids_size()) > options_.max_events_per_request) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("exclude_item_ids: ", request->exclude_item_ids_size(), " ids, max ",
+                                     options_.max_events_per_request));
+  }
+  std::vector<std::string> exclude(request->exclude_item_ids().begin(), request->exclude_item_ids().end());
+  auto result = engine->Recommend(request->user_id(), k, exclude, request->include_seen());
+  if (!result.ok()) {
+    if (metrics_ && result.status().code() == absl::StatusCode::kResourceExhausted) {
+      metrics_->recommend_overloaded->Increment();
+    }
+    return ToGrpc(result.status());
+  }
+  for (auto& item : result->items) {
+    auto* out = reply->add_items();
+    out->set_item_id(std::move(item.item_id));
+    out->set_score(item.score);
+  }
+  reply->set_model_version(result->model_version);
+  switch (result->source) {
+    case RecSource::kModel:
+      reply->set_source(v1::MODEL);
+      if (metrics_) metrics_->recommend_model->Increment();
+      break;
+    case RecSource::kFoldIn:
+      reply->set_source(v1::FOLD_IN);
+      if (metrics_) metrics_->recommend_fold_in->Increment();
+      break;
+    case RecSource::kPopular:
+      reply->set_source(v1::POPULAR);
+      if (metrics_) metrics_->recommend_popular->Increment();
+      break;
+  }
+  if (metrics_) metrics_->recommend_latency->Observe(SecondsSince(t0));
+  return grpc::Status::OK;
+}
+
+grpc::Status RecommenderService::CloseSegment(grpc::ServerContext* context, const v1::CloseSegmentRequest*,
+                                              v1::CloseSegmentReply* reply) {
+  Engine* engine;
+  if (grpc::Status s = Admit(context, true, &engine); !s.ok()) return s;
+  auto info = engine->CloseSegment();
+  if (!info.ok()) return ToGrpc(info.status());
+  reply->set_closed_segment(info->index);
+  reply->set_events(info->events);
+  return grpc::Status::OK;
+}
+
+grpc::Status RecommenderService::GetStats(grpc::ServerContext* context, const v1::GetStatsRequest*,
+                                          v1::GetStatsReply* reply) {
+  Engine* engine;
+  if (grpc::Status s = Admit(context, false, &engine); !s.ok()) return s;
+  const EngineStats stats = engine->GetStats();
+  reply->set_users(stats.counts.users);
+  reply->set_items(stats.counts.items);
+  reply->set_edges(stats.counts.edges);
+  reply->set_events(stats.counts.events);
+  reply->set_open_segment(stats.open_segment.index);
+  reply->set_open_segment_start(stats.open_segment.events > 0 ? stats.open_segment.min_time : 0);
+  reply->set_closed_segments(stats.closed_segments);
+  reply->set_model_version(stats.model_version);
+  reply->set_training_queue(stats.training_queue);
+  reply->set_training_now(stats.training_now);
+  if (stats.last_training.present) {
+    auto* t = reply->mutable_last_training();
+    t->set_segment(stats.last_training.segment);
+    t->set_model_version(stats.last_training.model_version);
+    t->set_mode(stats.last_training.mode);
+    t->set_epochs(stats.last_training.epochs);
+    t->set_final_loss(stats.last_training.final_loss);
+    t->set_valid_recall20(stats.last_training.valid_recall20);
+    t->set_seconds(stats.last_training.seconds);
+    t->set_finished_at(stats.last_training.finished_at);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RecommenderService::DeleteUser(grpc::ServerContext* context, const v1::DeleteUserRequest* request,
+                                            v1::DeleteUserReply* reply) {
+  Engine* engine;
+  if (grpc::Status s = Admit(context, true, &engine); !s.ok()) return s;
+  if (request->user_id().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "user_id: empty");
+  auto result = engine->DeleteUser(request->user_id());
+  if (!result.ok()) return ToGrpc(result.status());
+  reply->set_deleted(result->deleted);
+  reply->set_edges_removed(result->edges_removed);
+  return grpc::Status::OK;
+}
+
+grpc::Status RecommenderService::Snapshot(grpc::ServerContext* context, const v1::SnapshotRequest* request,
+                                          v1::SnapshotReply* reply) {
+  Engine* engine;
+  if (grpc::Status s = Admit(context, true, &engine); !s.ok()) return s;
+  auto result = engine->Snapshot(request->dir());
+  if (!result.ok()) return ToGrpc(result.status());
+  reply->set_dir(result->dir);
+  reply->set_events(result->events);
+  reply->set_model_version(result->model_version);
+  return grpc::Status::OK;
+}
+
+}  // namespace gpt4rec::server

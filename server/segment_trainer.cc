@@ -1,0 +1,177 @@
+#include "server/segment_trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace gpt4rec::server {
+namespace {
+
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+bool HeldOut(uint32_t user, uint32_t item, uint64_t seed, double fraction) {
+  const uint64_t h = SplitMix64((static_cast<uint64_t>(user) << 32 | item) ^ SplitMix64(seed));
+  return static_cast<double>(h >> 11) * 0x1.0p-53 < fraction;
+}
+
+constexpr size_t kMinEdgesToSplit = 20;
+
+}  // namespace
+
+SegmentTrainer::SegmentTrainer(storage::GraphStore* store, std::unique_ptr<model::RecommenderModel> model,
+                               const SegmentTrainerOptions& options, PublishFn publish, ProgressFn progress)
+    : store_(store),
+      model_(std::move(model)),
+      options_(options),
+      publish_(std::move(publish)),
+      progress_(std::move(progress)) {
+  trained_ = static_cast<int64_t>(model_->segments_seen()) - 1;
+  target_ = trained_;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+SegmentTrainer::~SegmentTrainer() { Stop(); }
+
+void SegmentTrainer::TrainThrough(uint32_t segment) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    target_ = std::max<int64_t>(target_, segment);
+  }
+  cv_.notify_all();
+}
+
+void SegmentTrainer::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+int64_t SegmentTrainer::trained_segment() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return trained_;
+}
+
+uint32_t SegmentTrainer::queued() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<uint32_t>(std::max<int64_t>(0, target_ - trained_));
+}
+
+bool SegmentTrainer::training_now() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return running_;
+}
+
+bool SegmentTrainer::WaitIdle(int timeout_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                      [&] { return stopping_ || (!running_ && target_ <= trained_); });
+}
+
+void SegmentTrainer::Loop() {
+  for (;;) {
+    uint32_t segment;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || target_ > trained_; });
+      if (stopping_) return;
+      segment = static_cast<uint32_t>(trained_ + 1);
+      running_ = true;
+    }
+    absl::Status status = TrainOne(segment);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      running_ = false;
+      if (status.ok()) {
+        trained_ = segment;
+      } else {
+        // Without this segment the model cannot take the next ones (it consumes segments in order): stop here
+        // and let an operator look; a restart retries.
+        spdlog::error("training segment {} failed: {}; training paused until restart", segment,
+                      status.ToString());
+        target_ = trained_;
+      }
+    }
+    cv_.notify_all();
+  }
+}
+
+absl::Status SegmentTrainer::TrainOne(uint32_t segment) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto csr = store_->AccumulatedCsr(segment);
+  if (!csr.ok()) return csr.status();
+  auto edges = store_->SegmentEdges(segment);
+  if (!edges.ok()) return edges.status();
+
+  model::SegmentInput input;
+  std::vector<storage::EdgePair> held_out;  // sorted (user, item), as SegmentEdges is
+  const bool split = edges->size() >= kMinEdgesToSplit && options_.valid_fraction > 0;
+  for (const auto& e : *edges) {
+    if (split && HeldOut(e.user, e.item, options_.split_seed, options_.valid_fraction)) {
+      held_out.push_back(e);
+      input.valid.push_back({static_cast<int32_t>(e.user), static_cast<int32_t>(e.item)});
+    } else {
+      input.train.push_back({static_cast<int32_t>(e.user), static_cast<int32_t>(e.item)});
+    }
+  }
+  // The training graph: the accumulated graph minus the held-out edges (merge of two sorted lists).
+  model::Graph graph;
+  graph.num_users = static_cast<int32_t>(csr->num_users);
+  graph.num_items = static_cast<int32_t>(csr->num_items);
+  graph.indptr.reserve(csr->num_users + 1);
+  graph.indices.reserve(csr->indices.size());
+  graph.indptr.push_back(0);
+  size_t h = 0;
+  for (uint32_t u = 0; u < csr->num_users; ++u) {
+    for (int64_t p = csr->indptr[u]; p < csr->indptr[u + 1]; ++p) {
+      const uint32_t item = static_cast<uint32_t>(csr->indices[p]);
+      while (h < held_out.size() && (held_out[h].user < u || (held_out[h].user == u && held_out[h].item < item))) {
+        ++h;
+      }
+      if (h < held_out.size() && held_out[h].user == u && held_out[h].item == item) continue;
+      graph.indices.push_back(static_cast<int32_t>(item));
+    }
+    graph.indptr.push_back(static_cast<int64_t>(graph.indices.size()));
+  }
+  input.graph = &graph;
+  spdlog::info("training segment {}: {} users, {} items, {} graph edges, {} train / {} valid edges", segment,
+               graph.num_users, graph.num_items, graph.indices.size(), input.train.size(), input.valid.size());
+
+  auto report = model_->Update(input, [&](const model::EpochLog& log) {
+    if (progress_) progress_(segment, log);
+  });
+  if (!report.ok()) return report.status();
+  auto embeddings = model_->ExportEmbeddings();
+  if (!embeddings.ok()) return embeddings.status();
+
+  TrainingOutcome outcome;
+  outcome.segment = segment;
+  outcome.report = *report;
+  outcome.report.segment = static_cast<int>(segment);
+  if (outcome.report.seconds <= 0) {
+    outcome.report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  outcome.embeddings = std::move(*embeddings);
+  outcome.finished_at = static_cast<int64_t>(std::time(nullptr));
+  {
+    std::lock_guard<std::mutex> lock(files_mu_);
+    if (absl::Status s = publish_(std::move(outcome)); !s.ok()) return s;
+    if (absl::Status s = model_->Save(options_.checkpoint_path); !s.ok()) {
+      return absl::InternalError(absl::StrCat("model checkpoint: ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace gpt4rec::server

@@ -1,0 +1,86 @@
+// Trains closed segments in ONE background thread, in segment order, one at a time; closes that arrive while a
+// segment trains queue up. For segment s the model input is:
+//   graph  = the accumulated graph of segments 0..s (storage AccumulatedCsr) minus s's validation edges;
+//   train  = s's distinct (user, item) edges (storage SegmentEdges) not held out;
+//   valid  = a seeded hash split of those edges: an edge is held out when hash(user, item, seed) falls below
+//            valid_fraction (default 10%). Hashing instead of shuffling keeps the split identical after a restart
+//            and independent of edge order; segments with fewer than 20 edges are not split (all train).
+// After Update the trainer exports the representations and hands them to `publish`, then writes the model
+// checkpoint. Persisted order matters for crash recovery: the serving file is written before the checkpoint, so
+// after a crash the model is never ahead of what is served; a segment whose checkpoint is missing is retrained.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "model/recommender_model.h"
+#include "storage/graph_store.h"
+
+namespace gpt4rec::server {
+
+struct TrainingOutcome {
+  uint32_t segment = 0;
+  model::TrainReport report;
+  model::Embeddings embeddings;
+  int64_t finished_at = 0;  // unix seconds
+};
+
+struct SegmentTrainerOptions {
+  std::string checkpoint_path;  // model checkpoint (model Save/Load)
+  double valid_fraction = 0.1;
+  uint64_t split_seed = 7;
+};
+
+class SegmentTrainer {
+ public:
+  // Called on the training thread with the new representations; must publish them (and persist the serving
+  // file). A non-OK status is logged and the checkpoint is not written.
+  using PublishFn = std::function<absl::Status(TrainingOutcome&&)>;
+  // Called after each epoch (progress) with the segment being trained.
+  using ProgressFn = std::function<void(uint32_t segment, const model::EpochLog&)>;
+
+  SegmentTrainer(storage::GraphStore* store, std::unique_ptr<model::RecommenderModel> model,
+                 const SegmentTrainerOptions& options, PublishFn publish, ProgressFn progress);
+  ~SegmentTrainer();
+
+  // Queues every closed segment up to and including `segment` that the model has not seen yet.
+  void TrainThrough(uint32_t segment);
+  // Lets a running training finish, drops the queue (storage still knows those segments are closed, so a
+  // restart re-queues them), joins the thread. Idempotent.
+  void Stop();
+
+  int64_t trained_segment() const;  // -1 before the first training
+  uint32_t queued() const;          // segments waiting or training
+  bool training_now() const;
+  bool WaitIdle(int timeout_ms);
+
+  // Held while the checkpoint is written; copy the model files under it for a consistent snapshot.
+  std::mutex& files_mutex() { return files_mu_; }
+
+ private:
+  void Loop();
+  absl::Status TrainOne(uint32_t segment);
+
+  storage::GraphStore* const store_;
+  std::unique_ptr<model::RecommenderModel> model_;
+  const SegmentTrainerOptions options_;
+  PublishFn publish_;
+  ProgressFn progress_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  int64_t trained_ = -1;  // last segment the model has consumed
+  int64_t target_ = -1;   // train through this segment
+  bool running_ = false;
+  bool stopping_ = false;
+  std::mutex files_mu_;
+  std::thread thread_;
+};
+
+}  // namespace gpt4rec::server

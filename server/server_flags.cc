@@ -1,0 +1,95 @@
+#include "server/server_flags.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace gpt4rec::server {
+
+void AddServerFlags(CLI::App& app, ServerOptions* o, ProcessFlags* p) {
+  auto& m = o->model;
+  app.option_defaults()->always_capture_default();
+  // network
+  app.add_option("--addr", o->addr, "gRPC listen address host:port (port 0: pick a free one)");
+  app.add_option("--metrics_port", o->metrics_port, "Prometheus /metrics port (-1: off, 0: pick a free one)");
+  app.add_option("--metrics_bind", o->metrics_bind, "address the metrics endpoint binds to");
+  app.add_option("--grpc_threads", o->grpc_threads, "max gRPC handler threads (0: gRPC default)");
+  // storage
+  app.add_option("--data_dir", o->data_dir, "data directory (graph/, model/, snapshots/); created if missing")
+      ->required();
+  app.add_option("--segment", o->segment, "segment policy by event time: hour | day | month | events:N | manual");
+  app.add_flag("--sync_wal", o->sync_wal, "fsync the write-ahead log per ingest batch (survives power loss)");
+  // limits
+  app.add_option("--max_events_per_request", o->max_events_per_request, "events per ingest request");
+  app.add_option("--max_message_bytes", o->max_message_bytes, "largest gRPC message accepted (bytes)");
+  app.add_option("--max_inflight_ingest", o->max_inflight_ingest,
+                 "ingest batches processed at once; beyond: RESOURCE_EXHAUSTED");
+  app.add_option("--max_inflight_ingest_bytes", o->max_inflight_ingest_bytes,
+                 "bytes of ingest batches processed at once; beyond: RESOURCE_EXHAUSTED");
+  app.add_option("--max_k", o->max_k, "largest k a Recommend may ask for");
+  app.add_option("--max_pending_recommend", o->max_pending_recommend,
+                 "Recommend requests queued for scoring; beyond: RESOURCE_EXHAUSTED");
+  // recommend
+  app.add_option("--scoring_threads", o->scoring_threads, "threads scoring Recommend batches");
+  app.add_option("--max_batch", o->max_batch, "Recommend requests scored together in one pass over the items");
+  app.add_option("--batch_window_us", o->batch_window_us,
+                 "a partial batch waits this long for more requests (0: score what is queued at once)");
+  app.add_option("--popular_window_events", o->popular_window_events,
+                 "POPULAR ranks items by their count in the last N events");
+  app.add_option("--refresh_ms", o->refresh_ms, "how often the popular list is recomputed");
+  // training
+  app.add_option("--threads", m.threads, "torch threads for training (0: all cores)");
+  app.add_option("--strategy", p->strategy, "model update strategy: gpt4rec | finetune | retrain | static | pop");
+  app.add_option("--dim", m.dim, "embedding dimension d");
+  app.add_option("--views", m.views, "views K (d / K dims each)");
+  app.add_option("--node_prompts", m.node_prompts, "node prompts L");
+  app.add_option("--structure_prompts", m.structure_prompts, "structure prompts M");
+  app.add_option("--structure_prompt", p->structure_prompt, "structure prompt form: softmax | edge_gate | off");
+  app.add_option("--view_prompts", m.view_prompts, "view prompts on/off (true|false)");
+  app.add_option("--layers", m.layers, "LightGCN layers");
+  app.add_option("--lr", m.lr, "learning rate (segment 0, retrain, finetune)");
+  app.add_option("--prompt_lr", m.prompt_lr, "learning rate of prompts and new rows during prompt tuning");
+  app.add_option("--old_embedding_lr", m.old_embedding_lr, "> 0: old embeddings train at this rate in prompt tuning");
+  app.add_option("--l2", m.l2, "L2 on the batch's representations");
+  app.add_option("--negatives", m.negatives, "sampled negatives per positive (BPR)");
+  app.add_option("--batch_size", m.batch_size, "training batch size");
+  app.add_option("--max_epochs", m.max_epochs, "max epochs per segment");
+  app.add_option("--patience", m.patience, "early-stopping patience (epochs)");
+  app.add_option("--min_epochs", m.min_epochs, "epochs before early stopping may stop");
+  app.add_option("--seed", m.seed, "training seed");
+  app.add_option("--valid_fraction", o->valid_fraction, "share of a segment's edges held out for early stopping");
+  app.add_option("--split_seed", o->split_seed, "seed of the train/valid hash split");
+  // security (tokens may also come from the environment, keeping them out of `ps`)
+  app.add_option("--auth_token", o->auth_token, "every RPC needs `authorization: Bearer <token>` (empty: off)")
+      ->envname("GPT4REC_AUTH_TOKEN");
+  app.add_option("--admin_token", o->admin_token,
+                 "CloseSegment/DeleteUser/Snapshot need `authorization: Bearer <admin token>` (empty: off)")
+      ->envname("GPT4REC_ADMIN_TOKEN");
+  app.add_option("--tls_cert", o->tls_cert, "PEM certificate chain (with --tls_key: serve TLS)");
+  app.add_option("--tls_key", o->tls_key, "PEM private key");
+  // process
+  app.add_option("--log_level", p->log_level, "trace | debug | info | warn | error");
+}
+
+absl::Status FinishServerFlags(const ProcessFlags& p, ServerOptions* o) {
+  auto strategy = model::ParseStrategy(p.strategy);
+  if (!strategy.ok()) return absl::InvalidArgumentError(absl::StrCat("--strategy: ", strategy.status().message()));
+  o->model.strategy = *strategy;
+  if (p.structure_prompt == "softmax") {
+    o->model.structure_prompt = model::StructurePrompt::kSoftmax;
+  } else if (p.structure_prompt == "edge_gate") {
+    o->model.structure_prompt = model::StructurePrompt::kEdgeGate;
+  } else if (p.structure_prompt == "off") {
+    o->model.structure_prompt = model::StructurePrompt::kOff;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--structure_prompt: '", p.structure_prompt, "' (want softmax, edge_gate or off)"));
+  }
+  if (o->max_k == 0) return absl::InvalidArgumentError("--max_k: must be >= 1");
+  if (o->max_batch < 1) return absl::InvalidArgumentError("--max_batch: must be >= 1");
+  if (o->scoring_threads < 1) return absl::InvalidArgumentError("--scoring_threads: must be >= 1");
+  if (o->valid_fraction < 0 || o->valid_fraction >= 1) {
+    return absl::InvalidArgumentError("--valid_fraction: must be in [0, 1)");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace gpt4rec::server

@@ -1,0 +1,90 @@
+// server/ — the gpt4rec.v1.Recommender gRPC service. This header is the module's whole contract.
+//
+// A Server owns the graph store (<data_dir>/graph), the model (<data_dir>/model), the background trainer, the
+// Recommend micro-batcher, the health/reflection services and the Prometheus exposer. Behaviour of every RPC is
+// documented in proto/gpt4rec/v1/recommender.proto; the flags of build/bin/gpt4rec-server map 1:1 onto
+// ServerOptions (see `gpt4rec-server --help`).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "model/recommender_model.h"
+
+namespace gpt4rec::server {
+
+struct ServerOptions {
+  // --- network ---
+  std::string addr = "127.0.0.1:50051";  // host:port; port 0 picks a free port (see Server::port())
+  int metrics_port = -1;                 // Prometheus /metrics; -1 off, 0 picks a free port
+  std::string metrics_bind = "0.0.0.0";
+  int grpc_threads = 0;                  // max gRPC polling/handler threads; 0 = gRPC's default
+
+  // --- storage ---
+  std::string data_dir;                  // required; created if missing
+  std::string segment = "manual";        // hour | day | month | events:N | manual
+  bool sync_wal = false;                 // fsync the WAL per ingest batch (survives power loss, slower)
+
+  // --- limits (beyond them: RESOURCE_EXHAUSTED, nothing applied) ---
+  uint32_t max_events_per_request = 10000;
+  int64_t max_message_bytes = 16 << 20;  // gRPC max receive size
+  int max_inflight_ingest = 16;          // concurrent ingest batches being written
+  int64_t max_inflight_ingest_bytes = 256 << 20;
+  uint32_t max_k = 1000;
+  size_t max_pending_recommend = 4096;   // Recommend requests queued for scoring
+
+  // --- recommend ---
+  int scoring_threads = 2;               // micro-batcher workers
+  int max_batch = 32;                    // requests scored per pass over the item matrix
+  int batch_window_us = 0;               // >0: a partial batch waits this long for more requests
+  uint64_t popular_window_events = 100000;  // POPULAR ranks items of the last N events
+  int refresh_ms = 500;                  // how often the popular list is recomputed (when events arrived)
+
+  // --- training ---
+  model::ModelConfig model;              // strategy, dim, epochs, ..., threads (torch)
+  double valid_fraction = 0.1;           // share of a segment's new edges held out for early stopping
+  uint64_t split_seed = 7;
+
+  // --- security ---
+  std::string auth_token;                // every RPC needs `authorization: Bearer <auth_token>` when set
+  std::string admin_token;               // CloseSegment, DeleteUser, Snapshot need it when set
+  std::string tls_cert;                  // PEM files; both set: TLS, else plaintext
+  std::string tls_key;
+};
+
+// Representations installed directly (benchmarks and tests only): user u / item i in STORAGE dense ids.
+struct SyntheticModel {
+  int32_t dim = 0;
+  int32_t num_users = 0;
+  int32_t num_items = 0;
+  std::vector<float> users;  // num_users x dim
+  std::vector<float> items;  // num_items x dim
+};
+
+class Server {
+ public:
+  // Binds, opens storage and the last model, starts serving. Health is NOT_SERVING until both are loaded.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
+  virtual ~Server() = default;
+
+  // The bound gRPC port and metrics port (-1 when off).
+  virtual int port() const = 0;
+  virtual int metrics_port() const = 0;
+
+  // Blocks until Shutdown() has finished (from another thread).
+  virtual void Wait() = 0;
+  // Graceful: health NOT_SERVING, stop accepting, finish in-flight RPCs (up to `grace_ms`), let a running
+  // training finish, flush storage. Idempotent.
+  virtual void Shutdown(int grace_ms = 5000) = 0;
+
+  // Blocks until the training queue is empty and no training runs, or `timeout_ms` passes (false).
+  virtual bool WaitForTrainingIdle(int timeout_ms) = 0;
+
+  // Benchmarks/tests: publishes `model` as serving version `version` without training (not persisted).
+  virtual absl::Status InstallModelForTesting(const SyntheticModel& model, uint64_t version) = 0;
+};
+
+}  // namespace gpt4rec::server

@@ -1,0 +1,87 @@
+#include "server/serving_snapshot.h"
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace gpt4rec::server {
+namespace {
+
+constexpr char kMagic[8] = {'G', '4', 'R', 'S', 'E', 'R', 'V', '1'};
+
+struct Header {
+  char magic[8];
+  uint64_t version;
+  int64_t trained_segment;
+  int32_t dim;
+  int32_t num_users;
+  int32_t num_items;
+  int32_t reserved;
+};
+
+}  // namespace
+
+absl::Status WriteSnapshotFile(const std::string& path, const SnapshotFile& file) {
+  if (file.users.size() != static_cast<size_t>(file.num_users) * file.dim ||
+      file.items.size() != static_cast<size_t>(file.num_items) * file.dim) {
+    return absl::InternalError("serving snapshot: matrix sizes disagree with the header");
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+    Header h{};
+    std::memcpy(h.magic, kMagic, sizeof(kMagic));
+    h.version = file.version;
+    h.trained_segment = file.trained_segment;
+    h.dim = file.dim;
+    h.num_users = file.num_users;
+    h.num_items = file.num_items;
+    out.write(reinterpret_cast<const char*>(&h), sizeof(h));
+    out.write(reinterpret_cast<const char*>(file.users.data()), file.users.size() * sizeof(float));
+    out.write(reinterpret_cast<const char*>(file.items.data()), file.items.size() * sizeof(float));
+    out.flush();
+    if (!out) return absl::InternalError(absl::StrCat("short write to ", tmp));
+  }
+  // fsync the data before the rename so a crash never leaves a renamed but empty file.
+  if (FILE* f = std::fopen(tmp.c_str(), "rb")) {
+    fsync(fileno(f));
+    std::fclose(f);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("rename ", tmp, " -> ", path, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SnapshotFile> ReadSnapshotFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("no serving snapshot at ", path));
+  Header h{};
+  in.read(reinterpret_cast<char*>(&h), sizeof(h));
+  if (!in || std::memcmp(h.magic, kMagic, sizeof(kMagic)) != 0) {
+    return absl::DataLossError(absl::StrCat(path, ": not a serving snapshot (bad header)"));
+  }
+  if (h.dim <= 0 || h.num_users < 0 || h.num_items < 0) {
+    return absl::DataLossError(absl::StrCat(path, ": bad sizes in header"));
+  }
+  SnapshotFile file;
+  file.version = h.version;
+  file.trained_segment = h.trained_segment;
+  file.dim = h.dim;
+  file.num_users = h.num_users;
+  file.num_items = h.num_items;
+  file.users.resize(static_cast<size_t>(h.num_users) * h.dim);
+  file.items.resize(static_cast<size_t>(h.num_items) * h.dim);
+  in.read(reinterpret_cast<char*>(file.users.data()), file.users.size() * sizeof(float));
+  in.read(reinterpret_cast<char*>(file.items.data()), file.items.size() * sizeof(float));
+  if (!in) return absl::DataLossError(absl::StrCat(path, ": truncated"));
+  return file;
+}
+
+}  // namespace gpt4rec::server

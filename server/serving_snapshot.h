@@ -1,0 +1,55 @@
+// The immutable state Recommend reads: one trained model's representations plus what serving needs around them.
+// Published by an atomic shared_ptr swap after each training; requests in flight keep the one they started with.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "server/scoring_kernel.h"
+
+namespace gpt4rec::server {
+
+// Trained item representations with what a reply needs: the kernel's panel layout, row-major rows (for fold-in
+// means) and external names (so replies need no storage lookups).
+struct ItemTable {
+  int32_t dim = 0;
+  PackedItems packed;
+  std::vector<float> rows;          // num_items x dim
+  std::vector<std::string> names;   // num_items; empty string for an id storage no longer names
+
+  int32_t num_items() const { return packed.num_items; }
+  const float* row(uint32_t i) const { return rows.data() + static_cast<size_t>(i) * dim; }
+};
+
+struct ServingSnapshot {
+  uint64_t version = 0;          // 0: no model yet (known users are served by popularity)
+  int64_t trained_segment = -1;  // last segment in the model's graph; users with edges of later segments fold in
+  int32_t dim = 0;
+  int32_t num_users = 0;         // dense user ids [0, num_users) have a trained row
+  std::shared_ptr<const std::vector<float>> users;  // num_users x dim
+  std::shared_ptr<const ItemTable> items;           // shared by snapshots that differ only in users
+
+  int32_t num_items() const { return items ? items->num_items() : 0; }
+  const float* user_row(uint32_t u) const { return users->data() + static_cast<size_t>(u) * dim; }
+};
+
+// The persisted form of a snapshot's representations (<data_dir>/model/serving.bin): a restarted server serves
+// them at once without re-propagating the model. Written atomically (temp file + rename).
+struct SnapshotFile {
+  uint64_t version = 0;
+  int64_t trained_segment = -1;
+  int32_t dim = 0;
+  int32_t num_users = 0;
+  int32_t num_items = 0;
+  std::vector<float> users;
+  std::vector<float> items;
+};
+
+absl::Status WriteSnapshotFile(const std::string& path, const SnapshotFile& file);
+absl::StatusOr<SnapshotFile> ReadSnapshotFile(const std::string& path);
+
+}  // namespace gpt4rec::server

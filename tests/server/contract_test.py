@@ -1,0 +1,133 @@
+#!/usr/bin/python3
+"""The gpt4rec.v1 contract from outside C++: Debian's python3-grpcio drives build/bin/gpt4rec-server with stubs
+generated from proto/gpt4rec/v1/recommender.proto at build time.
+
+usage: contract_test.py --server PATH/gpt4rec-server --stubs BUILD/gen/python
+"""
+import argparse
+import math
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--stubs", required=True)
+    args = ap.parse_args()
+    sys.path.insert(0, args.stubs)
+    import grpc
+    from gpt4rec.v1 import recommender_pb2 as pb
+    from gpt4rec.v1 import recommender_pb2_grpc as pb_grpc
+
+    data_dir = tempfile.mkdtemp(prefix="gpt4rec-pytest-")
+    proc = subprocess.Popen(
+        [args.server, "--addr=127.0.0.1:0", "--data_dir=" + data_dir, "--metrics_port=-1", "--segment=manual",
+         "--log_level=warn", "--dim=16", "--views=2", "--max_epochs=3", "--min_epochs=2", "--threads=1",
+         "--auth_token=py-token", "--admin_token=py-admin", "--refresh_ms=50"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"port (\d+)", line)
+        assert m, "no listening line from the server: %r" % line
+        channel = grpc.insecure_channel("127.0.0.1:" + m.group(1))
+        stub = pb_grpc.RecommenderStub(channel)
+        user_md = [("authorization", "Bearer py-token")]
+        admin_md = [("authorization", "Bearer py-admin")]
+
+        # Health, called without generated stubs: HealthCheckRequest{} is empty; SERVING is field 1 = 1.
+        check = channel.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda b: b,
+                                    response_deserializer=lambda b: b)
+        assert check(b"", timeout=10) == b"\x08\x01", "health is not SERVING"
+
+        # Auth is enforced.
+        try:
+            stub.GetStats(pb.GetStatsRequest(), timeout=10)
+            raise AssertionError("GetStats without a token succeeded")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.UNAUTHENTICATED, e
+
+        # Ingest two communities over IngestStream; one reply per batch, in order.
+        def batches():
+            for side, (up, ip) in enumerate([("a", "A"), ("b", "B")]):
+                req = pb.IngestRequest()
+                for u in range(20):
+                    for j in range(6):
+                        req.events.add(user_id="%s%d" % (up, u), item_id="%s%d" % (ip, (u * 7 + j * 3) % 15),
+                                       timestamp=1000 + u * 10 + j, event_id="%s-%d-%d" % (up, u, j))
+                yield req
+        replies = list(stub.IngestStream(batches(), metadata=user_md, timeout=30))
+        assert [r.accepted for r in replies] == [120, 120], replies
+        assert replies[1].last_sequence == 240
+
+        # Idempotent on event_id.
+        again = list(stub.IngestStream(batches(), metadata=user_md, timeout=30))
+        assert [r.duplicates for r in again] == [120, 120] and sum(r.accepted for r in again) == 0, again
+
+        # A bad event: INVALID_ARGUMENT naming index and field; nothing written.
+        bad = pb.IngestRequest()
+        bad.events.add(user_id="ok", item_id="ok", timestamp=5)
+        bad.events.add(user_id="ok", item_id="ok", timestamp=5, weight=math.nan)
+        try:
+            stub.Ingest(bad, metadata=user_md, timeout=10)
+            raise AssertionError("NaN weight accepted")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e
+            assert e.details().startswith("events[1].weight"), e.details()
+        stats = stub.GetStats(pb.GetStatsRequest(), metadata=user_md, timeout=10)
+        assert stats.events == 240 and stats.users == 40, stats
+
+        # Admin RPC needs the admin token; then train segment 0.
+        try:
+            stub.CloseSegment(pb.CloseSegmentRequest(), metadata=user_md, timeout=10)
+            raise AssertionError("CloseSegment with the user token succeeded")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.PERMISSION_DENIED, e
+        closed = stub.CloseSegment(pb.CloseSegmentRequest(), metadata=admin_md, timeout=10)
+        assert closed.closed_segment == 0 and closed.events == 240, closed
+        deadline = time.time() + 120
+        while True:
+            stats = stub.GetStats(pb.GetStatsRequest(), metadata=user_md, timeout=10)
+            if stats.model_version == 1 and stats.training_queue == 0:
+                break
+            assert time.time() < deadline, "training did not finish: %s" % stats
+            time.sleep(0.05)
+        assert stats.last_training.mode == "train", stats.last_training
+
+        rep = stub.Recommend(pb.RecommendRequest(user_id="a3", k=5), metadata=user_md, timeout=10)
+        assert rep.source == pb.MODEL and rep.model_version == 1 and len(rep.items) == 5, rep
+        seen = {"A%d" % ((3 * 7 + j * 3) % 15) for j in range(6)}
+        assert not seen & {i.item_id for i in rep.items}, rep
+        scores = [i.score for i in rep.items]
+        assert scores == sorted(scores, reverse=True), scores
+
+        # Fold-in for a new user right after their event; popular for an unknown one.
+        stub.Ingest(pb.IngestRequest(events=[pb.Event(user_id="fresh", item_id="B2", timestamp=9000)]),
+                    metadata=user_md, timeout=10)
+        rep = stub.Recommend(pb.RecommendRequest(user_id="fresh", k=5), metadata=user_md, timeout=10)
+        assert rep.source == pb.FOLD_IN and "B2" not in {i.item_id for i in rep.items}, rep
+        rep = stub.Recommend(pb.RecommendRequest(user_id="stranger"), metadata=user_md, timeout=10)
+        assert rep.source == pb.POPULAR and len(rep.items) == 20, rep
+
+        # DeleteUser (admin).
+        rep = stub.DeleteUser(pb.DeleteUserRequest(user_id="fresh"), metadata=admin_md, timeout=30)
+        assert rep.deleted and rep.edges_removed == 1, rep
+        print("python contract test: ok")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    assert rc == 0, "server exited with %d after SIGTERM" % rc
+
+
+if __name__ == "__main__":
+    main()

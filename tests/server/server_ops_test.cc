@@ -1,0 +1,227 @@
+// Operations: overload, restart recovery, health, metrics, DeleteUser and Snapshot.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/common/temp_dir.h"
+#include "tests/server/server_fixture.h"
+
+using namespace gpt4rec::testing;
+using gpt4rec::server::Server;
+using gpt4rec::server::ServerOptions;
+
+namespace {
+
+std::unique_ptr<Server> StartServer(const ServerOptions& options) {
+  auto server = Server::Start(options);
+  if (!server.ok()) throw std::runtime_error("Server::Start: " + server.status().ToString());
+  return std::move(*server);
+}
+
+v1::IngestRequest Batch(int n, const std::string& prefix) {
+  v1::IngestRequest req;
+  for (int i = 0; i < n; ++i) {
+    *req.add_events() = MakeEvent(prefix + "u" + std::to_string(i % 97), "i" + std::to_string(i % 501), 100 + i);
+  }
+  return req;
+}
+
+// GET /metrics over a plain socket.
+std::string HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  (void)!write(fd, request.data(), request.size());
+  std::string body;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) body.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return body;
+}
+
+}  // namespace
+
+TEST_CASE("overload: RESOURCE_EXHAUSTED past the in-flight bound and size limits; nothing partial") {
+  TempDir dir("server-overload");
+  auto options = SmallServerOptions(dir / "data");
+  options.max_inflight_ingest = 1;
+  options.max_events_per_request = 2000;
+  options.max_message_bytes = 1 << 19;
+  auto server = StartServer(options);
+  auto stub = Connect(server->port());
+
+  SECTION("too many events in one request") {
+    v1::IngestReply rep;
+    grpc::Status s = Ingest(stub.get(), Batch(2001, "x"), &rep);
+    CHECK(s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+    CHECK(s.error_message().find("max_events_per_request") != std::string::npos);
+    CHECK(Stats(stub.get()).events() == 0);
+  }
+  SECTION("message larger than --max_message_bytes") {
+    v1::IngestRequest req;
+    *req.add_events() = MakeEvent("u", "i", 1, std::string(200, 'e'));
+    req.mutable_events(0)->set_user_id(std::string(256, 'u'));
+    for (int i = 0; i < 1999; ++i) *req.add_events() = req.events(0);
+    REQUIRE(req.ByteSizeLong() > (1u << 19));
+    v1::IngestReply rep;
+    CHECK(Ingest(stub.get(), req, &rep).error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+    CHECK(Stats(stub.get()).events() == 0);
+  }
+  SECTION("concurrent batches beyond --max_inflight_ingest=1") {
+    std::atomic<int> ok{0}, exhausted{0}, other{0};
+    std::atomic<uint64_t> accepted{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&, t] {
+        auto own = Connect(server->port());
+        for (int r = 0; r < 6; ++r) {
+          v1::IngestReply rep;
+          grpc::Status s = Ingest(own.get(), Batch(2000, "t" + std::to_string(t) + "r" + std::to_string(r)), &rep);
+          if (s.ok()) {
+            ++ok;
+            accepted += rep.accepted();
+          } else if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+            ++exhausted;
+          } else {
+            ++other;
+          }
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(other == 0);
+    CHECK(ok >= 1);
+    CHECK(exhausted >= 1);
+    // Rejected batches wrote nothing: the store holds exactly the acknowledged events.
+    CHECK(Stats(stub.get()).events() == accepted.load());
+    CHECK(accepted.load() == static_cast<uint64_t>(ok.load()) * 2000);
+  }
+}
+
+TEST_CASE("restart recovers data and the last model at once; snapshot restores; delete erases") {
+  TempDir dir("server-restart");
+  const std::string data = dir / "data";
+  v1::RecommendReply before;
+  uint64_t events = 0;
+  {
+    auto server = StartServer(SmallServerOptions(data));
+    auto stub = Connect(server->port());
+    v1::IngestReply ing;
+    REQUIRE(Ingest(stub.get(), CommunityEvents(20, 15, 6, 1000), &ing).ok());
+    v1::CloseSegmentReply close;
+    REQUIRE(CloseSegment(stub.get(), &close).ok());
+    REQUIRE(server->WaitForTrainingIdle(120000));
+    REQUIRE(Ingest(stub.get(), CommunityEvents(3, 15, 2, 8000, 5), &ing).ok());  // open segment 1
+    REQUIRE(Recommend(stub.get(), "a4", 10, &before).ok());
+    REQUIRE(before.source() == v1::MODEL);
+    events = Stats(stub.get()).events();
+    server->Shutdown();
+  }
+  {
+    auto server = StartServer(SmallServerOptions(data));
+    auto stub = Connect(server->port());
+    auto stats = Stats(stub.get());
+    CHECK(stats.events() == events);
+    CHECK(stats.model_version() == 1);
+    CHECK(stats.closed_segments() == 1);
+    CHECK(stats.open_segment() == 1);
+    CHECK(stats.training_queue() == 0);
+    CHECK(stats.last_training().model_version() == 1);
+    v1::RecommendReply after;
+    REQUIRE(Recommend(stub.get(), "a4", 10, &after).ok());
+    CHECK(after.source() == v1::MODEL);
+    CHECK(after.model_version() == 1);
+    CHECK(ItemIds(after) == ItemIds(before));
+
+    // The restored model keeps training: segment 1 is prompt-tuned on top of the checkpoint.
+    v1::CloseSegmentReply close;
+    REQUIRE(CloseSegment(stub.get(), &close).ok());
+    CHECK(close.closed_segment() == 1);
+    REQUIRE(server->WaitForTrainingIdle(120000));
+    CHECK(Stats(stub.get()).model_version() == 2);
+
+    // Snapshot, then delete a user; the snapshot still has them, the live server does not.
+    grpc::ClientContext sctx;
+    v1::SnapshotRequest sreq;
+    sreq.set_dir(dir / "snap");
+    v1::SnapshotReply snap;
+    REQUIRE(stub->Snapshot(&sctx, sreq, &snap).ok());
+    CHECK(snap.dir() == dir / "snap");
+    CHECK(snap.model_version() == 2);
+    CHECK(snap.events() == events);
+    CHECK(std::filesystem::exists(dir / "snap/graph"));
+    CHECK(std::filesystem::exists(dir / "snap/model/serving.bin"));
+    grpc::ClientContext again;
+    CHECK(stub->Snapshot(&again, sreq, &snap).error_code() == grpc::StatusCode::ALREADY_EXISTS);
+
+    grpc::ClientContext dctx;
+    v1::DeleteUserRequest dreq;
+    dreq.set_user_id("a4");
+    v1::DeleteUserReply del;
+    REQUIRE(stub->DeleteUser(&dctx, dreq, &del).ok());
+    CHECK(del.deleted());
+    CHECK(del.edges_removed() == 5);  // a4's 6 events touch 5 distinct items
+    v1::RecommendReply gone;
+    REQUIRE(Recommend(stub.get(), "a4", 10, &gone).ok());
+    CHECK(gone.source() == v1::POPULAR);
+    grpc::ClientContext d2;
+    REQUIRE(stub->DeleteUser(&d2, dreq, &del).ok());
+    CHECK_FALSE(del.deleted());
+    server->Shutdown();
+  }
+  {
+    auto server = StartServer(SmallServerOptions(dir / "snap"));
+    auto stub = Connect(server->port());
+    auto stats = Stats(stub.get());
+    CHECK(stats.events() == events);
+    CHECK(stats.model_version() == 2);
+    v1::RecommendReply r;
+    REQUIRE(Recommend(stub.get(), "a4", 10, &r).ok());
+    CHECK(r.source() == v1::MODEL);
+  }
+}
+
+TEST_CASE("health reports SERVING, metrics are exposed") {
+  TempDir dir("server-health");
+  auto options = SmallServerOptions(dir / "data");
+  options.metrics_port = 0;
+  auto server = StartServer(options);
+  REQUIRE(server->metrics_port() > 0);
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  for (const char* service : {"", "gpt4rec.v1.Recommender"}) {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    grpc::health::v1::HealthCheckResponse rep;
+    REQUIRE(health->Check(&ctx, req, &rep).ok());
+    CHECK(rep.status() == grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+  auto stub = Connect(server->port());
+  v1::IngestReply ing;
+  REQUIRE(Ingest(stub.get(), Batch(10, "m"), &ing).ok());
+  v1::RecommendReply rec;
+  REQUIRE(Recommend(stub.get(), "mu1", 5, &rec).ok());
+  const std::string metrics = HttpGet(server->metrics_port(), "/metrics");
+  CHECK(metrics.find("gpt4rec_ingest_events_total 10") != std::string::npos);
+  CHECK(metrics.find("gpt4rec_recommend_seconds_count 1") != std::string::npos);
+  CHECK(metrics.find("gpt4rec_model_version 0") != std::string::npos);
+  CHECK(metrics.find("gpt4rec_training_queue") != std::string::npos);
+  server->Shutdown();
+}
