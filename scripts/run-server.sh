@@ -21,7 +21,7 @@ mkdir -p "$DATA_DIR"
 
 # shellcheck disable=SC2206  # word splitting of GPT4REC_FLAGS is intended
 extra=(${GPT4REC_FLAGS:-} "$@")
-"$SERVER" --addr="$ADDR" --data_dir="$DATA_DIR" --metrics_port="$METRICS_PORT" "${extra[@]}" &
+"$SERVER" --addr="$ADDR" --data_dir="$DATA_DIR" --metrics_bind=127.0.0.1 --metrics_port="$METRICS_PORT" "${extra[@]}" &
 pid=$!
 # Ctrl-C reaches the server too (same process group); a TERM sent to this script is forwarded.
 trap 'kill -TERM "$pid" 2>/dev/null || true' INT TERM
@@ -41,11 +41,13 @@ if [ "$ready" != 1 ]; then
   exit 1
 fi
 
+metrics="http://127.0.0.1:$METRICS_PORT/metrics"
+[ "$METRICS_PORT" -ge 0 ] 2>/dev/null || metrics="off"
 cat <<EOF
 
   gpt4rec-server is SERVING (pid $pid)
     gRPC      $ADDR   (gpt4rec.v1.Recommender, grpc.health.v1, server reflection)
-    metrics   http://127.0.0.1:$METRICS_PORT/metrics
+    metrics   $metrics
     data      $DATA_DIR
 
   Next, in another terminal (the README's quickstart):
