@@ -100,7 +100,8 @@ def cli_lines(root):
         for m in re.finditer(r"\[\s*\"[^\"]*gpt4rec-cli\"((?:\s*,\s*\"[^\"]*\")*)\s*\]", text):
             out.append((os.path.relpath(path, root), "gpt4rec-cli " + " ".join(re.findall(r"\"([^\"]*)\"", m.group(1)))))
         for line in text.splitlines():
-            m = re.search(r"gpt4rec-cli\"?\s+([a-z][a-z-]*)(.*)$", line)
+            # A command ends at the end of an inline-code span or table cell in Markdown.
+            m = re.search(r"gpt4rec-cli\"?\s+([a-z][a-z-]*)([^`|]*)", line)
             if m and not line.lstrip().startswith("#"):
                 out.append((os.path.relpath(path, root), "gpt4rec-cli " + m.group(1) + m.group(2)))
     return out
