@@ -61,6 +61,8 @@ with open(sys.argv[1], "w") as out:
     events = []
     for m in range(months):
         for u in range(users if m else users // 2):      # half the users are new after the first month
+            if m and rng.random() < 0.3:                    # not everyone comes back every month
+                continue
             g = (u + m // 2) % groups                       # every two months each user's taste moves on
             for _ in range(rng.randint(3, 9)):
                 own = rng.random() < 0.8
@@ -106,18 +108,32 @@ say "Waiting for the background training of the closed segments"
 wait_for_training
 
 # --- one user, before and after an update ---
-user=$(tail -n 1 "$stream" | cut -d, -f1)   # the last active user
-other=$(awk -F, -v u="$user" 'NR>1 && $1!=u {print $1}' "$stream" | tail -n 1)
-say "Recommendations for user $user (the stream's last active user)"
+# A typical user (about 20 events) with nothing in the open segment, so the trained model serves them; and,
+# for contrast, the most active user of the open segment, whose list lends the items of the update.
+read -r user other < <($PY - "$stream" <<'EOF'
+import collections, datetime, sys
+rows = [l.rstrip("\n").split(",") for l in open(sys.argv[1])][1:]
+month = lambda t: datetime.datetime.utcfromtimestamp(int(t)).strftime("%Y-%m")
+open_month = month(rows[-1][2])
+count = collections.Counter(r[0] for r in rows)
+in_open = collections.Counter(r[0] for r in rows if month(r[2]) == open_month)
+closed_only = [u for u in count if u not in in_open]
+user = min(closed_only, key=lambda u: (abs(count[u] - 20), u)) if closed_only else rows[-1][0]
+other = max((u for u in in_open if u != user), key=lambda u: (in_open[u], u))
+print(user, other)
+EOF
+)
+seen_before=$(awk -F, -v u="$user" '$1==u' "$stream" | wc -l)
+say "Recommendations for user $user ($seen_before events, none in the open segment)"
 cli recommend --user="$user" --k=10 | tee "$tmp/before.txt"
 
-# The update: five items the user never touched, taken from another user's list, one minute after the stream.
-new_items=$(cli recommend --user="$other" --k=50 | awk 'NR>1 {print $2}' |
+# The update: ten items the user never touched, from the other user's list, one minute after the stream.
+new_items=$(cli recommend --user="$other" --k=100 | awk 'NR>1 {print $2}' |
             grep -vxF -f <(awk -F, -v u="$user" '$1==u {print $2}' "$stream") -f <(awk 'NR>1 {print $2}' "$tmp/before.txt") |
-            head -n 5)
+            head -n 10)
 last_t=$(tail -n 1 "$stream" | cut -d, -f3)
 { echo "user_id,item_id,timestamp"; for it in $new_items; do echo "$user,$it,$((last_t + 60))"; done; } >"$tmp/update.csv"
-say "Update: user $user interacts with $(echo $new_items | tr ' ' ',') (items on user $other's list)"
+say "Update: user $user interacts with $(echo $new_items | tr ' ' ',') (from user $other's list)"
 cli ingest --quiet "$tmp/update.csv"
 say "Right after the update (no training: the user is folded in from the items they touched)"
 cli recommend --user="$user" --k=10 | tee "$tmp/after.txt"
