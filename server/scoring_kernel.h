@@ -24,12 +24,19 @@ struct PackedItems {
   int32_t num_items = 0;
   int32_t dim = 0;
   std::vector<float> panels;  // ceil(num_items / 16) * dim * 16
+  // The same panels in bf16, dimension pairs interleaved per item (the layout of vdpbf16ps), and the largest
+  // |x| per dimension (for the error bound). Empty unless the CPU has AVX512-BF16 and dim is even.
+  std::vector<uint16_t> bf16_panels;
+  std::vector<float> max_abs;
+
+  bool has_bf16() const { return !bf16_panels.empty(); }
 
   int32_t num_panels() const { return (num_items + kPanelWidth - 1) / kPanelWidth; }
 };
 
-// rows: num_items x dim, row-major.
-PackedItems PackItems(const float* rows, int32_t num_items, int32_t dim);
+// rows: num_items x dim, row-major. allow_bf16: also build the bf16 copy when the CPU supports it (a first pass
+// at twice the speed whose candidates are rescored exactly; the result is the same exact top-k).
+PackedItems PackItems(const float* rows, int32_t num_items, int32_t dim, bool allow_bf16 = true);
 
 // A scored item: higher score first, then lower item id.
 struct Scored {
@@ -44,7 +51,8 @@ struct TopKQuery {
   std::vector<Scored>* out = nullptr;         // filled best first, at most k items
 };
 
-// Exact top-k for every query in one pass over the items. Thread-safe (no shared mutable state).
+// Exact top-k for every query in one pass over the items (bf16 pass + exact rescoring of the candidates when
+// the packed items have a bf16 copy, fp32 otherwise). Thread-safe (no shared mutable state).
 void BatchTopK(const PackedItems& items, TopKQuery* queries, int num_queries);
 
 // Scores of one query against items [0, num_items): out[i] = vector . item_i. For tests and small overlays.

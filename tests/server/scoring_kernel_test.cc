@@ -1,0 +1,73 @@
+// The batched exact top-k kernel against a brute-force reference (white-box test of server/scoring_kernel.h).
+#include <algorithm>
+#include <random>
+
+#include <catch2/catch.hpp>
+
+#include "server/scoring_kernel.h"
+
+using gpt4rec::server::BatchTopK;
+using gpt4rec::server::PackItems;
+using gpt4rec::server::Scored;
+using gpt4rec::server::TopKQuery;
+
+namespace {
+
+std::vector<Scored> Reference(const std::vector<float>& rows, int n, int dim, const float* q, uint32_t k,
+                              const std::vector<uint32_t>& exclude) {
+  std::vector<Scored> all;
+  for (int i = 0; i < n; ++i) {
+    if (std::binary_search(exclude.begin(), exclude.end(), static_cast<uint32_t>(i))) continue;
+    double s = 0;
+    for (int d = 0; d < dim; ++d) s += static_cast<double>(q[d]) * rows[static_cast<size_t>(i) * dim + d];
+    all.push_back({static_cast<float>(s), static_cast<uint32_t>(i)});
+  }
+  std::sort(all.begin(), all.end(), [](const Scored& a, const Scored& b) { return a.score > b.score; });
+  if (all.size() > k) all.resize(k);
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("BatchTopK equals brute force, with exclusions, any batch size, ragged item counts") {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal;
+  for (int n : {1, 15, 17, 1000, 5003}) {
+    for (int dim : {8, 64}) {
+      std::vector<float> rows(static_cast<size_t>(n) * dim);
+      for (auto& x : rows) x = normal(rng);
+      for (bool bf16 : {false, true}) {
+      const auto packed = PackItems(rows.data(), n, dim, bf16);
+      if (bf16 && !packed.has_bf16()) WARN("CPU without AVX512-BF16: only the fp32 path is tested");
+      for (int batch : {1, 3, 8, 13, 37}) {
+        std::vector<float> queries(static_cast<size_t>(batch) * dim);
+        for (auto& x : queries) x = normal(rng);
+        std::vector<std::vector<uint32_t>> excludes(batch);
+        std::vector<std::vector<Scored>> outs(batch);
+        std::vector<TopKQuery> qs(batch);
+        for (int b = 0; b < batch; ++b) {
+          for (int i = 0; i < n; ++i) {
+            if (rng() % 5 == 0) excludes[b].push_back(i);
+          }
+          const uint32_t k = std::vector<uint32_t>{1, 20, 1000}[b % 3];
+          qs[b] = {queries.data() + static_cast<size_t>(b) * dim, k, b % 2 ? &excludes[b] : nullptr, &outs[b]};
+        }
+        BatchTopK(packed, qs.data(), batch);
+        for (int b = 0; b < batch; ++b) {
+          const auto ref = Reference(rows, n, dim, qs[b].vector, qs[b].k, b % 2 ? excludes[b] : std::vector<uint32_t>{});
+          REQUIRE(outs[b].size() == ref.size());
+          for (size_t i = 0; i < ref.size(); ++i) {
+            // Same ranking up to float rounding: the i-th score matches, and the item is the reference's unless
+            // two scores are within rounding of each other.
+            REQUIRE(outs[b][i].score == Approx(ref[i].score).margin(1e-4));
+            if (i + 1 < ref.size() && ref[i].score - ref[i + 1].score > 1e-3 && (i == 0 || ref[i - 1].score - ref[i].score > 1e-3)) {
+              REQUIRE(outs[b][i].item == ref[i].item);
+            }
+            if (b % 2) REQUIRE_FALSE(std::binary_search(excludes[b].begin(), excludes[b].end(), outs[b][i].item));
+          }
+        }
+      }
+      }
+    }
+  }
+}
