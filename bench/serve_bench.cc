@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <random>
+#include <sys/resource.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -73,6 +74,13 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
     }
   }
   return true;
+}
+
+// CPU seconds used by this process (server and clients) so far.
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
 }
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
@@ -236,8 +244,10 @@ int RunServeBench(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // warm-up
   measuring = true;
   const auto m0 = Clock::now();
+  const double cpu0 = CpuSeconds();
   std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(f.seconds * 1000)));
   measuring = false;
+  const double cpu_s = CpuSeconds() - cpu0;
   const double measured_s = std::chrono::duration<double>(Clock::now() - m0).count();
   stop = true;
   for (auto& t : clients) t.join();
@@ -286,6 +296,13 @@ int RunServeBench(int argc, char** argv) {
   std::printf("  %-34s %12.0f req/s      (%d clients, %d items, d=%d, top-%d; goal >= 5,000)\n",
               "recommend throughput", qps, f.clients, model.num_items, f.dim, f.k);
   std::printf("  %-34s %12.2f ms / %.2f ms (goal p99 <= 10 ms)\n", "recommend latency p50 / p99", p50, p99);
+  // Other processes may share the cores: CPU time per request says what dedicated cores would sustain.
+  const double cpu_ms_per_req = all.empty() ? 0 : cpu_s * 1000 / all.size();
+  std::printf("  %-34s %12.3f ms CPU (server + clients) -> %.0f req/s if %u cores were ours alone\n",
+              "recommend CPU per request", cpu_ms_per_req, cpu_ms_per_req > 0 ? cores * 1000 / cpu_ms_per_req : 0.0,
+              cores);
+  std::printf("  %-34s %12.2f of %u cores busy with this process during the run\n", "CPU share obtained",
+              cpu_s / measured_s, cores);
   std::printf("  %-34s %12.3f ms per pass -> %.0f req/s on %u cores\n", "scan limit (item matrix once)", scan_ms,
               scan_limit_qps, cores);
   std::printf("  %-34s %12.2f x the per-request scan limit\n", "recommend / scan limit", qps / scan_limit_qps);

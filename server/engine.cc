@@ -194,7 +194,6 @@ absl::Status Engine::PublishRepresentations(uint64_t version, int64_t trained_se
   auto table = std::make_shared<ItemTable>();
   table->dim = dim;
   table->packed = PackItems(items.data(), num_items, dim);
-  table->rows = std::move(items);
   table->names.resize(num_items);
   for (int32_t i = 0; i < num_items; ++i) {
     auto name = store_->ItemName(static_cast<uint32_t>(i));
@@ -395,7 +394,7 @@ absl::StatusOr<storage::DeleteResult> Engine::DeleteUser(const std::string& user
       file.num_users = snap->num_users;
       file.num_items = snap->num_items();
       file.users = *users;
-      file.items = snap->items->rows;
+      file.items = snap->items->packed.rows;
       if (absl::Status s = WriteSnapshotFile((fs::path(model_dir_) / kServingFile).string(), file); !s.ok()) {
         return absl::InternalError(absl::StrCat("user deleted from the graph, but serving file: ", s.message()));
       }

@@ -167,10 +167,9 @@ void FoldChunk(float* scores, uint32_t base, int n, uint32_t k, const std::vecto
 }
 
 float ExactScore(const PackedItems& items, uint32_t item, const float* q) {
-  const float* panel = items.panels.data() + static_cast<size_t>(item / kPanelWidth) * items.dim * kPanelWidth;
-  const int lane = item % kPanelWidth;
+  const float* row = items.rows.data() + static_cast<size_t>(item) * items.dim;
   float s = 0;
-  for (int d = 0; d < items.dim; ++d) s += q[d] * panel[d * kPanelWidth + lane];
+  for (int d = 0; d < items.dim; ++d) s += q[d] * row[d];
   return s;
 }
 
@@ -180,34 +179,36 @@ PackedItems PackItems(const float* rows, int32_t num_items, int32_t dim, bool al
   PackedItems packed;
   packed.num_items = num_items;
   packed.dim = dim;
+  packed.rows.assign(rows, rows + static_cast<size_t>(num_items) * dim);
+  if (allow_bf16 && CpuHasBf16() && dim % 2 == 0 && num_items > 0) {
+    bool finite = true;
+    packed.max_abs.assign(dim, 0.0f);
+    for (size_t i = 0; i < packed.rows.size(); ++i) {
+      const float a = std::fabs(packed.rows[i]);
+      finite = finite && std::isfinite(a);
+      packed.max_abs[i % dim] = std::max(packed.max_abs[i % dim], a);
+    }
+    if (finite) {  // non-finite values would break the error bound: stay exact-only
+      const int pairs = dim / 2;
+      packed.bf16_panels.assign(static_cast<size_t>(packed.num_panels()) * dim * kPanelWidth, 0);
+      for (int32_t i = 0; i < num_items; ++i) {
+        uint16_t* panel = packed.bf16_panels.data() + static_cast<size_t>(i / kPanelWidth) * dim * kPanelWidth;
+        const int lane = i % kPanelWidth;
+        const float* row = rows + static_cast<size_t>(i) * dim;
+        for (int p = 0; p < pairs; ++p) {
+          panel[p * 2 * kPanelWidth + 2 * lane] = ToBf16(row[2 * p]);
+          panel[p * 2 * kPanelWidth + 2 * lane + 1] = ToBf16(row[2 * p + 1]);
+        }
+      }
+      return packed;
+    }
+    packed.max_abs.clear();
+  }
   packed.panels.assign(static_cast<size_t>(packed.num_panels()) * dim * kPanelWidth, 0.0f);
   for (int32_t i = 0; i < num_items; ++i) {
     float* panel = packed.panels.data() + static_cast<size_t>(i / kPanelWidth) * dim * kPanelWidth;
     const int lane = i % kPanelWidth;
     for (int32_t d = 0; d < dim; ++d) panel[d * kPanelWidth + lane] = rows[static_cast<size_t>(i) * dim + d];
-  }
-  if (allow_bf16 && CpuHasBf16() && dim % 2 == 0 && num_items > 0) {
-    const int pairs = dim / 2;
-    packed.max_abs.assign(dim, 0.0f);
-    packed.bf16_panels.assign(static_cast<size_t>(packed.num_panels()) * dim * kPanelWidth, 0);
-    for (int32_t i = 0; i < num_items; ++i) {
-      uint16_t* panel = packed.bf16_panels.data() + static_cast<size_t>(i / kPanelWidth) * dim * kPanelWidth;
-      const int lane = i % kPanelWidth;
-      const float* row = rows + static_cast<size_t>(i) * dim;
-      for (int p = 0; p < pairs; ++p) {
-        panel[p * 2 * kPanelWidth + 2 * lane] = ToBf16(row[2 * p]);
-        panel[p * 2 * kPanelWidth + 2 * lane + 1] = ToBf16(row[2 * p + 1]);
-      }
-      for (int32_t d = 0; d < dim; ++d) packed.max_abs[d] = std::max(packed.max_abs[d], std::fabs(row[d]));
-    }
-    // Non-finite values break the error bound: stay exact-only.
-    for (float m : packed.max_abs) {
-      if (!std::isfinite(m)) {
-        packed.bf16_panels.clear();
-        packed.max_abs.clear();
-        break;
-      }
-    }
   }
   return packed;
 }
@@ -305,20 +306,6 @@ void BatchTopK(const PackedItems& items, TopKQuery* queries, int num_queries) {
     BatchTopKExact(items, queries, num_queries);
   }
   for (int j = 0; j < num_queries; ++j) std::sort(queries[j].out->begin(), queries[j].out->end(), Better);
-}
-
-void ScoreAll(const PackedItems& items, const float* vector, std::vector<float>* out) {
-  out->assign(items.num_items, 0.0f);
-  std::vector<float> scores(kChunkItems);
-  const float* q[1] = {vector};
-  const size_t panel_floats = static_cast<size_t>(items.dim) * kPanelWidth;
-  for (int p0 = 0; p0 < items.num_panels(); p0 += kChunkPanels) {
-    const int np = std::min(kChunkPanels, items.num_panels() - p0);
-    ScoreChunk(items.panels.data() + p0 * panel_floats, np, items.dim, q, 1, scores.data());
-    const int base = p0 * kPanelWidth;
-    const int n = std::min(np * kPanelWidth, items.num_items - base);
-    std::copy(scores.begin(), scores.begin() + n, out->begin() + base);
-  }
 }
 
 }  // namespace gpt4rec::server

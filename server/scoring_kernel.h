@@ -12,7 +12,6 @@
 #pragma once
 
 #include <cstdint>
-#include <utility>
 #include <vector>
 
 namespace gpt4rec::server {
@@ -23,9 +22,10 @@ inline constexpr int kPanelWidth = 16;
 struct PackedItems {
   int32_t num_items = 0;
   int32_t dim = 0;
-  std::vector<float> panels;  // ceil(num_items / 16) * dim * 16
-  // The same panels in bf16, dimension pairs interleaved per item (the layout of vdpbf16ps), and the largest
-  // |x| per dimension (for the error bound). Empty unless the CPU has AVX512-BF16 and dim is even.
+  std::vector<float> rows;    // num_items x dim, row-major (fold-in means, exact rescoring)
+  std::vector<float> panels;  // ceil(num_items / 16) * dim * 16; empty when the bf16 copy is used instead
+  // The panels in bf16, dimension pairs interleaved per item (the layout of vdpbf16ps), and the largest |x| per
+  // dimension (for the error bound). Empty unless the CPU has AVX512-BF16 and dim is even.
   std::vector<uint16_t> bf16_panels;
   std::vector<float> max_abs;
 
@@ -54,8 +54,5 @@ struct TopKQuery {
 // Exact top-k for every query in one pass over the items (bf16 pass + exact rescoring of the candidates when
 // the packed items have a bf16 copy, fp32 otherwise). Thread-safe (no shared mutable state).
 void BatchTopK(const PackedItems& items, TopKQuery* queries, int num_queries);
-
-// Scores of one query against items [0, num_items): out[i] = vector . item_i. For tests and small overlays.
-void ScoreAll(const PackedItems& items, const float* vector, std::vector<float>* out);
 
 }  // namespace gpt4rec::server

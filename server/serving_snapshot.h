@@ -13,16 +13,15 @@
 
 namespace gpt4rec::server {
 
-// Trained item representations with what a reply needs: the kernel's panel layout, row-major rows (for fold-in
+// Trained item representations with what a reply needs: the kernel's layouts (incl. row-major rows for fold-in
 // means) and external names (so replies need no storage lookups).
 struct ItemTable {
   int32_t dim = 0;
   PackedItems packed;
-  std::vector<float> rows;          // num_items x dim
   std::vector<std::string> names;   // num_items; empty string for an id storage no longer names
 
   int32_t num_items() const { return packed.num_items; }
-  const float* row(uint32_t i) const { return rows.data() + static_cast<size_t>(i) * dim; }
+  const float* row(uint32_t i) const { return packed.rows.data() + static_cast<size_t>(i) * dim; }
 };
 
 struct ServingSnapshot {
