@@ -48,21 +48,24 @@ class AdjacencyMatmulFn : public torch::autograd::Function<AdjacencyMatmulFn> {
   }
 };
 
-void PairGatherKernel(const NormAdjacency& a, const float* x, float* out, int64_t f) {
+void PairGatherKernel(const NormAdjacency& a, const float* x, float* out, int64_t f, bool weighted) {
   const int64_t* eu = a.edge_user.data_ptr<int64_t>();
   const int64_t* ei = a.edge_item.data_ptr<int64_t>();
+  const float* ev = a.edge_val.data_ptr<float>();
   at::parallel_for(0, a.edge_user.numel(), 2048, [&](int64_t begin, int64_t end) {
     for (int64_t e = begin; e < end; ++e) {
       const float* __restrict__ xu = x + eu[e] * f;
       const float* __restrict__ xi = x + ei[e] * f;
       float* __restrict__ o = out + e * f;
-      for (int64_t k = 0; k < f; ++k) o[k] = xu[k] + xi[k];
+      const float v = weighted ? ev[e] : 1.f;
+      for (int64_t k = 0; k < f; ++k) o[k] = v * (xu[k] + xi[k]);
     }
   });
 }
 
-void RowScatterKernel(const NormAdjacency& a, const float* w, float* out, int64_t f) {
+void RowScatterKernel(const NormAdjacency& a, const float* w, float* out, int64_t f, bool weighted) {
   const int64_t* rowptr = a.rowptr.data_ptr<int64_t>();
+  const float* val = a.val.data_ptr<float>();
   const int64_t* edge = a.entry_edge.data_ptr<int64_t>();
   at::parallel_for(0, a.num_nodes, 512, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
@@ -70,49 +73,54 @@ void RowScatterKernel(const NormAdjacency& a, const float* w, float* out, int64_
       for (int64_t k = 0; k < f; ++k) o[k] = 0.f;
       for (int64_t j = rowptr[r]; j < rowptr[r + 1]; ++j) {
         const float* __restrict__ src = w + edge[j] * f;
-        for (int64_t k = 0; k < f; ++k) o[k] += src[k];
+        const float v = weighted ? val[j] : 1.f;
+        for (int64_t k = 0; k < f; ++k) o[k] += v * src[k];
       }
     }
   });
 }
 
-torch::Tensor PairGather(const NormAdjacency& a, const torch::Tensor& x) {
+torch::Tensor PairGather(const NormAdjacency& a, const torch::Tensor& x, bool weighted) {
   auto xc = x.contiguous();
   auto out = torch::empty({a.edge_user.numel(), xc.size(1)}, xc.options());
-  PairGatherKernel(a, xc.data_ptr<float>(), out.data_ptr<float>(), xc.size(1));
+  PairGatherKernel(a, xc.data_ptr<float>(), out.data_ptr<float>(), xc.size(1), weighted);
   return out;
 }
 
-torch::Tensor RowScatter(const NormAdjacency& a, const torch::Tensor& w) {
+torch::Tensor RowScatter(const NormAdjacency& a, const torch::Tensor& w, bool weighted) {
   auto wc = w.contiguous();
   auto out = torch::empty({a.num_nodes, wc.size(1)}, wc.options());
-  RowScatterKernel(a, wc.data_ptr<float>(), out.data_ptr<float>(), wc.size(1));
+  RowScatterKernel(a, wc.data_ptr<float>(), out.data_ptr<float>(), wc.size(1), weighted);
   return out;
 }
 
 class GatherEdgePairsFn : public torch::autograd::Function<GatherEdgePairsFn> {
  public:
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, int64_t adjacency) {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, int64_t adjacency,
+                               bool weighted) {
     ctx->saved_data["adj"] = adjacency;
-    return PairGather(*reinterpret_cast<const NormAdjacency*>(adjacency), x);
+    ctx->saved_data["weighted"] = weighted;
+    return PairGather(*reinterpret_cast<const NormAdjacency*>(adjacency), x, weighted);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grad) {
     const auto* a = reinterpret_cast<const NormAdjacency*>(ctx->saved_data["adj"].toInt());
-    return {RowScatter(*a, grad[0]), torch::Tensor()};
+    return {RowScatter(*a, grad[0], ctx->saved_data["weighted"].toBool()), torch::Tensor(), torch::Tensor()};
   }
 };
 
 class ScatterEdgesFn : public torch::autograd::Function<ScatterEdgesFn> {
  public:
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor w, int64_t adjacency) {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor w, int64_t adjacency,
+                               bool weighted) {
     ctx->saved_data["adj"] = adjacency;
-    return RowScatter(*reinterpret_cast<const NormAdjacency*>(adjacency), w);
+    ctx->saved_data["weighted"] = weighted;
+    return RowScatter(*reinterpret_cast<const NormAdjacency*>(adjacency), w, weighted);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grad) {
     const auto* a = reinterpret_cast<const NormAdjacency*>(ctx->saved_data["adj"].toInt());
-    return {PairGather(*a, grad[0]), torch::Tensor()};
+    return {PairGather(*a, grad[0], ctx->saved_data["weighted"].toBool()), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -188,14 +196,61 @@ class GatedMatmulFn : public torch::autograd::Function<GatedMatmulFn> {
   }
 };
 
+class ShortRowSoftmaxFn : public torch::autograd::Function<ShortRowSoftmaxFn> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x) {
+    auto xc = x.contiguous();
+    auto y = torch::empty_like(xc);
+    const int64_t m = xc.size(-1), rows = xc.numel() / std::max<int64_t>(m, 1);
+    const float* xp = xc.data_ptr<float>();
+    float* yp = y.data_ptr<float>();
+    at::parallel_for(0, rows, 4096, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const float* a = xp + r * m;
+        float* o = yp + r * m;
+        float mx = a[0];
+        for (int64_t k = 1; k < m; ++k) mx = std::max(mx, a[k]);
+        float sum = 0.f;
+        for (int64_t k = 0; k < m; ++k) sum += (o[k] = std::exp(a[k] - mx));
+        const float inv = 1.f / sum;
+        for (int64_t k = 0; k < m; ++k) o[k] *= inv;
+      }
+    });
+    ctx->save_for_backward({y});
+    return y;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad) {
+    auto y = ctx->get_saved_variables()[0];
+    auto gy = grad[0].contiguous();
+    auto gx = torch::empty_like(y);
+    const int64_t m = y.size(-1), rows = y.numel() / std::max<int64_t>(m, 1);
+    const float* yp = y.data_ptr<float>();
+    const float* gp = gy.data_ptr<float>();
+    float* op = gx.data_ptr<float>();
+    at::parallel_for(0, rows, 4096, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const float* yr = yp + r * m;
+        const float* gr = gp + r * m;
+        float dot = 0.f;
+        for (int64_t k = 0; k < m; ++k) dot += gr[k] * yr[k];
+        for (int64_t k = 0; k < m; ++k) op[r * m + k] = yr[k] * (gr[k] - dot);
+      }
+    });
+    return {gx};
+  }
+};
+
 }  // namespace
 
-torch::Tensor GatherEdgePairs(const NormAdjacency& a, const torch::Tensor& x) {
-  return GatherEdgePairsFn::apply(x, reinterpret_cast<int64_t>(&a));
+torch::Tensor ShortRowSoftmax(const torch::Tensor& x) { return ShortRowSoftmaxFn::apply(x); }
+
+torch::Tensor GatherEdgePairs(const NormAdjacency& a, const torch::Tensor& x, bool weighted) {
+  return GatherEdgePairsFn::apply(x, reinterpret_cast<int64_t>(&a), weighted);
 }
 
-torch::Tensor ScatterEdgesToNodes(const NormAdjacency& a, const torch::Tensor& w) {
-  return ScatterEdgesFn::apply(w, reinterpret_cast<int64_t>(&a));
+torch::Tensor ScatterEdgesToNodes(const NormAdjacency& a, const torch::Tensor& w, bool weighted) {
+  return ScatterEdgesFn::apply(w, reinterpret_cast<int64_t>(&a), weighted);
 }
 
 torch::Tensor GatedAdjacencyMatmul(const NormAdjacency& a, const torch::Tensor& x, const torch::Tensor& gate) {

@@ -33,10 +33,16 @@ torch::Tensor AdjacencyMatmul(const NormAdjacency& a, const torch::Tensor& x);
 // Edge <-> node moves over the undirected edges, as hand-written kernels (torch 1.13's CPU index_add_ on
 // [E, F] sources walks one index at a time and dominated the step time). Adjoint to each other, so each is
 // the other's backward.
-//   GatherEdgePairs:     out[e] = x[user(e)] + x[item(e)]          [N, F] -> [E, F]
-//   ScatterEdgesToNodes: out[n] = sum of w[e] over edges e at n    [E, F] -> [N, F]
-torch::Tensor GatherEdgePairs(const NormAdjacency& a, const torch::Tensor& x);
-torch::Tensor ScatterEdgesToNodes(const NormAdjacency& a, const torch::Tensor& w);
+// With `weighted`, each edge's term is also multiplied by its Â value.
+//   GatherEdgePairs:     out[e] = (Â_e) (x[user(e)] + x[item(e)])      [N, F] -> [E, F]
+//   ScatterEdgesToNodes: out[n] = sum of (Â_e) w[e] over edges e at n  [E, F] -> [N, F]
+torch::Tensor GatherEdgePairs(const NormAdjacency& a, const torch::Tensor& x, bool weighted = false);
+torch::Tensor ScatterEdgesToNodes(const NormAdjacency& a, const torch::Tensor& w, bool weighted = false);
+
+// Softmax over the last dimension for many short rows ([..., m], m small: L, M or K prompts). torch 1.13's CPU
+// softmax spends most of its time per row for m <= 8; this kernel is a plain parallel loop, with the usual
+// backward gx = y * (gy - <gy, y>).
+torch::Tensor ShortRowSoftmax(const torch::Tensor& x);
 
 // Edge-gate propagation: out[r] = sum_j Â_rj gate[edge(j), k] x[col_j] per view k (x is [N, K*dk], gate [E, K]).
 // Differentiable in x and gate.

@@ -77,15 +77,16 @@ void Gpt4RecNet::AppendRows(const torch::Tensor& new_users, const torch::Tensor&
 // a linear score of both ends, which splits into per-node terms, so only an E×K×M tensor is ever formed.
 torch::Tensor Gpt4RecNet::StructureTerm(const torch::Tensor& xhat, const NormAdjacency& adj) const {
   const int64_t N = xhat.size(0), K = shape_.views, M = shape_.structure_prompts;
-  auto beta = torch::softmax(EdgeLogits(xhat, adj).view({-1, K, M}) + struct_b, -1) * adj.edge_val.view({-1, 1, 1});
-  auto T = ScatterEdgesToNodes(adj, beta.view({-1, K * M})).view({N, K, M});
+  auto beta = ShortRowSoftmax(EdgeLogits(xhat, adj).view({-1, K, M}));
+  auto T = ScatterEdgesToNodes(adj, beta.view({-1, K * M}), /*weighted=*/true).view({N, K, M});
   return torch::einsum("nkm,kmd->nkd", {T, struct_S});
 }
 
-// g_k([x̂_u ‖ x̂_i]) without the bias, for every edge: [E, K*M'].
+// g_k([x̂_u ‖ x̂_i]) for every edge, [E, K*M']. Every edge has exactly one user end, so the bias rides on the
+// user-side term.
 torch::Tensor Gpt4RecNet::EdgeLogits(const torch::Tensor& xhat, const NormAdjacency& adj) const {
   const int64_t U = adj.num_users;
-  auto lu = torch::einsum("nkd,kdm->nkm", {xhat.slice(0, 0, U), struct_Gu});
+  auto lu = torch::einsum("nkd,kdm->nkm", {xhat.slice(0, 0, U), struct_Gu}) + struct_b;
   auto li = torch::einsum("nkd,kdm->nkm", {xhat.slice(0, U), struct_Gi});
   auto node_logits = torch::cat({lu, li}, 0).reshape({xhat.size(0), -1});
   return GatherEdgePairs(adj, node_logits);
@@ -97,7 +98,7 @@ torch::Tensor Gpt4RecNet::Forward(const NormAdjacency& adj) const {
   const int64_t N = x.size(0);
   auto xv = torch::addmm(view_c, x, view_W.t()).view({N, K, dk});  // x^(k) = W_k e + c_k, all views at once
   if (node_P.defined()) {
-    auto alpha = torch::softmax(torch::einsum("nkd,kdl->nkl", {xv, node_A}) + node_b, -1);
+    auto alpha = ShortRowSoftmax(torch::einsum("nkd,kdl->nkl", {xv, node_A}) + node_b);
     xv = xv + torch::einsum("nkl,kld->nkd", {alpha, node_P});
   }
   const bool has_edges = adj.edge_user.numel() > 0;
@@ -105,7 +106,7 @@ torch::Tensor Gpt4RecNet::Forward(const NormAdjacency& adj) const {
   if (has_edges && shape_.prompts && shape_.structure == StructurePrompt::kSoftmax) {
     structure_term = StructureTerm(xv, adj).reshape({N, d});
   } else if (has_edges && shape_.prompts && shape_.structure == StructurePrompt::kEdgeGate) {
-    gate = torch::sigmoid(EdgeLogits(xv, adj) + struct_b.view({1, -1}));  // [E,K]
+    gate = torch::sigmoid(EdgeLogits(xv, adj));  // [E,K]
   }
   // All K views share Â, so one N×d product propagates every view at once.
   auto h = xv.reshape({N, d});
@@ -117,7 +118,7 @@ torch::Tensor Gpt4RecNet::Forward(const NormAdjacency& adj) const {
   }
   auto hv = (acc / static_cast<double>(shape_.layers + 1)).view({N, K, dk});
   if (view_v.defined()) {
-    auto gamma = torch::softmax((hv * view_v).sum(-1), -1);  // γ_ik = softmax_k(v_k · h_i^(k))
+    auto gamma = ShortRowSoftmax((hv * view_v).sum(-1));  // γ_ik = softmax_k(v_k · h_i^(k))
     hv = hv * gamma.unsqueeze(-1);
   }
   return hv.reshape({N, d});

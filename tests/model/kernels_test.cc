@@ -66,6 +66,28 @@ TEST_CASE("edge gather and scatter are adjoint and match index ops", "[model][ke
   lhs.backward();
   REQUIRE(torch::allclose(x.grad(), ScatterEdgesToNodes(adj, we.detach()), 1e-5, 1e-6));
   REQUIRE(torch::allclose(we.grad(), GatherEdgePairs(adj, x.detach()), 1e-5, 1e-6));
+  // Weighted by Â: scatter(w) = sum of Â_e w[e], and its adjoint gather carries the same weights.
+  auto wn = ScatterEdgesToNodes(adj, we.detach(), true);
+  auto wref = torch::zeros({7, 3})
+                  .index_add(0, adj.edge_user, we.detach() * adj.edge_val.unsqueeze(1))
+                  .index_add(0, adj.edge_item, we.detach() * adj.edge_val.unsqueeze(1));
+  REQUIRE(torch::allclose(wn, wref, 1e-5, 1e-6));
+  auto xw = x.detach().clone().requires_grad_(true);
+  (GatherEdgePairs(adj, xw, true) * we.detach()).sum().backward();
+  REQUIRE(torch::allclose(xw.grad(), wn, 1e-5, 1e-6));
+}
+
+TEST_CASE("short-row softmax and its backward match torch::softmax", "[model][kernels]") {
+  torch::manual_seed(4);
+  auto x = (torch::randn({5, 3, 4}) * 3).requires_grad_(true);
+  auto x2 = x.detach().clone().requires_grad_(true);
+  auto w = torch::randn({5, 3, 4});
+  auto y = ShortRowSoftmax(x);
+  auto y2 = torch::softmax(x2, -1);
+  REQUIRE(torch::allclose(y, y2, 1e-5, 1e-6));
+  (y * w).sum().backward();
+  (y2 * w).sum().backward();
+  REQUIRE(torch::allclose(x.grad(), x2.grad(), 1e-5, 1e-6));
 }
 
 TEST_CASE("gated SpMM gradients match finite differences", "[model][kernels]") {
