@@ -42,6 +42,7 @@ struct Flags {
   double seconds = 5;
   int scoring_threads = 2;
   int max_batch = 32;
+  int batch_window_us = 0;
   int freshness_probes = 200;
 };
 
@@ -66,6 +67,7 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
     else if (name == "seconds") ok = absl::SimpleAtod(value, &f->seconds);
     else if (name == "scoring_threads") ok = absl::SimpleAtoi(value, &f->scoring_threads);
     else if (name == "max_batch") ok = absl::SimpleAtoi(value, &f->max_batch);
+    else if (name == "batch_window_us") ok = absl::SimpleAtoi(value, &f->batch_window_us);
     else if (name == "freshness_probes") ok = absl::SimpleAtoi(value, &f->freshness_probes);
     else ok = false;
     if (!ok) {
@@ -176,6 +178,7 @@ int RunServeBench(int argc, char** argv) {
   options.data_dir = data_dir;
   options.scoring_threads = f.scoring_threads;
   options.max_batch = f.max_batch;
+  options.batch_window_us = f.batch_window_us;
   options.max_events_per_request = std::max(10000, f.batch);
   auto server = gpt4rec::server::Server::Start(options);
   if (!server.ok()) {

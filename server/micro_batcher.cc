@@ -79,6 +79,8 @@ void MicroBatcher::WorkerLoop() {
         cv_.wait_until(lock, deadline, [&] {
           return stopping_ || queue_.size() >= static_cast<size_t>(options_.max_batch);
         });
+        // Another worker may have taken everything while this one waited.
+        if (queue_.empty()) continue;
       }
       // One pass scores one item matrix: take requests for the item table at the front (all of them, unless a
       // model swap happened between arrivals).

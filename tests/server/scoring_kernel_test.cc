@@ -1,9 +1,13 @@
 // The batched exact top-k kernel against a brute-force reference (white-box test of server/scoring_kernel.h).
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <random>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
+#include "server/micro_batcher.h"
 #include "server/scoring_kernel.h"
 
 using gpt4rec::server::BatchTopK;
@@ -69,5 +73,51 @@ TEST_CASE("BatchTopK equals brute force, with exclusions, any batch size, ragged
       }
       }
     }
+  }
+}
+
+TEST_CASE("MicroBatcher: concurrent callers each get their own exact top-k, with and without a window") {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal;
+  const int n = 3000, dim = 16;
+  std::vector<float> rows(static_cast<size_t>(n) * dim);
+  for (auto& x : rows) x = normal(rng);
+  auto table = std::make_shared<gpt4rec::server::ItemTable>();
+  table->dim = dim;
+  table->packed = PackItems(rows.data(), n, dim);
+  for (int window : {0, 300}) {
+    gpt4rec::server::MicroBatcherOptions options;
+    options.threads = 2;
+    options.max_batch = 8;
+    options.window_us = window;
+    gpt4rec::server::MicroBatcher batcher(options);
+    std::atomic<int> wrong{0}, done{0};
+    std::vector<std::thread> callers;
+    for (int t = 0; t < 12; ++t) {
+      callers.emplace_back([&, t] {
+        std::mt19937 r(100 + t);
+        std::normal_distribution<float> nd;
+        for (int i = 0; i < 40; ++i) {
+          std::vector<float> q(dim);
+          for (auto& x : q) x = nd(r);
+          std::vector<uint32_t> exclude = {static_cast<uint32_t>(r() % n)};
+          const auto ref = Reference(rows, n, dim, q.data(), 5, exclude);
+          auto got = batcher.TopK(table, q, 5, exclude);
+          if (!got.ok() || got->size() != 5) {
+            ++wrong;
+            continue;
+          }
+          for (int j = 0; j < 5; ++j) {
+            if (std::fabs((*got)[j].score - ref[j].score) > 1e-3f) ++wrong;
+          }
+          ++done;
+        }
+      });
+    }
+    for (auto& c : callers) c.join();
+    CHECK(wrong == 0);
+    CHECK(done == 12 * 40);
+    CHECK(batcher.requests() == 12 * 40);
+    CHECK(batcher.batches() <= batcher.requests());
   }
 }
