@@ -13,7 +13,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev
   prometheus-cpp-dev
   libcli11-dev nlohmann-json3-dev
-  python3 python3-grpcio python3-protobuf
+  python3 python3-grpcio python3-protobuf python3-torch
   systemd yamllint
 )
 
