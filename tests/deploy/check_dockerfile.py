@@ -8,7 +8,7 @@ What it proves, each against the real thing rather than a copy:
   * every runtime package exists in Debian (is known to dpkg here, where install-deps.sh installed the same set);
   * the runtime stage brings every shared library that the built BINARYs load: the Debian package owning each
     library (ldd + dpkg -S) must be installed by the runtime stage or be pulled in by one it installs
-    (dependency closure read from dpkg's status database);
+    (dependency closure read from dpkg's status database), and it installs nothing that provides none of them;
   * the runtime stage copies the binaries from the build stage, runs as a non-root numeric user, declares the
     data volume, exposes the gRPC and metrics ports, checks health through `gpt4rec-cli health`, and starts the
     server in exec form.
@@ -183,6 +183,9 @@ def main(argv):
                             "set (misspelt, or a version the build does not use)" % p)
     closure = dependency_closure(runtime_pkgs) | dependency_closure(base_image_roots())
     needed = library_packages(binaries)
+    for p in runtime_pkgs:
+        if p not in needed:
+            problems.append("runtime package %s provides no library the binaries load (drop it)" % p)
     for pkg, libs in sorted(needed.items()):
         if pkg not in closure:
             problems.append("%s needs %s from package %s, which the runtime stage does not install"
