@@ -8,7 +8,8 @@ usage: check_flags.py REPO_ROOT SERVER_BINARY CLI_BINARY
   * every flag that deploy/ passes to gpt4rec-server (Dockerfile CMD, compose command, Kubernetes args, systemd
     ExecStart and the flags shown in its environment file) is a real server flag;
   * every gpt4rec-cli command line in the README, in deploy/ and in scripts/ names a real subcommand and only
-    flags that subcommand (or the top-level CLI) accepts.
+    flags that subcommand (or the top-level CLI) accepts;
+  * the README's API table has a row for every rpc of proto/gpt4rec/v1/recommender.proto.
 Exit status 1 with one line per problem.
 """
 import glob
@@ -143,11 +144,20 @@ def main(argv):
         for f in sorted(flags_in(line) - sub_flags[sub] - top_flags):
             problems.append("%s: `gpt4rec-cli %s` has no flag --%s" % (source, sub, f))
 
+    # The README's API table names every RPC of the public contract.
+    proto = open(os.path.join(root, "proto", "gpt4rec", "v1", "recommender.proto")).read()
+    rpcs = re.findall(r"^\s*rpc\s+(\w+)\s*\(", proto, re.M)
+    if not rpcs:
+        problems.append("no rpc found in proto/gpt4rec/v1/recommender.proto")
+    for rpc in rpcs:
+        if not re.search(r"^\| `%s\b" % rpc, readme, re.M):
+            problems.append("README.md's API table has no row for rpc %s" % rpc)
+
     for p in problems:
         print("check_flags: " + p)
     if not problems:
-        print("check_flags: OK (%d server flags, %d CLI subcommands, %d CLI command lines checked)"
-              % (len(server_flags), len(subs), len(lines)))
+        print("check_flags: OK (%d server flags, %d CLI subcommands, %d CLI command lines, %d RPCs checked)"
+              % (len(server_flags), len(subs), len(lines), len(rpcs)))
     return 1 if problems else 0
 
 
