@@ -377,8 +377,8 @@ absl::StatusOr<storage::DeleteResult> Engine::DeleteUser(const std::string& user
   auto result = store_->DeleteUser(user_id);
   if (!result.ok() || !result->deleted || !user) return result;
   // Serving tables: replace the snapshot by one whose row for this user is zero, and persist it, so neither
-  // memory nor <data_dir>/model/serving.bin keeps the user's representation. (The model checkpoint keeps its
-  // embedding row until the next training rewrites it.)
+  // memory nor <data_dir>/model/serving.bin keeps the user's representation. (The model checkpoint still holds
+  // the user's embedding row: the model contract has no per-row erase.)
   std::lock_guard<std::mutex> files_lock(trainer_->files_mutex());
   auto snap = snapshot();
   if (static_cast<int32_t>(*user) < snap->num_users) {
