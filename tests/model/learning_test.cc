@@ -72,5 +72,20 @@ TEST_CASE("GPT4Rec learns a drifting community stream far better than Pop and ra
   for (size_t t = 1; t < stream.size(); ++t) REQUIRE(g_seg[t] > p_seg[t]);
 }
 
+// Measured (seed 11): gpt4rec 0.465, static 0.438, finetune 0.594. On this stream a third of the old users move to
+// another community each segment; with their embeddings frozen, prompts recover only part of that, and finetune
+// (which moves every row) does better. The check guards the smaller claim: prompt tuning beats doing nothing.
+TEST_CASE("prompt tuning follows drift better than not updating at all", "[model][learning]") {
+  StreamSpec spec;
+  auto stream = MakeDriftingStream(spec);
+  std::vector<double> g_seg, s_seg, f_seg;
+  const double gpt4rec = RunStream(Strategy::kGpt4Rec, stream, &g_seg);
+  const double stat = RunStream(Strategy::kStatic, stream, &s_seg);
+  const double finetune = RunStream(Strategy::kFinetune, stream, &f_seg);
+  std::fprintf(stderr, "mean incremental Recall@20: gpt4rec=%.4f static=%.4f finetune=%.4f\n", gpt4rec, stat,
+               finetune);
+  REQUIRE(gpt4rec > stat);
+}
+
 }  // namespace
 }  // namespace gpt4rec::model
