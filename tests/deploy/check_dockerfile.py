@@ -121,23 +121,28 @@ def dependency_closure(roots):
 
 
 def library_packages(binaries):
-    """{package: [libraries]} for every shared library the binaries load."""
-    owners = {}
+    """{package: [libraries]} for every shared library the binaries load (one dpkg -S call per path spelling)."""
+    libs = {}  # resolved path -> soname as ldd printed it
     for binary in binaries:
         out = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
         for line in out.splitlines():
             m = re.search(r"=>\s+(/\S+)", line)
-            if not m:
-                continue
-            path = os.path.realpath(m.group(1))
-            for candidate in (path, m.group(1), path.replace("/usr/lib/", "/lib/", 1)):
-                r = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
-                if r.returncode == 0:
-                    pkg = r.stdout.split(":", 1)[0].split(",")[0].strip()
-                    owners.setdefault(pkg, []).append(os.path.basename(m.group(1)))
-                    break
-            else:
-                owners.setdefault("?unowned", []).append(path)
+            if m:
+                libs[os.path.realpath(m.group(1))] = os.path.basename(m.group(1))
+    owners, unowned = {}, dict(libs)
+    # dpkg knows each file under one spelling; with merged /usr, /lib/... and /usr/lib/... name the same file.
+    for spell in (lambda p: p, lambda p: p.replace("/usr/lib/", "/lib/", 1), lambda p: p.replace("/lib/", "/usr/lib/", 1)):
+        if not unowned:
+            break
+        query = {spell(p): p for p in unowned}
+        out = subprocess.run(["dpkg", "-S"] + list(query), capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            pkgs, _, path = line.partition(": ")
+            if path in query and query[path] in unowned:
+                pkg = pkgs.split(",")[0].split(":")[0].strip()
+                owners.setdefault(pkg, []).append(unowned.pop(query[path]))
+    if unowned:
+        owners["?unowned"] = sorted(unowned)
     return owners
 
 
