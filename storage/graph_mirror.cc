@@ -10,6 +10,10 @@ std::optional<uint32_t> IdSpace::Find(std::string_view name) const {
   return it->second;
 }
 
+void IdSpace::Prefetch(std::string_view name) const {
+  by_name_.prefetch(absl::string_view(name.data(), name.size()));
+}
+
 const std::string* IdSpace::Name(uint32_t id) const {
   if (id >= names_.size() || names_[id].empty()) return nullptr;
   return &names_[id];
@@ -41,28 +45,42 @@ uint64_t IdSpace::MemoryBytes() const {
   return bytes;
 }
 
-int64_t GraphMirror::FindEdge(uint32_t user, uint32_t item) const {
-  auto it = edge_slot_.find(PairKey(user, item));
-  return it == edge_slot_.end() ? -1 : static_cast<int64_t>(it->second);
-}
+void GraphMirror::PrefetchEdge(uint32_t user, uint32_t item) const { edge_slot_.prefetch(PairKey(user, item)); }
 
 uint32_t GraphMirror::AddEdge(const MirrorEdge& e) {
-  const auto slot = static_cast<uint32_t>(edges_.size());
-  edges_.push_back(e);
+  const uint32_t slot = num_slots_;
   edge_slot_.emplace(PairKey(e.user, e.item), slot);
+  AddReservedEdge(slot, e);
+  return slot;
+}
+
+uint32_t GraphMirror::FindOrReserveEdge(uint32_t user, uint32_t item, uint32_t new_slot, bool* reserved) {
+  auto [it, inserted] = edge_slot_.try_emplace(PairKey(user, item), new_slot);
+  *reserved = inserted;
+  return it->second;
+}
+
+void GraphMirror::PrefetchLists(uint32_t user, uint32_t item) const {
+  if (user < user_edges_.size()) __builtin_prefetch(&user_edges_[user]);
+  if (item < item_edges_.size()) __builtin_prefetch(&item_edges_[item]);
+}
+
+void GraphMirror::AddReservedEdge(uint32_t slot, const MirrorEdge& e) {
+  num_slots_ = slot + 1;
+  if ((slot >> kChunkBits) == chunks_.size()) chunks_.push_back(std::make_unique<MirrorEdge[]>(kChunkMask + 1));
+  mutable_edge(slot) = e;
   if (e.user >= user_edges_.size()) user_edges_.resize(e.user + 1);
   if (e.item >= item_edges_.size()) item_edges_.resize(e.item + 1);
   user_edges_[e.user].push_back(slot);
   item_edges_[e.item].push_back(slot);
   ++live_edges_;
-  return slot;
 }
 
 std::vector<MirrorEdge> GraphMirror::RemoveUserEdges(uint32_t user) {
   std::vector<MirrorEdge> removed;
   if (user >= user_edges_.size()) return removed;
   for (uint32_t slot : user_edges_[user]) {
-    MirrorEdge& e = edges_[slot];
+    MirrorEdge& e = mutable_edge(slot);
     removed.push_back(e);
     auto& item_list = item_edges_[e.item];
     item_list.erase(std::find(item_list.begin(), item_list.end(), slot));
@@ -89,15 +107,17 @@ Csr GraphMirror::AccumulatedCsr(uint32_t segment) const {
   csr.num_users = users.size();
   csr.num_items = items.size();
   csr.indptr.assign(size_t{csr.num_users} + 1, 0);
-  for (const MirrorEdge& e : edges_)
+  for (uint32_t slot = 0; slot < num_slots_; ++slot) {
+    const MirrorEdge& e = edge(slot);
     if (e.value.count > 0 && e.value.first_segment <= segment) ++csr.indptr[e.user + 1];
+  }
   for (uint32_t u = 0; u < csr.num_users; ++u) csr.indptr[u + 1] += csr.indptr[u];
   csr.indices.resize(static_cast<size_t>(csr.indptr[csr.num_users]));
   std::vector<int64_t> cursor(csr.indptr.begin(), csr.indptr.end() - 1);
   // Items in ascending order: each user's row fills in ascending item order.
   for (uint32_t item = 0; item < item_edges_.size(); ++item)
     for (uint32_t slot : item_edges_[item]) {
-      const MirrorEdge& e = edges_[slot];
+      const MirrorEdge& e = edge(slot);
       if (e.value.first_segment <= segment) csr.indices[cursor[e.user]++] = static_cast<int32_t>(item);
     }
   return csr;
@@ -105,7 +125,7 @@ Csr GraphMirror::AccumulatedCsr(uint32_t segment) const {
 
 uint64_t GraphMirror::MemoryBytes() const {
   uint64_t bytes = users.MemoryBytes() + items.MemoryBytes();
-  bytes += edges_.capacity() * sizeof(MirrorEdge);
+  bytes += chunks_.size() * (kChunkMask + 1) * sizeof(MirrorEdge);
   bytes += edge_slot_.capacity() * (sizeof(std::pair<uint64_t, uint32_t>) + 1);
   bytes += (user_edges_.capacity() + item_edges_.capacity()) * sizeof(std::vector<uint32_t>);
   for (const auto& l : user_edges_) bytes += l.capacity() * sizeof(uint32_t);

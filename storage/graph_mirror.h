@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +27,8 @@ struct MirrorEdge {
 class IdSpace {
  public:
   std::optional<uint32_t> Find(std::string_view name) const;
+  // Starts loading the memory Find(name) will touch (the append path looks up a whole batch ahead).
+  void Prefetch(std::string_view name) const;
   const std::string* Name(uint32_t id) const;  // nullptr when unknown or removed
   uint32_t size() const { return static_cast<uint32_t>(names_.size()); }
   uint64_t live() const { return live_; }
@@ -50,11 +53,19 @@ class GraphMirror {
   absl::flat_hash_map<std::string, uint32_t> event_ids;
 
   static uint64_t PairKey(uint32_t user, uint32_t item) { return (uint64_t{user} << 32) | item; }
-  // Edge slot of (user, item), or -1.
-  int64_t FindEdge(uint32_t user, uint32_t item) const;
-  const MirrorEdge& edge(uint32_t slot) const { return edges_[slot]; }
-  MirrorEdge& mutable_edge(uint32_t slot) { return edges_[slot]; }
+  void PrefetchEdge(uint32_t user, uint32_t item) const;
+  const MirrorEdge& edge(uint32_t slot) const { return chunks_[slot >> kChunkBits][slot & kChunkMask]; }
+  MirrorEdge& mutable_edge(uint32_t slot) { return chunks_[slot >> kChunkBits][slot & kChunkMask]; }
   uint32_t AddEdge(const MirrorEdge& e);  // (user, item) must be new; grows the adjacency lists as needed
+  // The writer's two-step insert, so the big index is probed once per edge: FindOrReserveEdge returns the
+  // edge's slot, reserving `new_slot` for it when absent (reserved = true); readers never consult the index.
+  // Then either AddReservedEdge in slot order once the write is durable, or ForgetReservedEdge to undo.
+  uint32_t FindOrReserveEdge(uint32_t user, uint32_t item, uint32_t new_slot, bool* reserved);
+  void AddReservedEdge(uint32_t slot, const MirrorEdge& e);
+  void ForgetReservedEdge(uint32_t user, uint32_t item) { edge_slot_.erase(PairKey(user, item)); }
+  uint32_t num_slots() const { return num_slots_; }
+  // Starts loading the adjacency-list headers AddReservedEdge will touch.
+  void PrefetchLists(uint32_t user, uint32_t item) const;
   // Removes every edge of `user` and returns them (for writing the deletes).
   std::vector<MirrorEdge> RemoveUserEdges(uint32_t user);
 
@@ -70,7 +81,11 @@ class GraphMirror {
   uint64_t MemoryBytes() const;
 
  private:
-  std::vector<MirrorEdge> edges_;
+  // Edge slots in fixed-size chunks: growing never copies the existing edges.
+  static constexpr uint32_t kChunkBits = 16;
+  static constexpr uint32_t kChunkMask = (1u << kChunkBits) - 1;
+  std::vector<std::unique_ptr<MirrorEdge[]>> chunks_;
+  uint32_t num_slots_ = 0;
   absl::flat_hash_map<uint64_t, uint32_t> edge_slot_;
   std::vector<std::vector<uint32_t>> user_edges_;
   std::vector<std::vector<uint32_t>> item_edges_;

@@ -255,10 +255,17 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Even
   BatchInterner items(mirror_.items, st.next_item);
   struct PendingEdge {
     MirrorEdge edge;
-    int64_t slot;  // mirror slot, -1 when new
+    uint32_t slot;  // mirror slot (reserved in the writer-only index when is_new)
+    bool is_new;
   };
   std::vector<PendingEdge> pending;
   pending.reserve(events.size());
+  uint32_t next_slot = mirror_.num_slots();
+  // Undoes the slot reservations when the batch does not make it to RocksDB.
+  auto forget_reserved = [&] {
+    for (const PendingEdge& p : pending)
+      if (p.is_new) mirror_.ForgetReservedEdge(p.edge.user, p.edge.item);
+  };
   absl::flat_hash_map<uint64_t, uint32_t> pending_index;
   pending_index.reserve(events.size());
   absl::flat_hash_set<std::string_view> batch_event_ids;
@@ -268,14 +275,31 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Even
   AppendResult result;
   const uint64_t first_sequence = st.next_sequence;
   codec::EventRecordWriter record;
+  // The mirror's hash tables are far larger than the caches: look the whole batch up ahead so the misses
+  // overlap instead of stalling one by one (names first, then the edges of the resolved ids).
   for (const Event& ev : events) {
+    mirror_.users.Prefetch(ev.user_id);
+    mirror_.items.Prefetch(ev.item_id);
+  }
+  std::vector<uint8_t> duplicate(events.size(), 0);
+  std::vector<std::pair<uint32_t, uint32_t>> ids(events.size());
+  for (size_t k = 0; k < events.size(); ++k) {
+    const Event& ev = events[k];
     if (!ev.event_id.empty() &&
         (mirror_.event_ids.contains(ev.event_id) || !batch_event_ids.insert(ev.event_id).second)) {
+      duplicate[k] = 1;
+      continue;
+    }
+    ids[k] = {users.Resolve(ev.user_id), items.Resolve(ev.item_id)};
+    mirror_.PrefetchEdge(ids[k].first, ids[k].second);
+  }
+  for (size_t k = 0; k < events.size(); ++k) {
+    const Event& ev = events[k];
+    if (duplicate[k]) {
       ++result.duplicates;
       continue;
     }
-    const uint32_t user = users.Resolve(ev.user_id);
-    const uint32_t item = items.Resolve(ev.item_id);
+    const auto [user, item] = ids[k];
     const uint64_t seq = st.next_sequence++;
     if (time_based && st.open.events > 0 && TimeBucket(policy.unit, ev.timestamp) > open_bucket) close_open(seq);
     if (st.open.events == 0) {
@@ -292,9 +316,11 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Even
     const uint64_t pair = GraphMirror::PairKey(user, item);
     auto [pit, fresh] = pending_index.try_emplace(pair, static_cast<uint32_t>(pending.size()));
     if (fresh) {
-      const int64_t slot = mirror_.FindEdge(user, item);
-      PendingEdge p{slot >= 0 ? mirror_.edge(static_cast<uint32_t>(slot)) : MirrorEdge{}, slot};
-      if (slot < 0) {
+      bool is_new = false;
+      const uint32_t slot = mirror_.FindOrReserveEdge(user, item, next_slot, &is_new);
+      PendingEdge p{is_new ? MirrorEdge{} : mirror_.edge(slot), slot, is_new};
+      if (is_new) {
+        ++next_slot;
         p.edge.user = user;
         p.edge.item = item;
         p.edge.value.first_time = p.edge.value.last_time = ev.timestamp;
@@ -325,6 +351,7 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Even
   st.next_item = items.next();
   result.last_sequence = st.next_sequence - 1;
   if (result.appended == 0) return result;  // all duplicates (or empty): nothing to write
+  for (const PendingEdge& p : pending) mirror_.PrefetchLists(p.edge.user, p.edge.item);
 
   rocksdb::WriteBatch wb(64 + record.count() * 16 + pending.size() * 48);
   const RocksHandles& cf = *rocks_;
@@ -357,7 +384,10 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Even
     result.closed_segments.push_back(seg.index);
   }
   wb.Put(cf[kCfMeta], codec::kStateKey, codec::EncodeState(st));
-  if (absl::Status s = FromRocks(cf.db->Write(WriteOpts(), &wb), "appending batch"); !s.ok()) return s;
+  if (absl::Status s = FromRocks(cf.db->Write(WriteOpts(), &wb), "appending batch"); !s.ok()) {
+    forget_reserved();
+    return s;
+  }
   if (options_.write_batch_observer) options_.write_batch_observer(std::string_view(wb.Data()));
 
   // Durable (per options): publish to readers in one step.
@@ -365,10 +395,10 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Even
   for (const auto& [name, id] : users.added()) mirror_.users.Set(id, std::string(name));
   for (const auto& [name, id] : items.added()) mirror_.items.Set(id, std::string(name));
   for (const PendingEdge& p : pending) {
-    if (p.slot >= 0)
-      mirror_.mutable_edge(static_cast<uint32_t>(p.slot)).value = p.edge.value;
+    if (p.is_new)
+      mirror_.AddReservedEdge(p.slot, p.edge);  // slots were reserved in increasing order
     else
-      mirror_.AddEdge(p.edge);
+      mirror_.mutable_edge(p.slot).value = p.edge.value;
   }
   for (size_t i = 0; i < new_event_ids.size(); ++i)
     mirror_.event_ids.emplace(std::string(new_event_ids[i].first), new_event_id_users[i]);

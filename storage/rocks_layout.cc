@@ -47,9 +47,10 @@ absl::StatusOr<std::unique_ptr<RocksHandles>> OpenRocks(const std::string& dir, 
   base.level0_stop_writes_trigger = 64;
   base.compression = rocksdb::kNoCompression;
 
-  // Adjacency and event-id keys arrive in random order, 2+ per event: a skiplist memtable tops out near
+  // Adjacency, id and event-id keys arrive in random order, 2+ per event: a skiplist memtable tops out near
   // 200k random puts/s here, an unsorted vector memtable (sorted once at flush) takes millions. These column
-  // families are only read back on Open and DeleteUser (the in-memory mirror serves reads), never by point Get.
+  // families are only read back by iterators on Open and DeleteUser (the in-memory mirror serves reads), never
+  // by point Get. Only the event log (read by scans, one key per batch) keeps the skiplist.
   rocksdb::ColumnFamilyOptions adjacency = base;
   adjacency.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
   adjacency.write_buffer_size = 128ull << 20;
@@ -62,8 +63,10 @@ absl::StatusOr<std::unique_ptr<RocksHandles>> OpenRocks(const std::string& dir, 
   whole_keys.block_restart_interval = 1;
   rocksdb::ColumnFamilyOptions ids = base;
   ids.table_factory.reset(rocksdb::NewBlockBasedTableFactory(whole_keys));
+  ids.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
+  rocksdb::ColumnFamilyOptions names = base;
+  names.memtable_factory = ids.memtable_factory;
   rocksdb::ColumnFamilyOptions meta = ids;
-  meta.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (int c = 0; c < kCfCount; ++c) {
@@ -71,6 +74,7 @@ absl::StatusOr<std::unique_ptr<RocksHandles>> OpenRocks(const std::string& dir, 
         (c == kCfUserItems || c == kCfItemUsers) ? adjacency
         : c == kCfMeta                           ? meta
         : c == kCfIds                            ? ids
+        : c == kCfNames                          ? names
                                                  : base;
     descriptors.emplace_back(kColumnFamilyNames[c], o);
   }
