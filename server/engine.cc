@@ -165,6 +165,7 @@ absl::Status Engine::Init() {
   batcher_ = std::make_unique<MicroBatcher>(batcher_options);
 
   RefreshPopular();
+  RefreshNewItems();
   refresher_ = std::thread([this] { RefreshLoop(); });
   return absl::OkStatus();
 }
@@ -345,16 +346,34 @@ absl::StatusOr<RecResult> Engine::Recommend(const std::string& user_id, uint32_t
     for (auto& x : query) x /= static_cast<float>(touched);
     source = RecSource::kFoldIn;
   }
+  // Folded-in new items compete with the trained ones: score them here (few) and merge.
+  auto fresh = std::atomic_load(&new_items_);
+  std::vector<RecItem> fresh_scored;
+  if (fresh && fresh->base == snap->items.get() && !fresh->ids.empty()) {
+    for (size_t i = 0; i < fresh->ids.size(); ++i) {
+      if (std::binary_search(exclude.begin(), exclude.end(), fresh->ids[i])) continue;
+      const float* row = fresh->rows.data() + i * fresh->dim;
+      float score = 0;
+      for (int32_t d = 0; d < fresh->dim; ++d) score += query[d] * row[d];
+      fresh_scored.push_back({fresh->names[i], score});
+    }
+  }
   auto ranked = batcher_->TopK(snap->items, std::move(query), k, std::move(exclude));
   if (!ranked.ok()) return ranked.status();
   RecResult result;
   result.model_version = snap->version;
   result.source = source;
-  result.items.reserve(ranked->size());
+  result.items.reserve(ranked->size() + fresh_scored.size());
   for (const auto& s : *ranked) {
     const std::string& name = snap->items->names[s.item];
     if (name.empty()) continue;  // no longer named by storage
     result.items.push_back({name, s.score});
+  }
+  if (!fresh_scored.empty()) {
+    result.items.insert(result.items.end(), fresh_scored.begin(), fresh_scored.end());
+    std::stable_sort(result.items.begin(), result.items.end(),
+                     [](const RecItem& a, const RecItem& b) { return a.score > b.score; });
+    if (result.items.size() > k) result.items.resize(k);
   }
   return result;
 }
@@ -469,6 +488,39 @@ void Engine::RefreshPopular() {
   std::atomic_store(&popular_, std::shared_ptr<const PopularList>(std::move(list)));
 }
 
+void Engine::RefreshNewItems() {
+  auto snap = snapshot();
+  const uint64_t last = last_sequence_.load();
+  auto current = std::atomic_load(&new_items_);
+  if (current && current->base == snap->items.get() && current->through_sequence == last) return;
+  auto fresh = std::make_shared<NewItems>();
+  fresh->base = snap->items.get();
+  fresh->through_sequence = last;
+  fresh->dim = snap->dim;
+  const uint32_t space = store_->ItemIdSpace();
+  if (snap->version > 0) {
+    std::vector<float> mean(snap->dim);
+    for (uint32_t item = static_cast<uint32_t>(snap->num_items()); item < space; ++item) {
+      std::fill(mean.begin(), mean.end(), 0.0f);
+      int users = 0;
+      for (const auto& e : store_->ItemUsers(item)) {
+        if (static_cast<int32_t>(e.other) >= snap->num_users) continue;  // a user the model has not seen
+        const float* row = snap->user_row(e.other);
+        for (int32_t d = 0; d < snap->dim; ++d) mean[d] += row[d];
+        ++users;
+      }
+      if (users == 0) continue;
+      auto name = store_->ItemName(item);
+      if (!name.ok()) continue;
+      for (auto& x : mean) x /= static_cast<float>(users);
+      fresh->ids.push_back(item);
+      fresh->rows.insert(fresh->rows.end(), mean.begin(), mean.end());
+      fresh->names.push_back(std::move(*name));
+    }
+  }
+  std::atomic_store(&new_items_, std::shared_ptr<const NewItems>(std::move(fresh)));
+}
+
 void Engine::RefreshLoop() {
   std::unique_lock<std::mutex> lock(stop_mu_);
   while (!stopped_) {
@@ -476,6 +528,7 @@ void Engine::RefreshLoop() {
     if (stopped_) break;
     lock.unlock();
     RefreshPopular();
+    RefreshNewItems();
     if (metrics_) {
       metrics_->training_queue->Set(trainer_->queued());
       metrics_->training_running->Set(trainer_->training_now() ? 1 : 0);

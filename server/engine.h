@@ -98,6 +98,7 @@ class Engine {
                                       std::vector<float> users, int32_t num_items, std::vector<float> items);
   absl::Status OnTrained(TrainingOutcome&& outcome);
   void RefreshPopular();
+  void RefreshNewItems();
   void RefreshLoop();
   RecResult Popular(const std::vector<uint32_t>& exclude, uint32_t k, uint64_t version) const;
   std::shared_ptr<const ServingSnapshot> snapshot() const { return std::atomic_load(&snapshot_); }
@@ -117,6 +118,19 @@ class Engine {
     uint64_t through_sequence = 0;
   };
   std::shared_ptr<const PopularList> popular_;  // atomic_load / atomic_store only
+
+  // Items stored after the serving model was trained, folded in: each one's representation is the mean of the
+  // trained rows of the users who touched it, so new items are ranked before the next training. Rebuilt every
+  // --refresh_ms when events arrived or the model changed; scored per request next to the batched pass.
+  struct NewItems {
+    const ItemTable* base = nullptr;  // the trained item table these extend
+    uint64_t through_sequence = 0;
+    int32_t dim = 0;
+    std::vector<uint32_t> ids;
+    std::vector<float> rows;          // ids.size() x dim
+    std::vector<std::string> names;
+  };
+  std::shared_ptr<const NewItems> new_items_;  // atomic_load / atomic_store only
   std::atomic<uint64_t> last_sequence_{0};
 
   mutable std::mutex summary_mu_;

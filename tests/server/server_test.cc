@@ -1,5 +1,6 @@
 // The gRPC service end to end: a real Server on 127.0.0.1 over a real data directory, real storage, a real
 // (small) model trained at each CloseSegment.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <filesystem>
@@ -225,6 +226,22 @@ TEST_CASE("fold-in: an event changes a user's results at once, without training"
   REQUIRE(Recommend(stub.get(), "a2", 5, &changed).ok());
   CHECK(changed.source() == v1::FOLD_IN);
   for (const auto& item : changed.items()) CHECK(item.item_id() != next);
+
+  // A brand-new item touched by trained B users is folded in (mean of their rows) and ranked for other B users
+  // before any training; A users do not get it near the top.
+  v1::IngestRequest new_item;
+  for (const char* u : {"b0", "b1", "b2"}) *new_item.add_events() = MakeEvent(u, "NEWB", 9200);
+  REQUIRE(Ingest(stub.get(), new_item, &ing).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // refresh_ms = 50
+  v1::RecommendReply b_user, a_user;
+  REQUIRE(Recommend(stub.get(), "b7", 20, &b_user).ok());
+  CHECK(b_user.source() == v1::MODEL);
+  const auto b_ids = ItemIds(b_user);
+  CHECK(std::find(b_ids.begin(), b_ids.end(), "NEWB") != b_ids.end());
+  REQUIRE(Recommend(stub.get(), "a7", 5, &a_user).ok());
+  const auto a_ids = ItemIds(a_user);
+  CHECK(std::find(a_ids.begin(), a_ids.end(), "NEWB") == a_ids.end());
+  CHECK(Stats(stub.get()).model_version() == 1);
 }
 
 TEST_CASE("invalid input: INVALID_ARGUMENT naming the field, nothing written") {
