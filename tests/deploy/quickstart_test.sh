@@ -11,7 +11,8 @@
 #    exit 0. As the README says, a `stats` line is repeated until it shows model version 1.
 # 3. Checks what the README promises of their output: health says SERVING; ingest acknowledges every event of the
 #    file; the segment closes with them; stats counts them; recommend returns k items from the trained model, none
-#    of which the user has already seen in the file; /metrics counts the events.
+#    of which the user has already seen in the file; /metrics counts the events and exposes exactly the metric
+#    families the README's metrics table lists.
 # 4. Checks that run-server.sh's "next commands" are the README's block, stops the server with SIGTERM (as Ctrl-C
 #    would), and requires a clean exit and that the server no longer answers.
 set -euo pipefail
@@ -104,6 +105,12 @@ metrics=$(/usr/bin/python3 -c "import urllib.request,sys; print(urllib.request.u
   fail "GET http://127.0.0.1:$metrics_port/metrics failed"
 grep -Eq "^gpt4rec_ingest_events_total(\{[^}]*\})? $events(\.0+)?\$" <<<"$metrics" || fail "/metrics: gpt4rec_ingest_events_total is not $events"
 grep -Eq "^gpt4rec_model_version(\{[^}]*\})? 1(\.0+)?\$" <<<"$metrics" || fail "/metrics: gpt4rec_model_version is not 1"
+# The README's metrics table and the live endpoint name the same metric families.
+documented=$(awk '/^### Metrics/{on=1; next} /^### /{on=0} on' README.md | grep -o 'gpt4rec_[a-z0-9_]*' | sort -u)
+exposed=$(grep -o '^# TYPE gpt4rec_[a-z0-9_]*' <<<"$metrics" | awk '{print $3}' | sort -u)
+[ -n "$documented" ] || fail "README.md has no metrics under '### Metrics'"
+[ "$documented" = "$exposed" ] || fail "README's metrics table differs from /metrics:
+$(diff <(echo "$documented") <(echo "$exposed") | grep '^[<>]' | sed 's/^</README only:/; s/^>/\/metrics only:/')"
 
 # --- 4. the banner matches the README; stop like Ctrl-C ---
 banner=$(awk '/Next, in another terminal/{on=1; next} on && /^ *$/{exit} on' "$log" | sed 's/^ *//')
