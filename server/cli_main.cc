@@ -115,9 +115,10 @@ int Ingest(const Connection& c, const std::string& path, int batch_size, bool id
   for (;;) {
     auto more = (*reader)->Next(&ev);
     if (!more.ok()) {
-      std::fprintf(stderr, "\ngpt4rec-cli: %s (events before this line were sent)\n",
+      std::fprintf(stderr, "\ngpt4rec-cli: %s (the events before this line are sent, none after)\n",
                    std::string(more.status().message()).c_str());
       input_error = 2;
+      if (request.events_size() > 0 && stream->Write(request)) ++sent_batches;
       break;
     }
     if (*more) {

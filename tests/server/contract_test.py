@@ -19,6 +19,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True)
     ap.add_argument("--stubs", required=True)
+    ap.add_argument("--cli", help="build/bin/gpt4rec-cli: also check the CLI against the same server")
     args = ap.parse_args()
     sys.path.insert(0, args.stubs)
     import grpc
@@ -117,6 +118,8 @@ def main():
         # DeleteUser (admin).
         rep = stub.DeleteUser(pb.DeleteUserRequest(user_id="fresh"), metadata=admin_md, timeout=30)
         assert rep.deleted and rep.edges_removed == 1, rep
+        if args.cli:
+            check_cli(args.cli, "127.0.0.1:" + m.group(1), data_dir)
         print("python contract test: ok")
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -127,6 +130,42 @@ def main():
             rc = proc.wait()
         shutil.rmtree(data_dir, ignore_errors=True)
     assert rc == 0, "server exited with %d after SIGTERM" % rc
+
+
+def check_cli(cli, addr, data_dir):
+    """gpt4rec-cli against the running server: ingest a CSV, stats, recommend, health, admin checks, bad input."""
+    common = ["--addr=" + addr, "--auth_token=py-token"]
+
+    def run(*argv, admin=False):
+        extra = ["--admin_token=py-admin"] if admin else []
+        return subprocess.run([cli] + common + extra + list(argv), capture_output=True, text=True, timeout=60)
+
+    csv = data_dir + "/events.csv"
+    with open(csv, "w") as f:
+        f.write("user,item,timestamp,type,weight\n")
+        for i in range(30):
+            f.write("csv%d,A%d,%d,1,1.5\n" % (i % 5, i % 15, 20000 + i))
+    r = run("ingest", "--quiet", "--idempotent", csv)
+    assert r.returncode == 0 and "ingested 30 events" in r.stdout, (r.stdout, r.stderr)
+    r = run("ingest", "--quiet", "--idempotent", csv)  # event_id = file:line: nothing stored twice
+    assert r.returncode == 0 and "ingested 0 events (30 duplicates)" in r.stdout, (r.stdout, r.stderr)
+    r = run("stats")
+    assert r.returncode == 0 and "events 270" in r.stdout and "model version 1" in r.stdout, r.stdout
+    r = run("recommend", "--user=a3", "--k=3")
+    assert r.returncode == 0 and "source model" in r.stdout and len(r.stdout.strip().splitlines()) == 4, r.stdout
+    r = run("health")
+    assert r.returncode == 0 and r.stdout.strip() == "SERVING", (r.stdout, r.stderr)
+    r = run("delete-user", "--user=csv1")
+    assert r.returncode == 1 and "admin" in r.stderr, (r.stdout, r.stderr)
+    r = run("snapshot", "--dir=" + data_dir + "/cli-snap", admin=True)
+    assert r.returncode == 0 and "model version 1" in r.stdout, (r.stdout, r.stderr)
+    bad = data_dir + "/bad.csv"
+    with open(bad, "w") as f:
+        f.write("user,item,timestamp\nu1,i1,5\nu2,i2,-7\n")
+    r = run("ingest", "--quiet", bad)
+    assert r.returncode == 2 and "bad.csv:3: timestamp: negative" in r.stderr, (r.stdout, r.stderr)
+    r = subprocess.run([cli, "--addr=" + addr, "stats"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -224,4 +226,35 @@ TEST_CASE("health reports SERVING, metrics are exposed") {
   CHECK(metrics.find("gpt4rec_model_version 0") != std::string::npos);
   CHECK(metrics.find("gpt4rec_training_queue") != std::string::npos);
   server->Shutdown();
+}
+
+TEST_CASE("TLS: --tls_cert/--tls_key serve TLS; plaintext clients cannot talk to it") {
+  TempDir dir("server-tls");
+  auto options = SmallServerOptions(dir / "data");
+  options.tls_cert = GPT4REC_TESTDATA "/localhost.crt";
+  options.tls_key = GPT4REC_TESTDATA "/localhost.key";
+  auto server = StartServer(options);
+  std::ifstream in(options.tls_cert);
+  std::stringstream pem;
+  pem << in.rdbuf();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = pem.str();
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("localhost");
+  auto tls = v1::Recommender::NewStub(grpc::CreateCustomChannel(
+      "127.0.0.1:" + std::to_string(server->port()), grpc::SslCredentials(ssl), args));
+  v1::IngestReply ing;
+  {
+    grpc::ClientContext ctx;
+    WithDeadline(&ctx);
+    v1::IngestRequest req;
+    *req.add_events() = MakeEvent("u", "i", 1);
+    REQUIRE(tls->Ingest(&ctx, req, &ing).ok());
+  }
+  CHECK(Stats(tls.get()).events() == 1);
+  auto plain = Connect(server->port());
+  grpc::ClientContext ctx;
+  WithDeadline(&ctx, 2000);
+  v1::GetStatsReply rep;
+  CHECK_FALSE(plain->GetStats(&ctx, v1::GetStatsRequest(), &rep).ok());
 }
