@@ -45,6 +45,11 @@ def main():
         check = channel.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda b: b,
                                     response_deserializer=lambda b: b)
         assert check(b"", timeout=10) == b"\x08\x01", "health is not SERVING"
+        # Server reflection lists our service (raw: ServerReflectionRequest{list_services: ""} is field 7).
+        reflect = channel.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                                        request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        listing = b"".join(reflect(iter([b"\x3a\x00"]), timeout=10))
+        assert b"gpt4rec.v1.Recommender" in listing, listing
 
         # Auth is enforced.
         try:
