@@ -90,7 +90,7 @@ echo "server on $addr (--segment=month), data in $tmp/var"
 cli() { "$CLI" --addr="$addr" "$@"; }
 
 wait_for_training() {
-  local last=""
+  local last="" t0=$SECONDS
   while :; do
     local s; s=$(cli stats)
     local line; line=$(grep "^model version" <<<"$s")
@@ -99,6 +99,7 @@ wait_for_training() {
     sleep 2
   done
   grep "^last training" <<<"$s" | sed 's/^/   /'
+  echo "   (waited $((SECONDS - t0)) s)"
 }
 
 say "Ingesting $events events; each month boundary closes a segment and queues it for training"
