@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -25,6 +27,20 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+
+// CPU seconds of the calling thread: on a shared machine wall time swings with other load, this does not.
+double ThreadCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
+}
+
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one;
+  in >> one;
+  return one.empty() ? "?" : one;
+}
 
 struct Flags {
   uint64_t events = 2000000;
@@ -168,7 +184,8 @@ int RunStorageBench(int argc, char** argv) {
   options.write_batch_observer = [&](std::string_view rep) { captured.emplace_back(rep); };
   const std::string store_dir = (root / "store").string();
   uint64_t edges = 0, ram = 0, disk = 0;
-  double store_s = 0, csr_s = 0, flush_s = 0, reopen_s = 0;
+  double store_s = 0, csr_s = 0, flush_s = 0, reopen_s = 0, store_cpu = 0, raw_cpu = 0;
+  const std::string load_before = LoadAverage();
   size_t csr_nnz = 0;
   {
     auto store = storage::GraphStore::Open(store_dir, options);
@@ -177,6 +194,7 @@ int RunStorageBench(int argc, char** argv) {
       return 1;
     }
     const auto start = Clock::now();
+    const double cpu_start = ThreadCpuSeconds();
     for (const auto& batch : batches) {
       auto r = (*store)->AppendBatch(batch);
       if (!r.ok()) {
@@ -185,6 +203,7 @@ int RunStorageBench(int argc, char** argv) {
       }
     }
     store_s = Seconds(start);
+    store_cpu = ThreadCpuSeconds() - cpu_start;
     const auto csr_start = Clock::now();
     auto csr = (*store)->AccumulatedCsr((*store)->OpenSegment().index);
     csr_s = Seconds(csr_start);
@@ -222,6 +241,7 @@ int RunStorageBench(int argc, char** argv) {
     rocksdb::WriteOptions wo;
     wo.sync = flags.sync;
     const auto start = Clock::now();
+    const double cpu_start = ThreadCpuSeconds();
     for (const std::string& rep : captured) {
       rocksdb::WriteBatch wb(rep);
       rocksdb::Status s = (*raw)->db->Write(wo, &wb);
@@ -231,6 +251,7 @@ int RunStorageBench(int argc, char** argv) {
       }
     }
     raw_s = Seconds(start);
+    raw_cpu = ThreadCpuSeconds() - cpu_start;
   }
   uint64_t wb_bytes = 0;
   for (const auto& rep : captured) wb_bytes += rep.size();
@@ -240,6 +261,10 @@ int RunStorageBench(int argc, char** argv) {
   const double eps = n / store_s, raw_eps = n / raw_s;
   std::printf("store: %.0f events/s (%.2f s); raw RocksDB, same %.1f MB of WriteBatches: %.0f events/s (%.2f s)\n",
               eps, store_s, wb_bytes / 1e6, raw_eps, raw_s);
+  std::printf("calling-thread CPU: store %.2f s, raw %.2f s, CPU ratio %.3f (1-min load average %s before, %s after)\n",
+              store_cpu, raw_cpu, raw_cpu / store_cpu, load_before.c_str(), LoadAverage().c_str());
+  std::printf("including the final flush of all memtables (sorting the vector memtables, writing SSTs): %.0f events/s\n",
+              n / (store_s + flush_s));
   std::printf("final flush %.2f s, reopen (mirror rebuild) %.2f s, disk %.1f MB, mirror %.1f MB, csr %.3f s\n",
               flush_s, reopen_s, disk / 1e6, ram / 1e6, csr_s);
   std::printf(

@@ -1,5 +1,6 @@
 #include "storage/codec.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace gpt4rec::storage::codec {
@@ -94,22 +95,37 @@ bool DecodeEdge(std::string_view in, EdgeValue* e) {
   return p == end;
 }
 
+namespace {
+char* WriteVarint(char* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
+}  // namespace
+
 void EventRecordWriter::Add(const LoggedEvent& e) {
-  PutVarint64(&body_, e.offset);
-  PutVarint64(&body_, e.user);
-  PutVarint64(&body_, e.item);
-  PutVarint64(&body_, ZigZag(e.timestamp - prev_time_));
-  PutVarint64(&body_, ZigZag(e.event_type));
-  PutFloat(&body_, e.weight);
+  constexpr size_t kMaxEntry = 5 * 10 + 4;
+  if (body_.size() < size_ + kMaxEntry) body_.resize(std::max(body_.size() * 2, size_ + kMaxEntry * 64));
+  char* p = body_.data() + size_;
+  p = WriteVarint(p, e.offset);
+  p = WriteVarint(p, e.user);
+  p = WriteVarint(p, e.item);
+  p = WriteVarint(p, ZigZag(e.timestamp - prev_time_));
+  p = WriteVarint(p, ZigZag(e.event_type));
+  std::memcpy(p, &e.weight, 4);
+  size_ = static_cast<size_t>(p + 4 - body_.data());
   prev_time_ = e.timestamp;
   ++count_;
 }
 
 std::string EventRecordWriter::Finish() const {
   std::string out;
-  out.reserve(body_.size() + 5);
+  out.reserve(size_ + 5);
   PutVarint64(&out, count_);
-  out += body_;
+  out.append(body_.data(), size_);
   return out;
 }
 

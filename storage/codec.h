@@ -64,10 +64,10 @@ class EventRecordWriter {
   void Add(const LoggedEvent& e);
   uint32_t count() const { return count_; }
   std::string Finish() const;  // the record bytes
-  void Clear() { body_.clear(); count_ = 0; prev_time_ = 0; }
 
  private:
-  std::string body_;
+  std::string body_;  // grown in steps, written through a cursor (the append path's hottest encoder)
+  size_t size_ = 0;
   uint32_t count_ = 0;
   int64_t prev_time_ = 0;
 };
