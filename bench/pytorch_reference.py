@@ -115,6 +115,7 @@ def main():
     steps = (P + a.batch - 1) // a.batch
     run_steps = min(steps, a.max_steps) if a.max_steps > 0 else steps
     t0 = time.perf_counter()
+    c0 = time.process_time()
     perm = torch.randperm(P)
     rng = np.random.default_rng(a.seed)
     for s in range(run_steps):
@@ -143,9 +144,10 @@ def main():
         print(f"  step {s + 1}/{run_steps}: loss {loss.item():.4f}, {time.perf_counter() - t0:.1f}s", flush=True,
               file=__import__("sys").stderr)
     elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     full_epoch_s = elapsed * steps / run_steps
     print(json.dumps({"bench": "train_pytorch", "edges": a.edges, "full_epoch_s": full_epoch_s,
-                      "steps_run": run_steps, "steps_per_epoch": steps, "users": a.users, "items": a.items,
+                      "epoch_cpu_s": cpu * steps / run_steps, "steps_run": run_steps, "steps_per_epoch": steps, "users": a.users, "items": a.items,
                       "dim": a.dim, "views": a.views, "layers": a.layers, "batch": a.batch,
                       "negatives": a.negatives, "threads": threads, "node_prompts": a.node_prompts,
                       "structure_prompts": a.structure_prompts, "torch": torch.__version__}))

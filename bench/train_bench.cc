@@ -1,8 +1,9 @@
 // gpt4rec-bench train [--users --items --edges --dim --views ...]: what training GPT4Rec costs on this machine.
 // A synthetic power-law graph is cut into a base (95% of edges) and one segment (5%, carrying all edges of the
 // newest users/items). Measured in one run: a full-graph training epoch, a whole prompt-tuning update on the
-// segment, retraining from scratch on the accumulated graph for the same number of epochs (the peer this
-// update must beat by >= 10x), the refresh of the serving embeddings, and Â·X with each sparse backend.
+// segment, retraining the same model from scratch on the accumulated graph for the same number of epochs (the
+// peer this update must beat by >= 10x), the refresh of the serving embeddings, Â·X with each sparse backend, and
+// the same epoch in PyTorch Python (bench/pytorch_reference.py) as the peer for the full epoch.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -35,6 +36,7 @@ struct TrainFlags {
   int retrain_epochs = 1;  // retrain epochs actually run; retrain_s scales them to `epochs`
   double new_share = 0.05;
   uint64_t seed = 42;
+  int pytorch_steps = 2;   // steps of the PyTorch Python peer (0 = skip it)
 };
 
 void PrintHelp() {
@@ -54,6 +56,8 @@ void PrintHelp() {
       "  --retrain-epochs N  retrain epochs actually run; retrain_s = setup + epochs x their mean (default 1)\n"
       "  --new-share F    share of edges in the new segment (default 0.05)\n"
       "  --seed N         (default 42)\n"
+      "  --pytorch-steps N  steps of the same epoch in PyTorch Python (bench/pytorch_reference.py, run with\n"
+      "                   /usr/bin/python3 on the base graph's sizes), scaled to a full epoch; 0 skips (default 2)\n"
       "Flags take --flag=value or --flag value. Last stdout line: one JSON object with full_epoch_s,\n"
       "prompt_epoch_s, segment_update_s, retrain_s, refresh_s, peak_rss_mb, the update/retrain ratio, the sparse\n"
       "backend timings and the configuration.\n");
@@ -97,6 +101,7 @@ bool ParseFlags(int argc, char** argv, TrainFlags* f) {
     else if (a == "--retrain-epochs") f->retrain_epochs = static_cast<int>(v);
     else if (a == "--new-share") f->new_share = v;
     else if (a == "--seed") f->seed = static_cast<uint64_t>(v);
+    else if (a == "--pytorch-steps") f->pytorch_steps = static_cast<int>(v);
     else {
       std::fprintf(stderr, "train: unknown flag %s (try --help)\n", a.c_str());
       return false;
@@ -160,6 +165,41 @@ double MeanTrainSeconds(const model::TrainReport& r) {
   return r.log.empty() ? 0 : s / r.log.size();
 }
 
+// Runs bench/pytorch_reference.py (next to this source file) and returns its last stdout line parsed, or null
+// when python3-torch is missing or the run failed.
+nlohmann::json RunPytorchPeer(const TrainFlags& f, int64_t users, int64_t items, int64_t edges, int threads) {
+  std::string script = __FILE__;
+  script = script.substr(0, script.find_last_of('/') + 1) + "pytorch_reference.py";
+  char cmd[1024];
+  std::snprintf(cmd, sizeof(cmd),
+                "/usr/bin/python3 '%s' --users %lld --items %lld --edges %lld --dim %d --views %d --layers %d "
+                "--batch %d --negatives %d --threads %d --max-steps %d --seed %llu",
+                script.c_str(), static_cast<long long>(users), static_cast<long long>(items),
+                static_cast<long long>(edges), f.dim, f.views, f.layers, f.batch, f.negatives, threads,
+                f.pytorch_steps, static_cast<unsigned long long>(f.seed));
+  std::fprintf(stderr, "  peer: %s\n", cmd);
+  FILE* p = popen(cmd, "r");
+  if (p == nullptr) return nullptr;
+  std::string last, line;
+  char buf[4096];
+  while (std::fgets(buf, sizeof(buf), p) != nullptr) {
+    line = buf;
+    if (!line.empty() && line.back() == '\n') line.pop_back();
+    if (!line.empty()) last = line;
+  }
+  if (pclose(p) != 0) return nullptr;
+  auto j = nlohmann::json::parse(last, nullptr, false);
+  return j.is_discarded() ? nlohmann::json(nullptr) : j;
+}
+
+// CPU seconds of this process (user + system): on a shared machine the wall times above depend on the load,
+// these do not (much).
+double CpuSeconds() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
+}
+
 double PeakRssMb() {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
@@ -216,12 +256,14 @@ int RunTrainBench(int argc, char** argv) {
     return 1;
   }
   model::SegmentInput in0{&g0, base, {}};
+  const double cpu0 = CpuSeconds();
   auto r0 = (*m)->Update(in0, progress("full"));
   if (!r0.ok()) {
     std::fprintf(stderr, "train: %s\n", r0.status().ToString().c_str());
     return 1;
   }
   const double full_epoch_s = MeanTrainSeconds(*r0);
+  const double segment0_cpu_s = CpuSeconds() - cpu0;
 
   // 2. The prompt-tuning update on the 5% segment: everything Update does (graph prep, 2-hop init, epochs,
   //    final embeddings), for a fixed number of epochs.
@@ -230,12 +272,14 @@ int RunTrainBench(int argc, char** argv) {
     return 1;
   }
   model::SegmentInput in1{&g1, segment, {}};
+  const double cpu1 = CpuSeconds();
   auto r1 = (*m)->Update(in1, progress("prompt"));
   if (!r1.ok()) {
     std::fprintf(stderr, "train: %s\n", r1.status().ToString().c_str());
     return 1;
   }
   const double segment_update_s = r1->seconds;
+  const double segment_update_cpu_s = CpuSeconds() - cpu1;
   const double prompt_epoch_s = MeanTrainSeconds(*r1);
 
   // 3. Refresh of the serving embeddings.
@@ -248,17 +292,19 @@ int RunTrainBench(int argc, char** argv) {
     return 1;
   }
 
-  // 4. Retrain from scratch on the accumulated graph (positives: all its edges).
+  // 4. Retrain: the same GPT4Rec model from scratch on the accumulated graph, BPR positives = all its edges.
   model::ModelConfig rc = c;
-  rc.strategy = model::Strategy::kRetrain;
   rc.max_epochs = f.retrain_epochs;
   auto rm = model::RecommenderModel::Create(rc);
-  auto rr = (*rm)->Update(in1, progress("retrain"));
+  model::SegmentInput in_all{&g1, all, {}};
+  const double cpu2 = CpuSeconds();
+  auto rr = (*rm)->Update(in_all, progress("retrain"));
   if (!rr.ok()) {
     std::fprintf(stderr, "train: %s\n", rr.status().ToString().c_str());
     return 1;
   }
   const double retrain_epoch_s = MeanTrainSeconds(*rr);
+  const double retrain_run_cpu_s = CpuSeconds() - cpu2;
   const double retrain_setup_s = rr->seconds - retrain_epoch_s * rr->epochs;
   const double retrain_s = retrain_setup_s + retrain_epoch_s * f.epochs;
 
@@ -270,10 +316,17 @@ int RunTrainBench(int argc, char** argv) {
     std::fprintf(stderr, "  spmm %-22s %.4fs (max |diff| %.2g)\n", t.backend.c_str(), t.seconds, t.max_abs_diff);
   }
 
-  nlohmann::json out;
+  // 6. The peer: the same model and epoch in PyTorch Python, on the base graph's sizes.
+  nlohmann::json peer = nullptr;
+  if (f.pytorch_steps > 0) peer = RunPytorchPeer(f, base_users, base_items, static_cast<int64_t>(base.size()), threads);
+  if (peer.is_null() && f.pytorch_steps > 0)
+    std::fprintf(stderr, "  peer: PyTorch Python reference unavailable (is python3-torch installed?)\n");
+
+  nlohmann::ordered_json out;
   out["bench"] = "train";
   out["edges"] = static_cast<int64_t>(all.size());
   out["full_epoch_s"] = full_epoch_s;
+  out["full_epoch_edges"] = static_cast<int64_t>(base.size());
   out["prompt_epoch_s"] = prompt_epoch_s;
   out["segment_update_s"] = segment_update_s;
   out["retrain_s"] = retrain_s;
@@ -281,6 +334,9 @@ int RunTrainBench(int argc, char** argv) {
   out["peak_rss_mb"] = PeakRssMb();
   out["retrain_over_update"] = segment_update_s > 0 ? retrain_s / segment_update_s : 0;
   out["retrain_epochs_run"] = f.retrain_epochs;
+  out["segment0_cpu_s"] = segment0_cpu_s;            // full_epochs epochs + setup, CPU seconds
+  out["segment_update_cpu_s"] = segment_update_cpu_s;
+  out["retrain_run_cpu_s"] = retrain_run_cpu_s;      // retrain_epochs_run epochs + setup, CPU seconds
   out["retrain_epoch_s"] = retrain_epoch_s;
   out["segment_edges"] = static_cast<int64_t>(segment.size());
   out["users"] = f.users;
@@ -297,6 +353,15 @@ int RunTrainBench(int argc, char** argv) {
   out["structure_prompt"] = "softmax";
   out["view_prompts"] = c.view_prompts;
   out["spmm_s"] = backends;
+  if (!peer.is_null() && peer.contains("full_epoch_s")) {
+    const double py = peer["full_epoch_s"].get<double>();
+    out["pytorch_full_epoch_s"] = py;
+    out["pytorch_steps_run"] = peer.value("steps_run", 0);
+    out["pytorch_epoch_cpu_s"] = peer.value("epoch_cpu_s", 0.0);
+    out["speedup_vs_pytorch"] = full_epoch_s > 0 ? py / full_epoch_s : 0;
+  } else {
+    out["pytorch_full_epoch_s"] = nullptr;
+  }
   std::printf("%s\n", out.dump().c_str());
   return 0;
 }

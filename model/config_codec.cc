@@ -91,6 +91,7 @@ std::string EncodeConfig(const ModelConfig& c) {
     << "lr=" << c.lr << "\n"
     << "prompt_lr=" << c.prompt_lr << "\n"
     << "old_embedding_lr=" << c.old_embedding_lr << "\n"
+    << "two_hop_distinct=" << (c.two_hop_distinct ? 1 : 0) << "\n"
     << "l2=" << c.l2 << "\n"
     << "negatives=" << c.negatives << "\n"
     << "batch_size=" << c.batch_size << "\n"
@@ -125,6 +126,7 @@ absl::StatusOr<ModelConfig> ParseConfigText(const std::string& text) {
     else if (k == "node_prompts") ok = absl::SimpleAtoi(v, &c.node_prompts);
     else if (k == "structure_prompts") ok = absl::SimpleAtoi(v, &c.structure_prompts);
     else if (k == "view_prompts") { ok = absl::SimpleAtoi(v, &iv); c.view_prompts = iv != 0; }
+    else if (k == "two_hop_distinct") { ok = absl::SimpleAtoi(v, &iv); c.two_hop_distinct = iv != 0; }
     else if (k == "layers") ok = absl::SimpleAtoi(v, &c.layers);
     else if (k == "lr") ok = absl::SimpleAtof(v, &c.lr);
     else if (k == "prompt_lr") ok = absl::SimpleAtof(v, &c.prompt_lr);

@@ -52,7 +52,7 @@ BipartiteCsr PrepareGraph(const Graph& g) {
 }
 
 void TwoHopMeanInit(const BipartiteCsr& g, Side side, const float* old_rows, int32_t first_new, int32_t count,
-                    int dim, float* out) {
+                    int dim, float* out, bool distinct) {
   const bool users = side == Side::kUser;
   const int64_t* ptr = users ? g.user_ptr.data() : g.item_ptr.data();
   const int32_t* adj = users ? g.user_items.data() : g.item_users.data();
@@ -63,6 +63,46 @@ void TwoHopMeanInit(const BipartiteCsr& g, Side side, const float* old_rows, int
   for (int32_t r = 0; r < first_new; ++r)
     for (int k = 0; k < dim; ++k) old_mean[k] += old_rows[static_cast<int64_t>(r) * dim + k];
   for (int k = 0; k < dim; ++k) old_mean[k] = first_new > 0 ? old_mean[k] / first_new : 0.0;
+
+  if (!distinct) {
+    // Sum and count of old same-side neighbours per middle node, only for middle nodes next to a new node.
+    const int32_t n_mid = users ? g.num_items : g.num_users;
+    std::vector<int32_t> slot(n_mid, -1);
+    std::vector<int32_t> mids;
+    for (int32_t n = 0; n < count; ++n)
+      for (int64_t a = ptr[first_new + n]; a < ptr[first_new + n + 1]; ++a)
+        if (slot[adj[a]] < 0) {
+          slot[adj[a]] = static_cast<int32_t>(mids.size());
+          mids.push_back(adj[a]);
+        }
+    std::vector<double> mid_sum(mids.size() * static_cast<size_t>(dim), 0.0);
+    std::vector<int64_t> mid_count(mids.size(), 0);
+    for (size_t m = 0; m < mids.size(); ++m) {
+      double* acc_m = mid_sum.data() + m * dim;
+      for (int64_t b = back_ptr[mids[m]]; b < back_ptr[mids[m] + 1]; ++b) {
+        const int32_t other = back_adj[b];
+        if (other >= first_new) continue;
+        const float* src = old_rows + static_cast<int64_t>(other) * dim;
+        for (int k = 0; k < dim; ++k) acc_m[k] += src[k];
+        ++mid_count[m];
+      }
+    }
+    std::vector<double> acc(dim);
+    for (int32_t n = 0; n < count; ++n) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      int64_t paths = 0;
+      for (int64_t a = ptr[first_new + n]; a < ptr[first_new + n + 1]; ++a) {
+        const int32_t m = slot[adj[a]];
+        const double* src = mid_sum.data() + static_cast<size_t>(m) * dim;
+        for (int k = 0; k < dim; ++k) acc[k] += src[k];
+        paths += mid_count[m];
+      }
+      float* dst = out + static_cast<int64_t>(n) * dim;
+      for (int k = 0; k < dim; ++k)
+        dst[k] = static_cast<float>(paths > 0 ? acc[k] / paths : old_mean[k]);
+    }
+    return;
+  }
 
   std::vector<uint8_t> seen(first_new, 0);
   std::vector<int32_t> found;

@@ -25,13 +25,15 @@ struct BipartiteCsr {
 };
 BipartiteCsr PrepareGraph(const Graph& g);
 
-// New rows [first_new, first_new + count) of one side's embedding table get the mean of their distinct OLD
+// New rows [first_new, first_new + count) of one side's embedding table get the mean of their OLD
 // (id < first_new) 2-hop neighbours on the same side (user->item->user or item->user->item); a node without any
 // gets the mean of all old rows (zeros when there are none). `old_rows` is first_new × dim, row-major; `out` is
-// count × dim.
+// count × dim. distinct = true: plain mean over the distinct neighbours; false: over 2-hop paths, i.e. each
+// neighbour weighted by the number of middle nodes it shares with the new node (per-middle-node sums are formed
+// once, so the cost is O(edges × dim) however large the hubs are).
 enum class Side { kUser, kItem };
 void TwoHopMeanInit(const BipartiteCsr& g, Side side, const float* old_rows, int32_t first_new, int32_t count,
-                    int dim, float* out);
+                    int dim, float* out, bool distinct = true);
 
 // For positives [begin, end): `negatives` items per positive drawn uniformly from [0, num_items) and rejected
 // while the user has interacted with them (binary search in the sorted row; gives up after 64 tries for users

@@ -215,9 +215,9 @@ absl::StatusOr<TrainReport> ModelImpl::Update(const SegmentInput& input, const E
       auto new_i = torch::empty({g.num_items - old_i, config_.dim});
       auto uo = net_.user_old.contiguous(), io = net_.item_old.contiguous();
       TwoHopMeanInit(*bip, Side::kUser, uo.data_ptr<float>(), old_u, g.num_users - old_u, config_.dim,
-                     new_u.data_ptr<float>());
+                     new_u.data_ptr<float>(), config_.two_hop_distinct);
       TwoHopMeanInit(*bip, Side::kItem, io.data_ptr<float>(), old_i, g.num_items - old_i, config_.dim,
-                     new_i.data_ptr<float>());
+                     new_i.data_ptr<float>(), config_.two_hop_distinct);
       net_.AppendRows(new_u, new_i);
       if (s == Strategy::kFinetune) report.mode = "finetune";
       if (s == Strategy::kGpt4Rec) report.mode = "prompt_tuning";

@@ -77,6 +77,25 @@ TEST_CASE("2-hop mean counts each neighbour once", "[model]") {
   TwoHopMeanInit(b, Side::kUser, old_rows, 2, 1, 2, out);
   REQUIRE(out[0] == 3.0f);
   REQUIRE(out[1] == 1.5f);
+  // Over paths instead: u2 -> i0 -> u0, u2 -> i1 -> u0, u2 -> i1 -> u1: (2 * (0,0) + (6,3)) / 3 = (2, 1).
+  TwoHopMeanInit(b, Side::kUser, old_rows, 2, 1, 2, out, /*distinct=*/false);
+  REQUIRE(out[0] == 2.0f);
+  REQUIRE(out[1] == 1.0f);
+}
+
+TEST_CASE("path-weighted 2-hop mean on the tiny graph and its fallback", "[model]") {
+  auto b = PrepareGraph(Tiny());
+  const float users_old[] = {1, 2, 3, 6};
+  float out2[4];
+  // first_new = 1: u1 -> i0 -> u0 (one path), i1 -> u2 (new): (1, 2); u2: no old neighbour -> old mean (1, 2).
+  TwoHopMeanInit(b, Side::kUser, users_old, 1, 2, 2, out2, false);
+  REQUIRE(std::vector<float>(out2, out2 + 4) == std::vector<float>{1, 2, 1, 2});
+  // Items, first_new = 2: i2 -> u2 -> i1 (old), i2: (4, 8).
+  const float items_old[] = {2, 0, 4, 8};
+  float out[2];
+  TwoHopMeanInit(b, Side::kItem, items_old, 2, 1, 2, out, false);
+  REQUIRE(out[0] == 4.0f);
+  REQUIRE(out[1] == 8.0f);
 }
 
 TEST_CASE("negative sampling never returns a positive and is deterministic", "[model]") {

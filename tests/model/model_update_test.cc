@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <set>
 #include <fstream>
 
@@ -201,33 +202,42 @@ TEST_CASE("static never trains after segment 0; retrain starts from scratch", "[
 
 TEST_CASE("new nodes start from their old 2-hop neighbours' mean", "[model]") {
   // Static runs no training after segment 0, so segment 1's new rows are exactly the initialisation.
-  TempDir dir("model-init");
-  Stepper s;
-  auto m = RecommenderModel::Create(SmallConfig(Strategy::kStatic)).value();
-  s.Run(*m, 0);
-  auto before = Snapshot(*m, dir, "a.ckpt");
-  s.Run(*m, 1);
-  auto after = Snapshot(*m, dir, "b.ckpt");
-  const auto old_u = Floats(before.arrays.at("user_emb"));
-  const auto new_u = Floats(after.arrays.at("user_emb"));
-  const Graph& g = s.graphs[1];
-  const int32_t old_users = s.graphs[0].num_users, d = 16;
-  int checked = 0;
-  for (int32_t u = old_users; u < g.num_users; ++u) {
-    std::set<int32_t> nb;
-    for (int64_t j = g.indptr[u]; j < g.indptr[u + 1]; ++j)
-      for (int32_t v = 0; v < old_users; ++v)
-        for (int64_t k = g.indptr[v]; k < g.indptr[v + 1]; ++k)
-          if (g.indices[k] == g.indices[j]) nb.insert(v);
-    if (nb.empty()) continue;
-    for (int c = 0; c < d; ++c) {
-      double mean = 0;
-      for (int32_t v : nb) mean += old_u[v * d + c];
-      REQUIRE(new_u[u * d + c] == Approx(mean / nb.size()).margin(1e-6));
+  for (bool distinct : {false, true}) {
+    INFO("two_hop_distinct=" << distinct);
+    TempDir dir("model-init");
+    Stepper s;
+    ModelConfig config = SmallConfig(Strategy::kStatic);
+    config.two_hop_distinct = distinct;
+    auto m = RecommenderModel::Create(config).value();
+    s.Run(*m, 0);
+    auto before = Snapshot(*m, dir, "a.ckpt");
+    s.Run(*m, 1);
+    auto after = Snapshot(*m, dir, "b.ckpt");
+    const auto old_u = Floats(before.arrays.at("user_emb"));
+    const auto new_u = Floats(after.arrays.at("user_emb"));
+    const Graph& g = s.graphs[1];
+    const int32_t old_users = s.graphs[0].num_users, d = 16;
+    int checked = 0;
+    for (int32_t u = old_users; u < g.num_users; ++u) {
+      std::map<int32_t, int> paths;  // old user -> number of 2-hop paths from u
+      for (int64_t j = g.indptr[u]; j < g.indptr[u + 1]; ++j)
+        for (int32_t v = 0; v < old_users; ++v)
+          for (int64_t k = g.indptr[v]; k < g.indptr[v + 1]; ++k)
+            if (g.indices[k] == g.indices[j]) ++paths[v];
+      if (paths.empty()) continue;
+      for (int c = 0; c < d; ++c) {
+        double sum = 0, weight = 0;
+        for (auto [v, n] : paths) {
+          const double w = distinct ? 1 : n;
+          sum += w * old_u[v * d + c];
+          weight += w;
+        }
+        REQUIRE(new_u[u * d + c] == Approx(sum / weight).margin(1e-6));
+      }
+      ++checked;
     }
-    ++checked;
+    REQUIRE(checked > 5);
   }
-  REQUIRE(checked > 5);
 }
 
 TEST_CASE("checkpoint save and load give identical scores and can continue", "[model]") {
