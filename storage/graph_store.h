@@ -188,7 +188,8 @@ class GraphStore {
   virtual absl::Status Snapshot(const std::string& dir) const = 0;
   // Removes the user's edges (both directions), events, event-id keys and id mapping, fixes item degrees, and
   // compacts so that the external id is in no live file of the data directory. deleted == false when the id
-  // is unknown. Blocks other writers and event scans while it compacts (seconds on a large store).
+  // is unknown (the compaction still runs, so retrying after a crash mid-delete completes the erasure).
+  // Blocks other writers and event scans while it compacts (seconds on a large store).
   virtual absl::StatusOr<DeleteResult> DeleteUser(const std::string& external_id) = 0;
   // Flushes memtables and syncs the WAL (for graceful shutdown).
   virtual absl::Status Flush() = 0;

@@ -578,7 +578,12 @@ absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& exte
   std::unique_lock db_lock(db_mu_);
   DeleteResult result;
   const std::optional<uint32_t> found = mirror_.users.Find(external_id);
-  if (!found) return result;
+  // Unknown id: still compact, so that retrying a DeleteUser that crashed after its (synced) WriteBatch but
+  // before the compaction finishes the erasure.
+  if (!found) {
+    if (absl::Status s = EraseFromFiles(); !s.ok()) return s;
+    return result;
+  }
   const uint32_t user = *found;
   const RocksHandles& cf = *rocks_;
   rocksdb::WriteBatch wb;
