@@ -21,9 +21,11 @@ mkdir -p "$DATA_DIR"
 
 # shellcheck disable=SC2206  # word splitting of GPT4REC_FLAGS is intended
 extra=(${GPT4REC_FLAGS:-} "$@")
-"$SERVER" --addr="$ADDR" --data_dir="$DATA_DIR" --metrics_bind=127.0.0.1 --metrics_port="$METRICS_PORT" "${extra[@]}" &
+# The server runs in its own session, so a Ctrl-C on the terminal reaches only this script, which forwards exactly
+# one SIGTERM per Ctrl-C (the server drains on the first and exits at once on a second, as documented).
+setsid "$SERVER" --addr="$ADDR" --data_dir="$DATA_DIR" --metrics_bind=127.0.0.1 --metrics_port="$METRICS_PORT" \
+  "${extra[@]}" &
 pid=$!
-# Ctrl-C reaches the server too (same process group); a TERM sent to this script is forwarded.
 trap 'kill -TERM "$pid" 2>/dev/null || true' INT TERM
 
 ready=0
@@ -63,6 +65,6 @@ EOF
 set +e
 wait "$pid"
 rc=$?
-# The first wait returns early when a trapped signal arrives; wait again for the server's own exit status.
-if kill -0 "$pid" 2>/dev/null; then wait "$pid"; rc=$?; fi
+# wait returns early when a trapped signal arrives; wait again until the server has really exited.
+while kill -0 "$pid" 2>/dev/null; do wait "$pid"; rc=$?; done
 exit "$rc"

@@ -37,8 +37,10 @@ addr="127.0.0.1:$port"
 tmp=$(mktemp -d)
 log="$tmp/server.log"
 server_pid=
-cleanup() {
+cleanup() {  # on failure: stop run-server.sh and the server it started in its own session (pid from its banner)
+  local spid; spid=$(grep -o 'is SERVING (pid [0-9]*' "$log" 2>/dev/null | grep -o '[0-9]*$' || true)
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then kill -TERM "$server_pid"; sleep 2; kill -KILL "$server_pid" 2>/dev/null || true; fi
+  if [ -n "$spid" ] && kill -0 "$spid" 2>/dev/null; then kill -KILL "$spid" 2>/dev/null || true; fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
