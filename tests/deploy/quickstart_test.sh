@@ -62,7 +62,6 @@ run_line() {  # the README line, with only the build dir and the address replace
   cmd=$(sed -E "s#(^|[[:space:]])build/#\\1$BUILD/#g" <<<"$cmd")
   bash -c "$cmd"
 }
-declare -A seen_by_user
 csv=
 for line in "${lines[@]}"; do
   echo "\$ $line"
