@@ -134,7 +134,7 @@ new_items=$(cli recommend --user="$other" --k=100 | awk 'NR>1 {print $2}' |
             head -n 10)
 last_t=$(tail -n 1 "$stream" | cut -d, -f3)
 { echo "user_id,item_id,timestamp"; for it in $new_items; do echo "$user,$it,$((last_t + 60))"; done; } >"$tmp/update.csv"
-say "Update: user $user interacts with $(echo $new_items | tr ' ' ',') (from user $other's list)"
+say "Update: user $user interacts with $(paste -sd, <<<"$new_items") (from user $other's list)"
 cli ingest --quiet "$tmp/update.csv"
 say "Right after the update (no training: the user is folded in from the items they touched)"
 cli recommend --user="$user" --k=10 | tee "$tmp/after.txt"

@@ -67,7 +67,7 @@ grep -q "source model" <<<"$out" || fail "u1 should be served by the model: $out
 
 cli 0 "$USER_T" "$ADMIN_T" -- snapshot --dir="$tmp/snap"
 grep -q "^snapshot $tmp/snap (450 events, model version 1)" <<<"$out" || fail "snapshot reply: $out"
-[ -d "$tmp/snap/graph" ] && [ -f "$tmp/snap/model/serving.bin" ] || fail "snapshot directory lacks graph/ or model/serving.bin"
+{ [ -d "$tmp/snap/graph" ] && [ -f "$tmp/snap/model/serving.bin" ]; } || fail "snapshot directory lacks graph/ or model/serving.bin"
 cli 1 "$USER_T" "$ADMIN_T" -- snapshot --dir="$tmp/snap"
 grep -q "code 6:" <<<"$out" || fail "snapshot into an existing directory: expected ALREADY_EXISTS (6): $out"
 
