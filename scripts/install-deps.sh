@@ -14,7 +14,7 @@ PACKAGES=(
   prometheus-cpp-dev
   libcli11-dev nlohmann-json3-dev
   python3 python3-grpcio python3-protobuf python3-torch
-  systemd yamllint
+  systemd yamllint shellcheck
 )
 
 missing=()
