@@ -315,9 +315,13 @@ int RunServeBench(int argc, char** argv) {
     std::printf("  WARNING: %llu errors, %llu replies not from the model or short\n",
                 static_cast<unsigned long long>(errors.load()), static_cast<unsigned long long>(wrong_source.load()));
   }
-  nlohmann::json j = {{"bench", "serve"},       {"ingest_events_per_s", ingest_eps}, {"recommend_qps", qps},
-                      {"p50_ms", p50},          {"p99_ms", p99},                     {"scan_limit_qps", scan_limit_qps},
-                      {"freshness_p99_ms", fresh_p99}};
+  nlohmann::ordered_json j = {{"bench", "serve"},
+                              {"ingest_events_per_s", ingest_eps},
+                              {"recommend_qps", qps},
+                              {"p50_ms", p50},
+                              {"p99_ms", p99},
+                              {"scan_limit_qps", scan_limit_qps},
+                              {"freshness_p99_ms", fresh_p99}};
   std::printf("%s\n", j.dump().c_str());
   return errors > 0 ? 1 : 0;
 }

@@ -34,7 +34,7 @@ void AddServerFlags(CLI::App& app, ServerOptions* o, ProcessFlags* p) {
                  "a partial batch waits this long for more requests (0: score what is queued at once)");
   app.add_option("--popular_window_events", o->popular_window_events,
                  "POPULAR ranks items by their count in the last N events");
-  app.add_option("--refresh_ms", o->refresh_ms, "how often the popular list is recomputed");
+  app.add_option("--refresh_ms", o->refresh_ms, "how often the popular list and the folded-in new items are recomputed");
   // training
   app.add_option("--threads", m.threads, "torch threads for training (0: all cores)");
   app.add_option("--strategy", p->strategy, "model update strategy: gpt4rec | finetune | retrain | static | pop");
