@@ -1,5 +1,7 @@
 #include "server/micro_batcher.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 
 #include "absl/status/status.h"
@@ -64,6 +66,7 @@ absl::StatusOr<std::vector<Scored>> MicroBatcher::TopK(std::shared_ptr<const Ite
 }
 
 void MicroBatcher::WorkerLoop() {
+  pthread_setname_np(pthread_self(), "gpt4rec-score");  // visible in top -H / perf
   std::vector<std::unique_ptr<Pending>> batch;
   std::vector<TopKQuery> queries;
   for (;;) {

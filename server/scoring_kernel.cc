@@ -54,10 +54,16 @@ void ScoreChunk(const float* panels, int npanels, int dim, const float* const* q
 // returned top-k is the exact one.
 #define GPT4REC_BF16_TARGET __attribute__((target("avx512f,avx512bf16,avx512bw,avx512vl,avx512dq")))
 
+// Also marks, per query, the panels in which some score exceeds that query's threshold (bit p of masks[j]), so
+// the top-k fold only looks at those panels.
 template <int QB>
 GPT4REC_BF16_TARGET inline __attribute__((always_inline)) void PanelKernelBf16(const uint16_t* panels, int npanels,
                                                                                int pairs, const uint32_t* const* q,
-                                                                               float* out) {
+                                                                               const float* thr, float* out,
+                                                                               uint64_t* masks) {
+  __m512 t[QB];
+#pragma GCC unroll 8
+  for (int j = 0; j < QB; ++j) t[j] = _mm512_set1_ps(thr[j]);
   for (int p = 0; p < npanels; ++p) {
     const uint16_t* panel = panels + static_cast<size_t>(p) * pairs * 2 * kPanelWidth;
     __m512 acc[QB];
@@ -71,17 +77,27 @@ GPT4REC_BF16_TARGET inline __attribute__((always_inline)) void PanelKernelBf16(c
       }
     }
 #pragma GCC unroll 8
-    for (int j = 0; j < QB; ++j) _mm512_storeu_ps(out + j * kChunkItems + p * kPanelWidth, acc[j]);
+    for (int j = 0; j < QB; ++j) {
+      _mm512_storeu_ps(out + j * kChunkItems + p * kPanelWidth, acc[j]);
+      if (_mm512_cmp_ps_mask(acc[j], t[j], _CMP_GT_OQ) != 0) masks[j] |= uint64_t{1} << p;
+    }
   }
 }
 
+// npanels <= 64 (one mask bit per panel).
 GPT4REC_BF16_TARGET void ScoreChunkBf16(const uint16_t* panels, int npanels, int pairs, const uint32_t* const* q,
-                                        int nq, float* out) {
+                                        const float* thr, int nq, float* out, uint64_t* masks) {
   int j = 0;
-  for (; j + 8 <= nq; j += 8) PanelKernelBf16<8>(panels, npanels, pairs, q + j, out + j * kChunkItems);
-  if (j + 4 <= nq) { PanelKernelBf16<4>(panels, npanels, pairs, q + j, out + j * kChunkItems); j += 4; }
-  if (j + 2 <= nq) { PanelKernelBf16<2>(panels, npanels, pairs, q + j, out + j * kChunkItems); j += 2; }
-  if (j < nq) PanelKernelBf16<1>(panels, npanels, pairs, q + j, out + j * kChunkItems);
+  for (; j + 8 <= nq; j += 8) PanelKernelBf16<8>(panels, npanels, pairs, q + j, thr + j, out + j * kChunkItems, masks + j);
+  if (j + 4 <= nq) {
+    PanelKernelBf16<4>(panels, npanels, pairs, q + j, thr + j, out + j * kChunkItems, masks + j);
+    j += 4;
+  }
+  if (j + 2 <= nq) {
+    PanelKernelBf16<2>(panels, npanels, pairs, q + j, thr + j, out + j * kChunkItems, masks + j);
+    j += 2;
+  }
+  if (j < nq) PanelKernelBf16<1>(panels, npanels, pairs, q + j, thr + j, out + j * kChunkItems, masks + j);
 }
 
 bool CpuHasBf16() {
@@ -125,7 +141,8 @@ typedef int32_t v16i __attribute__((vector_size(64)));
 // With `candidates` (the bf16 pass), every item scoring above (k-th best - slack) is also kept there.
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 void FoldChunk(float* scores, uint32_t base, int n, uint32_t k, const std::vector<uint32_t>* exclude,
-               size_t* exclude_pos, std::vector<Scored>* heap, std::vector<Scored>* candidates, float slack) {
+               size_t* exclude_pos, std::vector<Scored>* heap, std::vector<Scored>* candidates, float slack,
+               uint64_t panel_mask) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   if (exclude != nullptr) {
     size_t& pos = *exclude_pos;
@@ -137,6 +154,8 @@ void FoldChunk(float* scores, uint32_t base, int n, uint32_t k, const std::vecto
   }
   for (int i = n; i < ((n + kPanelWidth - 1) / kPanelWidth) * kPanelWidth; ++i) scores[i] = kNegInf;
   for (int i0 = 0; i0 < n; i0 += kPanelWidth) {
+    // The kernel found no score above the threshold it was given in this panel (the threshold only rises).
+    if (!((panel_mask >> (i0 / kPanelWidth)) & 1)) continue;
     if (heap->size() >= k) {
       v16 s;
       std::memcpy(&s, scores + i0, sizeof(s));
@@ -188,6 +207,11 @@ PackedItems PackItems(const float* rows, int32_t num_items, int32_t dim, bool al
       finite = finite && std::isfinite(a);
       packed.max_abs[i % dim] = std::max(packed.max_abs[i % dim], a);
     }
+    for (int32_t i = 0; i < num_items; ++i) {
+      double norm2 = 0;
+      for (int32_t d = 0; d < dim; ++d) norm2 += static_cast<double>(rows[static_cast<size_t>(i) * dim + d]) * rows[static_cast<size_t>(i) * dim + d];
+      packed.max_norm = std::max(packed.max_norm, std::sqrt(norm2) * (1 + 1e-6));  // margin for the rounding of the norm
+    }
     if (finite) {  // non-finite values would break the error bound: stay exact-only
       const int pairs = dim / 2;
       packed.bf16_panels.assign(static_cast<size_t>(packed.num_panels()) * dim * kPanelWidth, 0);
@@ -232,7 +256,7 @@ void BatchTopKExact(const PackedItems& items, TopKQuery* queries, int num_querie
     for (int j = 0; j < num_queries; ++j) {
       if (queries[j].k == 0) continue;
       FoldChunk(scores.data() + static_cast<size_t>(j) * kChunkItems, base, n, queries[j].k, queries[j].exclude,
-                &exclude_pos[j], queries[j].out, nullptr, 0);
+                &exclude_pos[j], queries[j].out, nullptr, 0, ~uint64_t{0});
     }
   }
 }
@@ -250,7 +274,13 @@ void BatchTopKBf16(const PackedItems& items, TopKQuery* queries, int num_queries
     }
     // |approx - exact| <= sum_d |q_d| max_i |x_id| (2^-8 rounding of x + 2^-8 of q + their product) plus fp32
     // accumulation (~dim * 2^-24 relative): 2^-7 + 2^-12 covers it. Two items' errors add up: slack = 2 x bound.
-    for (int d = 0; d < items.dim; ++d) bound += std::fabs(q[d]) * items.max_abs[d];
+    // sum_d |q_d| |x_d| is at most both sum_d |q_d| max_abs_d and |q| max_norm (Cauchy-Schwarz): take the smaller.
+    double qnorm2 = 0;
+    for (int d = 0; d < items.dim; ++d) {
+      bound += std::fabs(q[d]) * items.max_abs[d];
+      qnorm2 += static_cast<double>(q[d]) * q[d];
+    }
+    bound = std::min(bound, std::sqrt(qnorm2) * items.max_norm);
     slack[j] = static_cast<float>(2.0 * bound * (0x1.0p-7 + 0x1.0p-12)) + 1e-30f;
     qptr[j] = qpairs[j].data();
   }
@@ -266,16 +296,23 @@ void BatchTopKBf16(const PackedItems& items, TopKQuery* queries, int num_queries
   }
   const int panels_total = items.num_panels();
   const size_t panel_halves = static_cast<size_t>(items.dim) * kPanelWidth;
+  std::vector<float> thr(num_queries);
+  std::vector<uint64_t> masks(num_queries);
   for (int p0 = 0; p0 < panels_total; p0 += kChunkPanels) {
     const int np = std::min(kChunkPanels, panels_total - p0);
-    ScoreChunkBf16(items.bf16_panels.data() + p0 * panel_halves, np, pairs, qptr.data(), num_queries,
-                   scores.data());
+    for (int j = 0; j < num_queries; ++j) {
+      thr[j] = heaps[j].size() >= queries[j].k && queries[j].k > 0 ? heaps[j].front().score - slack[j]
+                                                                   : -std::numeric_limits<float>::infinity();
+      masks[j] = 0;
+    }
+    ScoreChunkBf16(items.bf16_panels.data() + p0 * panel_halves, np, pairs, qptr.data(), thr.data(), num_queries,
+                   scores.data(), masks.data());
     const uint32_t base = static_cast<uint32_t>(p0) * kPanelWidth;
     const int n = std::min<int>(np * kPanelWidth, items.num_items - static_cast<int>(base));
     for (int j = 0; j < num_queries; ++j) {
       if (queries[j].k == 0) continue;
       FoldChunk(scores.data() + static_cast<size_t>(j) * kChunkItems, base, n, queries[j].k, queries[j].exclude,
-                &exclude_pos[j], &heaps[j], &candidates[j], slack[j]);
+                &exclude_pos[j], &heaps[j], &candidates[j], slack[j], masks[j]);
     }
   }
   // Exact rescoring of every item that could still be in the true top-k.

@@ -28,6 +28,7 @@ struct PackedItems {
   // dimension (for the error bound). Empty unless the CPU has AVX512-BF16 and dim is even.
   std::vector<uint16_t> bf16_panels;
   std::vector<float> max_abs;
+  double max_norm = 0;  // largest item norm (a second, often tighter, error bound)
 
   bool has_bf16() const { return !bf16_panels.empty(); }
 
