@@ -162,7 +162,8 @@ class GraphStore {
   virtual uint64_t MemoryBytes() const { return 0; }
 
   // --- events ---
-  // Events with sequence in [from, to), ascending; stops early when fn returns false.
+  // Events with sequence in [from, to), ascending; stops early when fn returns false. fn runs under the
+  // store's scan lock: it may read the store but must not call DeleteUser.
   virtual absl::Status ScanEvents(uint64_t from_sequence, uint64_t to_sequence,
                                   const std::function<bool(const StoredEvent&)>& fn) const = 0;
   // Events whose event time lies in [from, to), in sequence order.

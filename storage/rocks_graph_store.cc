@@ -4,11 +4,11 @@
 #include <cmath>
 #include <filesystem>
 #include <mutex>
-#include <shared_mutex>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
 #include "storage/codec.h"
@@ -78,54 +78,54 @@ class RocksGraphStore final : public GraphStore {
   absl::StatusOr<AppendResult> AppendBatch(const std::vector<Event>& events) override;
 
   std::optional<uint32_t> FindUser(const std::string& external_id) const override {
-    std::shared_lock lock(state_mu_);
+    absl::ReaderMutexLock lock(&state_mu_);
     return mirror_.users.Find(external_id);
   }
   std::optional<uint32_t> FindItem(const std::string& external_id) const override {
-    std::shared_lock lock(state_mu_);
+    absl::ReaderMutexLock lock(&state_mu_);
     return mirror_.items.Find(external_id);
   }
   absl::StatusOr<std::string> UserName(uint32_t user) const override {
-    std::shared_lock lock(state_mu_);
+    absl::ReaderMutexLock lock(&state_mu_);
     if (const std::string* n = mirror_.users.Name(user)) return *n;
     return absl::NotFoundError(absl::StrCat("user ", user, " is unknown or deleted"));
   }
   absl::StatusOr<std::string> ItemName(uint32_t item) const override {
-    std::shared_lock lock(state_mu_);
+    absl::ReaderMutexLock lock(&state_mu_);
     if (const std::string* n = mirror_.items.Name(item)) return *n;
     return absl::NotFoundError(absl::StrCat("item ", item, " is unknown"));
   }
   uint32_t UserIdSpace() const override {
-    std::shared_lock lock(state_mu_);
+    absl::ReaderMutexLock lock(&state_mu_);
     return mirror_.users.size();
   }
   uint32_t ItemIdSpace() const override {
-    std::shared_lock lock(state_mu_);
+    absl::ReaderMutexLock lock(&state_mu_);
     return mirror_.items.size();
   }
 
   std::vector<EdgeInfo> UserItems(uint32_t user) const override {
-    std::shared_lock lock(state_mu_);
+    absl::ReaderMutexLock lock(&state_mu_);
     return Edges(mirror_.UserEdgeSlots(user), /*user_side=*/true);
   }
   std::vector<EdgeInfo> ItemUsers(uint32_t item) const override {
-    std::shared_lock lock(state_mu_);
+    absl::ReaderMutexLock lock(&state_mu_);
     return Edges(mirror_.ItemEdgeSlots(item), /*user_side=*/false);
   }
   uint32_t UserDegree(uint32_t user) const override {
-    std::shared_lock lock(state_mu_);
+    absl::ReaderMutexLock lock(&state_mu_);
     return static_cast<uint32_t>(mirror_.UserEdgeSlots(user).size());
   }
   uint32_t ItemDegree(uint32_t item) const override {
-    std::shared_lock lock(state_mu_);
+    absl::ReaderMutexLock lock(&state_mu_);
     return static_cast<uint32_t>(mirror_.ItemEdgeSlots(item).size());
   }
   Counts GetCounts() const override {
-    std::shared_lock lock(state_mu_);
+    absl::ReaderMutexLock lock(&state_mu_);
     return Counts{mirror_.users.live(), mirror_.items.live(), mirror_.live_edges(), state_.stored_events};
   }
   uint64_t MemoryBytes() const override {
-    std::shared_lock lock(state_mu_);
+    absl::ReaderMutexLock lock(&state_mu_);
     return mirror_.MemoryBytes();
   }
 
@@ -135,11 +135,11 @@ class RocksGraphStore final : public GraphStore {
                                 const std::function<bool(const StoredEvent&)>& fn) const override;
 
   SegmentInfo OpenSegment() const override {
-    std::shared_lock lock(state_mu_);
+    absl::ReaderMutexLock lock(&state_mu_);
     return state_.open;
   }
   std::vector<SegmentInfo> ClosedSegments() const override {
-    std::shared_lock lock(state_mu_);
+    absl::ReaderMutexLock lock(&state_mu_);
     return closed_;
   }
   absl::StatusOr<SegmentInfo> CloseSegment() override;
@@ -169,8 +169,10 @@ class RocksGraphStore final : public GraphStore {
 
   // Lock order: write_mu_, then db_mu_, then state_mu_.
   mutable std::mutex write_mu_;          // one writer at a time (append, close, delete, snapshot, flush)
-  mutable std::shared_mutex db_mu_;      // exclusive only while DeleteUser compacts and reopens RocksDB
-  mutable std::shared_mutex state_mu_;   // guards mirror_, state_, closed_
+  // absl::Mutex rather than std::shared_mutex: glibc's rwlock prefers readers, so a steady stream of
+  // overlapping reads (serving) could starve the append path's short publish step.
+  mutable absl::Mutex db_mu_;     // exclusive only while DeleteUser compacts and reopens RocksDB
+  mutable absl::Mutex state_mu_;  // guards mirror_, state_, closed_
   std::unique_ptr<RocksHandles> rocks_;
   GraphMirror mirror_;
   codec::PersistedState state_;
@@ -391,7 +393,7 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Even
   if (options_.write_batch_observer) options_.write_batch_observer(std::string_view(wb.Data()));
 
   // Durable (per options): publish to readers in one step.
-  std::unique_lock state_lock(state_mu_);
+  absl::WriterMutexLock state_lock(&state_mu_);
   for (const auto& [name, id] : users.added()) mirror_.users.Set(id, std::string(name));
   for (const auto& [name, id] : items.added()) mirror_.items.Set(id, std::string(name));
   for (const PendingEdge& p : pending) {
@@ -420,7 +422,7 @@ std::vector<EdgeInfo> RocksGraphStore::Edges(const std::vector<uint32_t>& slots,
 }
 
 std::vector<uint64_t> RocksGraphStore::SegmentStarts() const {
-  std::shared_lock lock(state_mu_);
+  absl::ReaderMutexLock lock(&state_mu_);
   std::vector<uint64_t> starts;
   starts.reserve(closed_.size() + 1);
   for (const SegmentInfo& s : closed_) starts.push_back(s.first_sequence);
@@ -462,18 +464,18 @@ absl::Status RocksGraphStore::ScanRange(uint64_t from, uint64_t to, const std::v
 
 absl::Status RocksGraphStore::ScanEvents(uint64_t from_sequence, uint64_t to_sequence,
                                          const std::function<bool(const StoredEvent&)>& fn) const {
-  std::shared_lock db_lock(db_mu_);
+  absl::ReaderMutexLock db_lock(&db_mu_);
   bool stopped;
   return ScanRange(from_sequence, to_sequence, SegmentStarts(), fn, &stopped);
 }
 
 absl::Status RocksGraphStore::ScanEventsByTime(int64_t from_time, int64_t to_time,
                                                const std::function<bool(const StoredEvent&)>& fn) const {
-  std::shared_lock db_lock(db_mu_);
+  absl::ReaderMutexLock db_lock(&db_mu_);
   // Only segments whose event-time span meets [from, to) are read; their events are filtered by time.
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   {
-    std::shared_lock lock(state_mu_);
+    absl::ReaderMutexLock lock(&state_mu_);
     auto consider = [&](const SegmentInfo& s) {
       if (s.events == 0 || s.max_time < from_time || s.min_time >= to_time) return;
       if (!ranges.empty() && ranges.back().second == s.first_sequence)
@@ -509,14 +511,14 @@ absl::StatusOr<SegmentInfo> RocksGraphStore::CloseSegment() {
   wb.Put((*rocks_)[kCfMeta], codec::SegmentKey(done.index), codec::EncodeSegment(done));
   wb.Put((*rocks_)[kCfMeta], codec::kStateKey, codec::EncodeState(st));
   if (absl::Status s = FromRocks(rocks_->db->Write(WriteOpts(), &wb), "closing segment"); !s.ok()) return s;
-  std::unique_lock state_lock(state_mu_);
+  absl::WriterMutexLock state_lock(&state_mu_);
   closed_.push_back(done);
   state_ = st;
   return done;
 }
 
 absl::StatusOr<SegmentInfo> RocksGraphStore::FindSegment(uint32_t segment) const {
-  std::shared_lock lock(state_mu_);
+  absl::ReaderMutexLock lock(&state_mu_);
   if (segment < closed_.size()) return closed_[segment];
   if (segment == state_.open.index) return state_.open;
   return absl::NotFoundError(absl::StrCat("segment ", segment, " does not exist (open segment is ",
@@ -529,7 +531,7 @@ absl::StatusOr<std::vector<EdgePair>> RocksGraphStore::SegmentEdges(uint32_t seg
   std::vector<uint64_t> pairs;
   pairs.reserve(seg->events);
   {
-    std::shared_lock db_lock(db_mu_);
+    absl::ReaderMutexLock db_lock(&db_mu_);
     bool stopped;
     absl::Status s = ScanRange(seg->first_sequence, seg->end_sequence, SegmentStarts(),
                                [&](const StoredEvent& e) {
@@ -548,7 +550,7 @@ absl::StatusOr<std::vector<EdgePair>> RocksGraphStore::SegmentEdges(uint32_t seg
 }
 
 absl::StatusOr<Csr> RocksGraphStore::AccumulatedCsr(uint32_t segment) const {
-  std::shared_lock lock(state_mu_);
+  absl::ReaderMutexLock lock(&state_mu_);
   if (segment > state_.open.index)
     return absl::NotFoundError(absl::StrCat("segment ", segment, " does not exist (open segment is ",
                                             state_.open.index, ")"));
@@ -575,7 +577,7 @@ absl::Status RocksGraphStore::Flush() {
 
 absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& external_id) {
   std::lock_guard write_lock(write_mu_);
-  std::unique_lock db_lock(db_mu_);
+  absl::WriterMutexLock db_lock(&db_mu_);
   DeleteResult result;
   const std::optional<uint32_t> found = mirror_.users.Find(external_id);
   // Unknown id: still compact, so that retrying a DeleteUser that crashed after its (synced) WriteBatch but
@@ -644,7 +646,7 @@ absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& exte
   if (absl::Status s = FromRocks(cf.db->Write(WriteOpts(/*force_sync=*/true), &wb), "deleting user"); !s.ok())
     return s;
   {
-    std::unique_lock state_lock(state_mu_);
+    absl::WriterMutexLock state_lock(&state_mu_);
     mirror_.RemoveUserEdges(user);
     mirror_.users.Remove(user);
     for (const std::string& id : event_ids) mirror_.event_ids.erase(id);
