@@ -123,7 +123,9 @@ bool VerifyStore(const std::string& dir, int64_t acked) {
 TEST_CASE("SIGKILL at random moments loses no acknowledged batch and leaves none partial", "[storage][crash]") {
   TempDir tmp;
   const std::string dir = tmp / "db";
-  std::mt19937 rng(std::random_device{}());
+  const uint32_t seed = std::random_device{}();
+  INFO("kill-timing seed " << seed);
+  std::mt19937 rng(seed);
   int64_t acked = -1;
   int kills = 0, in_flight_seen = 0;
   const auto start = std::chrono::steady_clock::now();
