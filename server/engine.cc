@@ -304,8 +304,8 @@ RecResult Engine::Popular(const std::vector<uint32_t>& exclude, uint32_t k, uint
   return result;
 }
 
-absl::StatusOr<RecResult> Engine::Recommend(const std::string& user_id, uint32_t k,
-                                            const std::vector<std::string>& exclude_item_ids, bool include_seen) {
+void Engine::Recommend(const std::string& user_id, uint32_t k, const std::vector<std::string>& exclude_item_ids,
+                       bool include_seen, RecDone done) {
   auto snap = snapshot();
   std::vector<uint32_t> exclude;
   exclude.reserve(exclude_item_ids.size());
@@ -320,7 +320,7 @@ absl::StatusOr<RecResult> Engine::Recommend(const std::string& user_id, uint32_t
   }
   std::sort(exclude.begin(), exclude.end());
   exclude.erase(std::unique(exclude.begin(), exclude.end()), exclude.end());
-  if (!user || snap->num_items() == 0) return Popular(exclude, k, snap->version);
+  if (!user || snap->num_items() == 0) return done(Popular(exclude, k, snap->version));
 
   // The trained row is current unless the user gained edges after the model's last segment; then fold in:
   // the mean of the trained representations of every item the user touched (LightGCN's user representation is
@@ -342,7 +342,7 @@ absl::StatusOr<RecResult> Engine::Recommend(const std::string& user_id, uint32_t
       for (int32_t d = 0; d < snap->dim; ++d) query[d] += row[d];
       ++touched;
     }
-    if (touched == 0) return Popular(exclude, k, snap->version);
+    if (touched == 0) return done(Popular(exclude, k, snap->version));
     for (auto& x : query) x /= static_cast<float>(touched);
     source = RecSource::kFoldIn;
   }
@@ -358,24 +358,28 @@ absl::StatusOr<RecResult> Engine::Recommend(const std::string& user_id, uint32_t
       fresh_scored.push_back({fresh->names[i], score});
     }
   }
-  auto ranked = batcher_->TopK(snap->items, std::move(query), k, std::move(exclude));
-  if (!ranked.ok()) return ranked.status();
-  RecResult result;
-  result.model_version = snap->version;
-  result.source = source;
-  result.items.reserve(ranked->size() + fresh_scored.size());
-  for (const auto& s : *ranked) {
-    const std::string& name = snap->items->names[s.item];
-    if (name.empty()) continue;  // no longer named by storage
-    result.items.push_back({name, s.score});
-  }
-  if (!fresh_scored.empty()) {
-    result.items.insert(result.items.end(), fresh_scored.begin(), fresh_scored.end());
-    std::stable_sort(result.items.begin(), result.items.end(),
-                     [](const RecItem& a, const RecItem& b) { return a.score > b.score; });
-    if (result.items.size() > k) result.items.resize(k);
-  }
-  return result;
+  // Runs on a scoring thread once the batch containing this request is ranked.
+  auto finish = [snap, source, k, fresh_scored = std::move(fresh_scored),
+                 done = std::move(done)](absl::StatusOr<std::vector<Scored>> ranked) mutable {
+    if (!ranked.ok()) return done(ranked.status());
+    RecResult result;
+    result.model_version = snap->version;
+    result.source = source;
+    result.items.reserve(ranked->size() + fresh_scored.size());
+    for (const auto& s : *ranked) {
+      const std::string& name = snap->items->names[s.item];
+      if (name.empty()) continue;  // no longer named by storage
+      result.items.push_back({name, s.score});
+    }
+    if (!fresh_scored.empty()) {
+      result.items.insert(result.items.end(), fresh_scored.begin(), fresh_scored.end());
+      std::stable_sort(result.items.begin(), result.items.end(),
+                       [](const RecItem& a, const RecItem& b) { return a.score > b.score; });
+      if (result.items.size() > k) result.items.resize(k);
+    }
+    done(std::move(result));
+  };
+  batcher_->Submit(snap->items, std::move(query), k, std::move(exclude), std::move(finish));
 }
 
 EngineStats Engine::GetStats() const {

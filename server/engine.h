@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -77,9 +78,11 @@ class Engine {
 
   // Stores a validated batch; queues segments it closed for training.
   absl::StatusOr<storage::AppendResult> Ingest(const std::vector<storage::Event>& events);
-  // k already bounded by the caller.
-  absl::StatusOr<RecResult> Recommend(const std::string& user_id, uint32_t k,
-                                      const std::vector<std::string>& exclude_item_ids, bool include_seen);
+  using RecDone = std::function<void(absl::StatusOr<RecResult>)>;
+  // k already bounded by the caller. `done` runs once: on this thread (popular replies, errors) or on a scoring
+  // thread after the micro-batcher ranked the request; no thread waits in between.
+  void Recommend(const std::string& user_id, uint32_t k, const std::vector<std::string>& exclude_item_ids,
+                 bool include_seen, RecDone done);
   absl::StatusOr<storage::SegmentInfo> CloseSegment();
   EngineStats GetStats() const;
   absl::StatusOr<storage::DeleteResult> DeleteUser(const std::string& user_id);

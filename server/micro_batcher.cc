@@ -37,32 +37,50 @@ uint64_t MicroBatcher::requests() const {
   return requests_;
 }
 
-absl::StatusOr<std::vector<Scored>> MicroBatcher::TopK(std::shared_ptr<const ItemTable> items,
-                                                       std::vector<float> query, uint32_t k,
-                                                       std::vector<uint32_t> exclude) {
+void MicroBatcher::Submit(std::shared_ptr<const ItemTable> items, std::vector<float> query, uint32_t k,
+                          std::vector<uint32_t> exclude, Done done) {
   auto pending = std::make_unique<Pending>();
   pending->items = std::move(items);
   pending->query = std::move(query);
   pending->k = k;
   pending->exclude = std::move(exclude);
   pending->arrival = std::chrono::steady_clock::now();
-  Pending* raw = pending.get();
+  pending->done = std::move(done);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return absl::UnavailableError("server is shutting down");
+    if (stopping_) {
+      pending->done(absl::UnavailableError("server is shutting down"));
+      return;
+    }
     if (queue_.size() >= options_.max_pending) {
-      return absl::ResourceExhaustedError("too many recommendations in flight; retry with backoff");
+      pending->done(absl::ResourceExhaustedError("too many recommendations in flight; retry with backoff"));
+      return;
     }
     queue_.push_back(std::move(pending));
   }
   cv_.notify_one();
-  // The worker hands ownership back when it sets `done`: the caller frees the request.
-  {
-    std::unique_lock<std::mutex> lock(raw->mu);
-    raw->cv.wait(lock, [raw] { return raw->done; });
-  }
-  std::unique_ptr<Pending> owned(raw);
-  return std::move(owned->result);
+}
+
+absl::StatusOr<std::vector<Scored>> MicroBatcher::TopK(std::shared_ptr<const ItemTable> items,
+                                                       std::vector<float> query, uint32_t k,
+                                                       std::vector<uint32_t> exclude) {
+  struct Wait {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    absl::StatusOr<std::vector<Scored>> result;
+  };
+  auto wait = std::make_shared<Wait>();
+  Submit(std::move(items), std::move(query), k, std::move(exclude),
+         [wait](absl::StatusOr<std::vector<Scored>> result) {
+           std::lock_guard<std::mutex> lock(wait->mu);
+           wait->result = std::move(result);
+           wait->done = true;
+           wait->cv.notify_one();
+         });
+  std::unique_lock<std::mutex> lock(wait->mu);
+  wait->cv.wait(lock, [&] { return wait->done; });
+  return std::move(wait->result);
 }
 
 void MicroBatcher::WorkerLoop() {
@@ -106,12 +124,7 @@ void MicroBatcher::WorkerLoop() {
       queries.push_back({p->query.data(), p->k, p->exclude.empty() ? nullptr : &p->exclude, &p->result});
     }
     BatchTopK(batch.front()->items->packed, queries.data(), static_cast<int>(queries.size()));
-    for (auto& p : batch) {
-      Pending* raw = p.release();  // the waiting caller owns it from here
-      std::lock_guard<std::mutex> lock(raw->mu);
-      raw->done = true;
-      raw->cv.notify_one();
-    }
+    for (auto& p : batch) p->done(std::move(p->result));
   }
 }
 

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -31,7 +32,14 @@ class MicroBatcher {
   MicroBatcher(const MicroBatcher&) = delete;
   MicroBatcher& operator=(const MicroBatcher&) = delete;
 
-  // Blocks until the request is ranked. RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE after Stop().
+  using Done = std::function<void(absl::StatusOr<std::vector<Scored>>)>;
+
+  // Queues the request; `done` runs on a scoring thread with the ranking (or at once, on the caller's thread,
+  // with RESOURCE_EXHAUSTED when the queue is full or UNAVAILABLE after Stop()).
+  void Submit(std::shared_ptr<const ItemTable> items, std::vector<float> query, uint32_t k,
+              std::vector<uint32_t> exclude, Done done);
+
+  // Blocking form of Submit.
   absl::StatusOr<std::vector<Scored>> TopK(std::shared_ptr<const ItemTable> items,
                                            std::vector<float> query, uint32_t k,
                                            std::vector<uint32_t> exclude);
@@ -49,10 +57,7 @@ class MicroBatcher {
     uint32_t k = 0;
     std::vector<uint32_t> exclude;
     std::vector<Scored> result;
-    // Completion handshake: the worker sets `done` under `mu` and notifies; the caller owns and frees it.
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
+    Done done;
     std::chrono::steady_clock::time_point arrival;
   };
   void WorkerLoop();

@@ -23,7 +23,7 @@ bool SameSecret(const std::string& given, const std::string& secret) {
   return diff == 0;
 }
 
-std::string BearerToken(const grpc::ServerContext* context) {
+std::string BearerToken(const grpc::ServerContextBase* context) {
   const auto& md = context->client_metadata();
   auto it = md.find("authorization");
   if (it == md.end()) return {};
@@ -57,7 +57,7 @@ class InflightGuard {
 RecommenderService::RecommenderService(const ServerOptions& options, Metrics* metrics)
     : options_(options), metrics_(metrics) {}
 
-grpc::Status RecommenderService::Admit(const grpc::ServerContext* context, bool admin, Engine** engine) const {
+grpc::Status RecommenderService::Admit(const grpc::ServerContextBase* context, bool admin, Engine** engine) const {
   *engine = engine_.load();
   if (*engine == nullptr) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is starting or shutting down");
   if (options_.auth_token.empty() && (!admin || options_.admin_token.empty())) return grpc::Status::OK;
@@ -135,57 +135,66 @@ grpc::Status RecommenderService::IngestStream(
   return grpc::Status::OK;
 }
 
-grpc::Status RecommenderService::Recommend(grpc::ServerContext* context, const v1::RecommendRequest* request,
-                                           v1::RecommendReply* reply) {
+grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerContext* context,
+                                                        const v1::RecommendRequest* request,
+                                                        v1::RecommendReply* reply) {
   const auto t0 = std::chrono::steady_clock::now();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   Engine* engine;
-  if (grpc::Status s = Admit(context, false, &engine); !s.ok()) return s;
-  if (request->user_id().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "user_id: empty");
+  if (grpc::Status s = Admit(context, false, &engine); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
+  auto invalid = [&](std::string message) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message)));
+    return reactor;
+  };
+  if (request->user_id().empty()) return invalid("user_id: empty");
   if (request->user_id().size() > storage::kMaxIdBytes) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("user_id: too long (", request->user_id().size(), " bytes, max ",
-                                     storage::kMaxIdBytes, ")"));
+    return invalid(absl::StrCat("user_id: too long (", request->user_id().size(), " bytes, max ",
+                                storage::kMaxIdBytes, ")"));
   }
   const uint32_t k = request->k() == 0 ? 20 : request->k();
-  if (k > options_.max_k) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("k: ", k, " exceeds --max_k=", options_.max_k));
-  }
+  if (k > options_.max_k) return invalid(absl::StrCat("k: ", k, " exceeds --max_k=", options_.max_k));
   if (static_cast<uint32_t>(request->exclude_item_ids_size()) > options_.max_events_per_request) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("exclude_item_ids: ", request->exclude_item_ids_size(), " ids, max ",
-                                     options_.max_events_per_request));
+    return invalid(absl::StrCat("exclude_item_ids: ", request->exclude_item_ids_size(), " ids, max ",
+                                options_.max_events_per_request));
   }
   std::vector<std::string> exclude(request->exclude_item_ids().begin(), request->exclude_item_ids().end());
-  auto result = engine->Recommend(request->user_id(), k, exclude, request->include_seen());
-  if (!result.ok()) {
-    if (metrics_ && result.status().code() == absl::StatusCode::kResourceExhausted) {
-      metrics_->recommend_overloaded->Increment();
+  Metrics* metrics = metrics_;
+  engine->Recommend(request->user_id(), k, exclude, request->include_seen(),
+                    [reactor, reply, metrics, t0](absl::StatusOr<RecResult> result) {
+    if (!result.ok()) {
+      if (metrics && result.status().code() == absl::StatusCode::kResourceExhausted) {
+        metrics->recommend_overloaded->Increment();
+      }
+      reactor->Finish(ToGrpc(result.status()));
+      return;
     }
-    return ToGrpc(result.status());
-  }
-  for (auto& item : result->items) {
-    auto* out = reply->add_items();
-    out->set_item_id(std::move(item.item_id));
-    out->set_score(item.score);
-  }
-  reply->set_model_version(result->model_version);
-  switch (result->source) {
-    case RecSource::kModel:
-      reply->set_source(v1::MODEL);
-      if (metrics_) metrics_->recommend_model->Increment();
-      break;
-    case RecSource::kFoldIn:
-      reply->set_source(v1::FOLD_IN);
-      if (metrics_) metrics_->recommend_fold_in->Increment();
-      break;
-    case RecSource::kPopular:
-      reply->set_source(v1::POPULAR);
-      if (metrics_) metrics_->recommend_popular->Increment();
-      break;
-  }
-  if (metrics_) metrics_->recommend_latency->Observe(SecondsSince(t0));
-  return grpc::Status::OK;
+    for (auto& item : result->items) {
+      auto* out = reply->add_items();
+      out->set_item_id(std::move(item.item_id));
+      out->set_score(item.score);
+    }
+    reply->set_model_version(result->model_version);
+    switch (result->source) {
+      case RecSource::kModel:
+        reply->set_source(v1::MODEL);
+        if (metrics) metrics->recommend_model->Increment();
+        break;
+      case RecSource::kFoldIn:
+        reply->set_source(v1::FOLD_IN);
+        if (metrics) metrics->recommend_fold_in->Increment();
+        break;
+      case RecSource::kPopular:
+        reply->set_source(v1::POPULAR);
+        if (metrics) metrics->recommend_popular->Increment();
+        break;
+    }
+    if (metrics) metrics->recommend_latency->Observe(SecondsSince(t0));
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
 }
 
 grpc::Status RecommenderService::CloseSegment(grpc::ServerContext* context, const v1::CloseSegmentRequest*,

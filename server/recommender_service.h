@@ -11,7 +11,10 @@
 
 namespace gpt4rec::server {
 
-class RecommenderService final : public gpt4rec::v1::Recommender::Service {
+// Recommend uses gRPC's callback API: the handler queues the request to the micro-batcher and returns; the
+// scoring thread finishes the call. No gRPC thread blocks per request (saves a thread hand-off per call).
+class RecommenderService final : public gpt4rec::v1::Recommender::WithCallbackMethod_Recommend<
+                                     gpt4rec::v1::Recommender::Service> {
  public:
   RecommenderService(const ServerOptions& options, Metrics* metrics);
 
@@ -23,8 +26,9 @@ class RecommenderService final : public gpt4rec::v1::Recommender::Service {
   grpc::Status IngestStream(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<gpt4rec::v1::IngestReply, gpt4rec::v1::IngestRequest>* stream) override;
-  grpc::Status Recommend(grpc::ServerContext* context, const gpt4rec::v1::RecommendRequest* request,
-                         gpt4rec::v1::RecommendReply* reply) override;
+  grpc::ServerUnaryReactor* Recommend(grpc::CallbackServerContext* context,
+                                      const gpt4rec::v1::RecommendRequest* request,
+                                      gpt4rec::v1::RecommendReply* reply) override;
   grpc::Status CloseSegment(grpc::ServerContext* context, const gpt4rec::v1::CloseSegmentRequest* request,
                             gpt4rec::v1::CloseSegmentReply* reply) override;
   grpc::Status GetStats(grpc::ServerContext* context, const gpt4rec::v1::GetStatsRequest* request,
@@ -36,7 +40,7 @@ class RecommenderService final : public gpt4rec::v1::Recommender::Service {
 
  private:
   // UNAVAILABLE before the engine is ready, UNAUTHENTICATED / PERMISSION_DENIED per the tokens.
-  grpc::Status Admit(const grpc::ServerContext* context, bool admin, Engine** engine) const;
+  grpc::Status Admit(const grpc::ServerContextBase* context, bool admin, Engine** engine) const;
   // One ingest batch: limits, validation, storage write, metrics.
   grpc::Status IngestOne(Engine* engine, const gpt4rec::v1::IngestRequest& request, gpt4rec::v1::IngestReply* reply);
 
