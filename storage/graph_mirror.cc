@@ -1,6 +1,9 @@
 #include "storage/graph_mirror.h"
 
 #include <algorithm>
+#include <functional>
+
+#include "absl/hash/hash.h"
 
 namespace gpt4rec::storage {
 
@@ -123,6 +126,11 @@ Csr GraphMirror::AccumulatedCsr(uint32_t segment) const {
   return csr;
 }
 
+GraphMirror::EventIdFingerprint GraphMirror::Fingerprint(std::string_view event_id) {
+  return {absl::Hash<absl::string_view>()(absl::string_view(event_id.data(), event_id.size())),
+          std::hash<std::string_view>()(event_id)};
+}
+
 uint64_t GraphMirror::MemoryBytes() const {
   uint64_t bytes = users.MemoryBytes() + items.MemoryBytes();
   bytes += chunks_.size() * (kChunkMask + 1) * sizeof(MirrorEdge);
@@ -130,9 +138,7 @@ uint64_t GraphMirror::MemoryBytes() const {
   bytes += (user_edges_.capacity() + item_edges_.capacity()) * sizeof(std::vector<uint32_t>);
   for (const auto& l : user_edges_) bytes += l.capacity() * sizeof(uint32_t);
   for (const auto& l : item_edges_) bytes += l.capacity() * sizeof(uint32_t);
-  bytes += event_ids.capacity() * (sizeof(std::pair<std::string, uint32_t>) + 1);
-  for (const auto& [id, user] : event_ids)
-    if (id.size() > 15) bytes += id.capacity() + 1;
+  bytes += event_ids.capacity() * (sizeof(EventIdFingerprint) + 1);
   return bytes;
 }
 

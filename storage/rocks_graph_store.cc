@@ -226,7 +226,7 @@ absl::Status RocksGraphStore::Load() {
       uint64_t seq;
       uint32_t user;
       if (!codec::DecodeEventIdValue(v, &seq, &user)) return absl::DataLossError("meta: undecodable event id");
-      mirror_.event_ids.emplace(std::string(k.data() + 1, k.size() - 1), user);
+      mirror_.event_ids.insert(GraphMirror::Fingerprint(std::string_view(k.data() + 1, k.size() - 1)));
     }
   }
   if (!it->status().ok()) return FromRocks(it->status(), "scanning meta");
@@ -288,7 +288,8 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Even
   for (size_t k = 0; k < events.size(); ++k) {
     const Event& ev = events[k];
     if (!ev.event_id.empty() &&
-        (mirror_.event_ids.contains(ev.event_id) || !batch_event_ids.insert(ev.event_id).second)) {
+        (mirror_.event_ids.contains(GraphMirror::Fingerprint(ev.event_id)) ||
+         !batch_event_ids.insert(ev.event_id).second)) {
       duplicate[k] = 1;
       continue;
     }
@@ -403,7 +404,7 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Even
       mirror_.mutable_edge(p.slot).value = p.edge.value;
   }
   for (size_t i = 0; i < new_event_ids.size(); ++i)
-    mirror_.event_ids.emplace(std::string(new_event_ids[i].first), new_event_id_users[i]);
+    mirror_.event_ids.insert(GraphMirror::Fingerprint(new_event_ids[i].first));
   closed_.insert(closed_.end(), newly_closed.begin(), newly_closed.end());
   state_ = st;
   return result;
@@ -634,12 +635,22 @@ absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& exte
     wb.Delete(cf[kCfItemUsers], codec::EdgeKey(e.item, e.user));
     ++result.edges_removed;
   }
-  std::vector<std::string> event_ids;
-  for (const auto& [event_id, owner] : mirror_.event_ids)
-    if (owner == user) {
-      event_ids.push_back(event_id);
-      wb.Delete(cf[kCfMeta], codec::EventIdKey(event_id));
+  // The user's event-id keys: the meta 'E' range, whose values name the user (ids are not kept in memory).
+  std::vector<GraphMirror::EventIdFingerprint> event_ids;
+  {
+    const std::string prefix(1, codec::kEventIdPrefix);
+    std::unique_ptr<rocksdb::Iterator> it(cf.db->NewIterator(rocksdb::ReadOptions(), cf[kCfMeta]));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      uint64_t seq;
+      uint32_t owner;
+      if (!codec::DecodeEventIdValue(std::string_view(it->value().data(), it->value().size()), &seq, &owner))
+        return absl::DataLossError("meta: undecodable event id");
+      if (owner != user) continue;
+      event_ids.push_back(GraphMirror::Fingerprint(std::string_view(it->key().data() + 1, it->key().size() - 1)));
+      wb.Delete(cf[kCfMeta], it->key());
     }
+    if (!it->status().ok()) return FromRocks(it->status(), "scanning event ids");
+  }
   wb.Delete(cf[kCfIds], codec::NameKey('u', external_id));
   wb.Delete(cf[kCfNames], codec::IdKey('u', user));
   wb.Put(cf[kCfMeta], codec::kStateKey, codec::EncodeState(st));
@@ -649,7 +660,7 @@ absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& exte
     absl::WriterMutexLock state_lock(&state_mu_);
     mirror_.RemoveUserEdges(user);
     mirror_.users.Remove(user);
-    for (const std::string& id : event_ids) mirror_.event_ids.erase(id);
+    for (const auto& id : event_ids) mirror_.event_ids.erase(id);
     closed_ = std::move(segments);
     state_ = st;
   }
