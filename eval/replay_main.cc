@@ -1,5 +1,7 @@
 // gpt4rec-replay: the streaming replay protocol (design page §5) for every strategy side by side, with a table on
 // stdout, results.json / results.csv / recall20.svg in --out, and one JSON summary object as the last stdout line.
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -13,6 +15,13 @@ namespace ev = gpt4rec::eval;
 namespace md = gpt4rec::model;
 
 namespace {
+
+// Floats as their shortest decimal (0.01, not 0.009999999776) in results.json.
+double Short(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", static_cast<double>(v));
+  return std::strtod(buf, nullptr);
+}
 
 int Fail(const std::string& what) {
   std::cerr << "gpt4rec-replay: " << what << "\n";
@@ -215,10 +224,10 @@ int main(int argc, char** argv) {
                      {"structure_prompt", structure_prompt},
                      {"view_prompts", mc.view_prompts},
                      {"layers", mc.layers},
-                     {"lr", mc.lr},
-                     {"prompt_lr", mc.prompt_lr},
-                     {"old_embedding_lr", mc.old_embedding_lr},
-                     {"l2", mc.l2},
+                     {"lr", Short(mc.lr)},
+                     {"prompt_lr", Short(mc.prompt_lr)},
+                     {"old_embedding_lr", Short(mc.old_embedding_lr)},
+                     {"l2", Short(mc.l2)},
                      {"negatives", mc.negatives},
                      {"batch_size", mc.batch_size},
                      {"max_epochs", mc.max_epochs},
