@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,6 +41,12 @@ inline server::ServerOptions SmallServerOptions(const std::string& data_dir) {
   m.patience = 1;
   m.threads = 1;
   return o;
+}
+
+inline std::unique_ptr<server::Server> StartServer(const server::ServerOptions& options) {
+  auto server = server::Server::Start(options);
+  if (!server.ok()) throw std::runtime_error("Server::Start: " + server.status().ToString());
+  return std::move(*server);
 }
 
 inline std::unique_ptr<v1::Recommender::Stub> Connect(int port) {

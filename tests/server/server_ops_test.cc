@@ -22,12 +22,6 @@ using gpt4rec::server::ServerOptions;
 
 namespace {
 
-std::unique_ptr<Server> StartServer(const ServerOptions& options) {
-  auto server = Server::Start(options);
-  if (!server.ok()) throw std::runtime_error("Server::Start: " + server.status().ToString());
-  return std::move(*server);
-}
-
 v1::IngestRequest Batch(int n, const std::string& prefix) {
   v1::IngestRequest req;
   for (int i = 0; i < n; ++i) {

@@ -20,12 +20,6 @@ using gpt4rec::server::ServerOptions;
 
 namespace {
 
-std::unique_ptr<Server> StartServer(const ServerOptions& options) {
-  auto server = Server::Start(options);
-  if (!server.ok()) throw std::runtime_error("Server::Start: " + server.status().ToString());
-  return std::move(*server);
-}
-
 // Ingests the two-community data, closes segment 0 and waits for version 1.
 void TrainFirstSegment(Server* server, v1::Recommender::Stub* stub) {
   v1::IngestReply ing;
