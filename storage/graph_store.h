@@ -163,7 +163,8 @@ class GraphStore {
 
   // --- events ---
   // Events with sequence in [from, to), ascending; stops early when fn returns false. fn runs under the
-  // store's scan lock: it may read the store but must not call DeleteUser.
+  // store's scan lock: it may use the mirror reads (ids, adjacency, CSR) but must not scan again or call
+  // DeleteUser.
   virtual absl::Status ScanEvents(uint64_t from_sequence, uint64_t to_sequence,
                                   const std::function<bool(const StoredEvent&)>& fn) const = 0;
   // Events whose event time lies in [from, to), in sequence order.
