@@ -46,17 +46,20 @@ void MicroBatcher::Submit(std::shared_ptr<const ItemTable> items, std::vector<fl
   pending->exclude = std::move(exclude);
   pending->arrival = std::chrono::steady_clock::now();
   pending->done = std::move(done);
+  absl::Status refused;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {
-      pending->done(absl::UnavailableError("server is shutting down"));
-      return;
+      refused = absl::UnavailableError("server is shutting down");
+    } else if (queue_.size() >= options_.max_pending) {
+      refused = absl::ResourceExhaustedError("too many recommendations in flight; retry with backoff");
+    } else {
+      queue_.push_back(std::move(pending));
     }
-    if (queue_.size() >= options_.max_pending) {
-      pending->done(absl::ResourceExhaustedError("too many recommendations in flight; retry with backoff"));
-      return;
-    }
-    queue_.push_back(std::move(pending));
+  }
+  if (!refused.ok()) {  // outside the lock: `done` may call into gRPC
+    pending->done(refused);
+    return;
   }
   cv_.notify_one();
 }

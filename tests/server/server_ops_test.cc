@@ -110,6 +110,45 @@ TEST_CASE("overload: RESOURCE_EXHAUSTED past the in-flight bound and size limits
   }
 }
 
+TEST_CASE("overload: Recommend beyond --max_pending_recommend gets RESOURCE_EXHAUSTED") {
+  TempDir dir("server-rec-overload");
+  auto options = SmallServerOptions(dir / "data");
+  options.scoring_threads = 1;
+  options.max_batch = 1;
+  options.max_pending_recommend = 1;
+  auto server = StartServer(options);
+  auto stub = Connect(server->port());
+  v1::IngestReply ing;
+  REQUIRE(Ingest(stub.get(), Batch(10, "r"), &ing).ok());
+  // A large synthetic item matrix makes each scoring pass take a while.
+  gpt4rec::server::SyntheticModel model;
+  model.dim = 64;
+  model.num_users = 97;
+  model.num_items = 300000;
+  model.users.assign(static_cast<size_t>(model.num_users) * model.dim, 0.5f);
+  model.items.resize(static_cast<size_t>(model.num_items) * model.dim);
+  for (size_t i = 0; i < model.items.size(); ++i) model.items[i] = static_cast<float>(i % 13) * 0.1f;
+  REQUIRE(server->InstallModelForTesting(model, 7).ok());
+  std::atomic<int> ok{0}, exhausted{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 12; ++t) {
+    threads.emplace_back([&] {
+      auto own = Connect(server->port());
+      for (int i = 0; i < 10; ++i) {
+        v1::RecommendReply rep;
+        grpc::Status s = Recommend(own.get(), "ru1", 5, &rep);
+        if (s.ok() && rep.model_version() == 7) ++ok;
+        else if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) ++exhausted;
+        else ++other;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(other == 0);
+  CHECK(ok >= 1);
+  CHECK(exhausted >= 1);
+}
+
 TEST_CASE("restart recovers data and the last model at once; snapshot restores; delete erases") {
   TempDir dir("server-restart");
   const std::string data = dir / "data";
