@@ -76,18 +76,37 @@ std::string ParseTimeField(std::string_view text, const std::string& pattern, st
   return "";
 }
 
+// The two Taobao CSVs share a shape: a header, six comma-separated fields, integer user and item columns, a
+// behaviour code and a time column; only names, positions, code range and time pattern differ.
+struct TaobaoLayout {
+  const char* header_prefix;
+  const char* user_name;
+  const char* item_name;
+  int behavior_col;
+  const char* behavior_name;
+  int64_t behavior_min, behavior_max;
+  const char* time_pattern;
+};
 // tianchi_mobile_recommend_train_user.csv: user_id,item_id,behavior_type,user_geohash,item_category,time
-class Taobao2014Parser : public LineParser {
+constexpr TaobaoLayout kTaobao2014 = {"user_id", "user_id", "item_id", 2, "behavior_type", 1, 4, "%Y-%m-%d %H"};
+// ijcai2016_taobao.csv: use_ID,sel_ID,ite_ID,cat_ID,act_ID,time — the item is sel_ID, as in DEGC.
+constexpr TaobaoLayout kTaobao2015 = {"use_ID", "use_ID", "sel_ID", 4, "act_ID", 0, 3, "%Y%m%d"};
+
+class TaobaoParser : public LineParser {
  public:
+  explicit TaobaoParser(const TaobaoLayout& layout) : l_(layout) {}
   std::string Parse(std::string_view line, int64_t line_number, Sink* sink, RawStream* out) override {
-    if (line_number == 1 && line.rfind("user_id", 0) == 0) return "";
+    if (line_number == 1 && line.rfind(l_.header_prefix, 0) == 0) return "";
     SplitFields(line, ',', &f_);
     if (f_.size() != 6) return "expected 6 comma-separated fields, got " + std::to_string(f_.size());
     int64_t u, i, b, t;
-    if (!ParseInt64(f_[0], &u)) return "user_id is not an integer";
-    if (!ParseInt64(f_[1], &i)) return "item_id is not an integer";
-    if (!ParseInt64(f_[2], &b) || b < 1 || b > 4) return "behavior_type is not 1..4";
-    std::string err = ParseTimeField(f_[5], "%Y-%m-%d %H", &scratch_, &t);
+    if (!ParseInt64(f_[0], &u)) return std::string(l_.user_name) + " is not an integer";
+    if (!ParseInt64(f_[1], &i)) return std::string(l_.item_name) + " is not an integer";
+    if (!ParseInt64(f_[l_.behavior_col], &b) || b < l_.behavior_min || b > l_.behavior_max) {
+      return std::string(l_.behavior_name) + " is not " + std::to_string(l_.behavior_min) + ".." +
+             std::to_string(l_.behavior_max);
+    }
+    std::string err = ParseTimeField(f_[5], l_.time_pattern, &scratch_, &t);
     if (!err.empty()) return err;
     if (!sink->KeepBehavior(b)) {
       ++out->filtered;
@@ -98,32 +117,7 @@ class Taobao2014Parser : public LineParser {
   }
 
  private:
-  std::vector<std::string_view> f_;
-  std::string scratch_;
-};
-
-// ijcai2016_taobao.csv: use_ID,sel_ID,ite_ID,cat_ID,act_ID,time — the item is sel_ID, as in DEGC.
-class Taobao2015Parser : public LineParser {
- public:
-  std::string Parse(std::string_view line, int64_t line_number, Sink* sink, RawStream* out) override {
-    if (line_number == 1 && line.rfind("use_ID", 0) == 0) return "";
-    SplitFields(line, ',', &f_);
-    if (f_.size() != 6) return "expected 6 comma-separated fields, got " + std::to_string(f_.size());
-    int64_t u, s, a, t;
-    if (!ParseInt64(f_[0], &u)) return "use_ID is not an integer";
-    if (!ParseInt64(f_[1], &s)) return "sel_ID is not an integer";
-    if (!ParseInt64(f_[4], &a) || a < 0 || a > 3) return "act_ID is not 0..3";
-    std::string err = ParseTimeField(f_[5], "%Y%m%d", &scratch_, &t);
-    if (!err.empty()) return err;
-    if (!sink->KeepBehavior(a)) {
-      ++out->filtered;
-      return "";
-    }
-    sink->Add(f_[0], f_[1], t);
-    return "";
-  }
-
- private:
+  const TaobaoLayout& l_;
   std::vector<std::string_view> f_;
   std::string scratch_;
 };
@@ -315,8 +309,8 @@ absl::StatusOr<RawStream> LoadStream(const LoadOptions& options) {
   std::unique_ptr<LineParser> parser;
   HeaderParser* header_parser = nullptr;
   switch (options.format) {
-    case Format::kTaobao2014: parser = std::make_unique<Taobao2014Parser>(); break;
-    case Format::kTaobao2015: parser = std::make_unique<Taobao2015Parser>(); break;
+    case Format::kTaobao2014: parser = std::make_unique<TaobaoParser>(kTaobao2014); break;
+    case Format::kTaobao2015: parser = std::make_unique<TaobaoParser>(kTaobao2015); break;
     case Format::kNetflix: parser = std::make_unique<NetflixParser>(options.min_rating); break;
     case Format::kFoursquare: parser = std::make_unique<FoursquareParser>(); break;
     case Format::kRecbole:

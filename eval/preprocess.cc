@@ -212,6 +212,17 @@ DatasetDefaults DefaultsFor(Format format) {
   return d;
 }
 
+PreprocessOptions PreprocessDefaultsFor(Format format) {
+  const DatasetDefaults d = DefaultsFor(format);
+  PreprocessOptions o;
+  o.user_core = d.user_core;
+  o.item_core = d.item_core;
+  o.unit = d.unit;
+  o.from_time = d.from_time;
+  o.to_time = d.to_time;
+  return o;
+}
+
 model::Graph AccumulatedTrainingGraph(const SegmentedStream& stream, size_t t) {
   model::Graph g;
   const Segment& last = stream.segments.at(t);

@@ -142,6 +142,8 @@ struct DatasetDefaults {
   int64_t to_time = std::numeric_limits<int64_t>::max();
 };
 DatasetDefaults DefaultsFor(Format format);
+// PreprocessOptions carrying a dataset's defaults (k-core, unit, time range); everything else as declared.
+PreprocessOptions PreprocessDefaultsFor(Format format);
 
 // Accumulated TRAINING graph of segments 0..t (user-major CSR, each row sorted), sized to segment t's id space.
 model::Graph AccumulatedTrainingGraph(const SegmentedStream& stream, size_t t);

@@ -39,13 +39,7 @@ int main(int argc, char** argv) {
       std::cerr << "gpt4rec-synth: check: " << raw.status().message() << "\n";
       return 1;
     }
-    const ev::DatasetDefaults d = ev::DefaultsFor(profile->format);
-    ev::PreprocessOptions prep;
-    prep.user_core = d.user_core;
-    prep.item_core = d.item_core;
-    prep.unit = d.unit;
-    prep.from_time = d.from_time;
-    prep.to_time = d.to_time;
+    const ev::PreprocessOptions prep = ev::PreprocessDefaultsFor(profile->format);
     auto stream = ev::Preprocess(*raw, prep);
     if (!stream.ok()) {
       std::cerr << "gpt4rec-synth: check: " << stream.status().message() << "\n";

@@ -30,13 +30,7 @@ TEST_CASE("synthetic profiles round-trip through their loaders with the profile'
       auto raw = ev::LoadStream(lo);  // strict: any malformed line fails the test
       REQUIRE(raw.ok());
       CHECK(raw->bad_lines == 0);
-      const ev::DatasetDefaults d = ev::DefaultsFor(profile->format);
-      ev::PreprocessOptions po;
-      po.user_core = d.user_core;
-      po.item_core = d.item_core;
-      po.unit = d.unit;
-      po.from_time = d.from_time;
-      po.to_time = d.to_time;
+      const ev::PreprocessOptions po = ev::PreprocessDefaultsFor(profile->format);
       auto s = ev::Preprocess(*raw, po);
       REQUIRE(s.ok());
       CHECK(static_cast<int>(s->segments.size()) == profile->segments);
