@@ -67,6 +67,7 @@ absl::Status ValidateConfig(const ModelConfig& c) {
   if (!(c.lr > 0)) return Bad("lr", "must be > 0");
   if (!(c.prompt_lr > 0)) return Bad("prompt_lr", "must be > 0");
   if (!(c.old_embedding_lr >= 0)) return Bad("old_embedding_lr", "must be >= 0");
+  if (!(c.new_embedding_lr >= 0)) return Bad("new_embedding_lr", "must be >= 0");
   if (!(c.l2 >= 0)) return Bad("l2", "must be >= 0");
   if (c.negatives < 1 || c.negatives > 1024) return Bad("negatives", "must be in 1..1024");
   if (c.batch_size < 1) return Bad("batch_size", "must be >= 1");
@@ -91,6 +92,7 @@ std::string EncodeConfig(const ModelConfig& c) {
     << "lr=" << c.lr << "\n"
     << "prompt_lr=" << c.prompt_lr << "\n"
     << "old_embedding_lr=" << c.old_embedding_lr << "\n"
+    << "new_embedding_lr=" << c.new_embedding_lr << "\n"
     << "two_hop_distinct=" << (c.two_hop_distinct ? 1 : 0) << "\n"
     << "l2=" << c.l2 << "\n"
     << "negatives=" << c.negatives << "\n"
@@ -126,6 +128,7 @@ absl::StatusOr<ModelConfig> ParseConfigText(const std::string& text) {
     else if (k == "node_prompts") ok = absl::SimpleAtoi(v, &c.node_prompts);
     else if (k == "structure_prompts") ok = absl::SimpleAtoi(v, &c.structure_prompts);
     else if (k == "view_prompts") { ok = absl::SimpleAtoi(v, &iv); c.view_prompts = iv != 0; }
+    else if (k == "new_embedding_lr") ok = absl::SimpleAtof(v, &c.new_embedding_lr);
     else if (k == "two_hop_distinct") { ok = absl::SimpleAtoi(v, &iv); c.two_hop_distinct = iv != 0; }
     else if (k == "layers") ok = absl::SimpleAtoi(v, &c.layers);
     else if (k == "lr") ok = absl::SimpleAtof(v, &c.lr);

@@ -240,11 +240,12 @@ absl::StatusOr<TrainReport> ModelImpl::Update(const SegmentInput& input, const E
 void ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std::vector<int32_t>& pos_users,
                       const std::vector<int32_t>& pos_items, const ValidSet& valid, bool prompt_tuning,
                       const EpochCallback& on_epoch, TrainReport* report) {
-  // Parameter groups. Prompt tuning: prompts + new rows at prompt_lr, old rows optionally at old_embedding_lr,
+  // Parameter groups. Prompt tuning: prompts at prompt_lr, new rows at new_embedding_lr (default prompt_lr), old
+  // rows optionally at old_embedding_lr,
   // backbone and (by default) old rows frozen — they are simply not given to the optimiser and keep
   // requires_grad off, so they stay bitwise unchanged. Otherwise everything trains at lr.
   auto params = net_.NamedParameters();
-  std::vector<torch::Tensor> main_group, old_group;
+  std::vector<torch::Tensor> main_group, old_group, new_group;
   std::vector<torch::Tensor*> trainable;
   auto use = [&](torch::Tensor* t, bool train, std::vector<torch::Tensor>* group) {
     t->set_requires_grad(train);
@@ -258,8 +259,9 @@ void ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
     const bool backbone = name == "view_W" || name == "view_c";
     use(t, !(prompt_tuning && backbone), &main_group);
   }
-  use(&net_.user_new, true, &main_group);
-  use(&net_.item_new, true, &main_group);
+  const bool own_new_rate = prompt_tuning && config_.new_embedding_lr > 0;
+  use(&net_.user_new, true, own_new_rate ? &new_group : &main_group);
+  use(&net_.item_new, true, own_new_rate ? &new_group : &main_group);
   use(&net_.user_old, train_old, prompt_tuning ? &old_group : &main_group);
   use(&net_.item_old, train_old, prompt_tuning ? &old_group : &main_group);
 
@@ -268,6 +270,8 @@ void ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
                       std::make_unique<torch::optim::AdamOptions>(prompt_tuning ? config_.prompt_lr : config_.lr));
   if (!old_group.empty())
     groups.emplace_back(old_group, std::make_unique<torch::optim::AdamOptions>(config_.old_embedding_lr));
+  if (!new_group.empty())
+    groups.emplace_back(new_group, std::make_unique<torch::optim::AdamOptions>(config_.new_embedding_lr));
   torch::optim::Adam opt(groups, torch::optim::AdamOptions(config_.lr));
 
   const int64_t P = static_cast<int64_t>(pos_users.size());

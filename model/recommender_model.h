@@ -42,6 +42,7 @@ struct ModelConfig {
   float lr = 1e-3f;            // segment 0 / retrain / finetune
   float prompt_lr = 1e-3f;     // prompts and new rows during prompt tuning
   float old_embedding_lr = 0;  // > 0: old embeddings trainable at this rate during prompt tuning
+  float new_embedding_lr = 0;  // > 0: new rows' rate during prompt tuning (0: prompt_lr)
   // New nodes start from the mean of their old 2-hop neighbours. false (default): each neighbour weighted by the
   // number of 2-hop paths to it (shared neighbours), O(edges × dim) per segment; true: plain mean over the
   // distinct neighbours, whose cost grows with hub degrees (slow on power-law graphs).

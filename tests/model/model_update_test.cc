@@ -172,6 +172,26 @@ TEST_CASE("prompt tuning leaves backbone and old embeddings bitwise unchanged an
   }
 }
 
+TEST_CASE("prompt tuning with old_embedding_lr moves old rows but never the backbone", "[model]") {
+  TempDir dir("model-oldlr");
+  ModelConfig config = SmallConfig(Strategy::kGpt4Rec);
+  config.old_embedding_lr = 1e-3f;
+  config.new_embedding_lr = 0.05f;
+  auto m = RecommenderModel::Create(config).value();
+  Stepper s;
+  s.Run(*m, 0);
+  auto before = Snapshot(*m, dir, "seg0.ckpt");
+  s.Run(*m, 1);
+  auto after = Snapshot(*m, dir, "seg1.ckpt");
+  REQUIRE(after.arrays.at("view_W").bytes == before.arrays.at("view_W").bytes);
+  const auto& old_rows = before.arrays.at("item_emb");
+  REQUIRE(after.arrays.at("item_emb").bytes.compare(0, old_rows.bytes.size(), old_rows.bytes) != 0);
+  auto loaded = RecommenderModel::Load(dir / "seg1.ckpt");
+  REQUIRE(loaded.ok());
+  REQUIRE((*loaded)->config().new_embedding_lr == 0.05f);
+  REQUIRE((*loaded)->config().old_embedding_lr == 1e-3f);
+}
+
 TEST_CASE("finetune keeps training the backbone and old embeddings", "[model]") {
   TempDir dir("model-finetune");
   auto m = RecommenderModel::Create(SmallConfig(Strategy::kFinetune)).value();
