@@ -118,8 +118,10 @@ torch::Tensor Gpt4RecNet::Forward(const NormAdjacency& adj) const {
   }
   auto hv = (acc / static_cast<double>(shape_.layers + 1)).view({N, K, dk});
   if (view_v.defined()) {
-    auto gamma = ShortRowSoftmax((hv * view_v).sum(-1));  // γ_ik = softmax_k(v_k · h_i^(k))
-    hv = hv * gamma.unsqueeze(-1);
+    // γ_ik = softmax_k(v_k · h_i^(k)), scaled by K so that uniform weights leave the concatenation unchanged:
+    // without the factor the prompt starts by shrinking every score K² times, which BPR then has to undo.
+    auto gamma = ShortRowSoftmax((hv * view_v).sum(-1));
+    hv = hv * (gamma * static_cast<double>(K)).unsqueeze(-1);
   }
   return hv.reshape({N, d});
 }
