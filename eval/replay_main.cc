@@ -154,15 +154,9 @@ int main(int argc, char** argv) {
     prep.to_time = *t;
   }
   prep.seed = mc.seed;
-  if (structure_prompt == "softmax") {
-    mc.structure_prompt = md::StructurePrompt::kSoftmax;
-  } else if (structure_prompt == "edge_gate") {
-    mc.structure_prompt = md::StructurePrompt::kEdgeGate;
-  } else if (structure_prompt == "off") {
-    mc.structure_prompt = md::StructurePrompt::kOff;
-  } else {
-    return Fail("structure_prompt: '" + structure_prompt + "' is not softmax, edge_gate or off");
-  }
+  auto structure = md::ParseStructurePrompt(structure_prompt);
+  if (!structure.ok()) return Fail("structure_prompt: " + std::string(structure.status().message()));
+  mc.structure_prompt = *structure;
   mc.view_prompts = !no_view_prompts;
 
   ev::ReplayOptions ro;

@@ -30,9 +30,7 @@ std::string StrategyName(Strategy s) {
   return "unknown";
 }
 
-namespace {
-
-std::string StructureName(StructurePrompt s) {
+std::string StructurePromptName(StructurePrompt s) {
   switch (s) {
     case StructurePrompt::kSoftmax: return "softmax";
     case StructurePrompt::kEdgeGate: return "edge_gate";
@@ -41,12 +39,14 @@ std::string StructureName(StructurePrompt s) {
   return "off";
 }
 
-absl::StatusOr<StructurePrompt> ParseStructure(const std::string& s) {
-  if (s == "softmax") return StructurePrompt::kSoftmax;
-  if (s == "edge_gate") return StructurePrompt::kEdgeGate;
-  if (s == "off") return StructurePrompt::kOff;
-  return absl::InvalidArgumentError(absl::StrCat("structure_prompt: unknown '", s, "'"));
+absl::StatusOr<StructurePrompt> ParseStructurePrompt(const std::string& name) {
+  if (name == "softmax") return StructurePrompt::kSoftmax;
+  if (name == "edge_gate") return StructurePrompt::kEdgeGate;
+  if (name == "off") return StructurePrompt::kOff;
+  return absl::InvalidArgumentError(absl::StrCat("'", name, "' is not softmax, edge_gate or off"));
 }
+
+namespace {
 
 absl::Status Bad(const char* field, const std::string& why) {
   return absl::InvalidArgumentError(absl::StrCat("ModelConfig.", field, ": ", why));
@@ -86,7 +86,7 @@ std::string EncodeConfig(const ModelConfig& c) {
     << "views=" << c.views << "\n"
     << "node_prompts=" << c.node_prompts << "\n"
     << "structure_prompts=" << c.structure_prompts << "\n"
-    << "structure_prompt=" << StructureName(c.structure_prompt) << "\n"
+    << "structure_prompt=" << StructurePromptName(c.structure_prompt) << "\n"
     << "view_prompts=" << (c.view_prompts ? 1 : 0) << "\n"
     << "layers=" << c.layers << "\n"
     << "lr=" << c.lr << "\n"
@@ -120,7 +120,7 @@ absl::StatusOr<ModelConfig> ParseConfigText(const std::string& text) {
       if (!s.ok()) return s.status();
       c.strategy = *s;
     } else if (k == "structure_prompt") {
-      auto s = ParseStructure(v);
+      auto s = ParseStructurePrompt(v);
       if (!s.ok()) return s.status();
       c.structure_prompt = *s;
     } else if (k == "dim") ok = absl::SimpleAtoi(v, &c.dim);

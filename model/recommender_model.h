@@ -29,6 +29,8 @@ std::string StrategyName(Strategy s);
 
 // Structure prompt form: the design page's cheap softmax-over-M form, or a scalar gate on Â's entries.
 enum class StructurePrompt { kSoftmax, kEdgeGate, kOff };
+absl::StatusOr<StructurePrompt> ParseStructurePrompt(const std::string& name);  // "softmax", "edge_gate", "off"
+std::string StructurePromptName(StructurePrompt s);
 
 struct ModelConfig {
   Strategy strategy = Strategy::kGpt4Rec;

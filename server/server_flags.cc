@@ -73,16 +73,11 @@ absl::Status FinishServerFlags(const ProcessFlags& p, ServerOptions* o) {
   auto strategy = model::ParseStrategy(p.strategy);
   if (!strategy.ok()) return absl::InvalidArgumentError(absl::StrCat("--strategy: ", strategy.status().message()));
   o->model.strategy = *strategy;
-  if (p.structure_prompt == "softmax") {
-    o->model.structure_prompt = model::StructurePrompt::kSoftmax;
-  } else if (p.structure_prompt == "edge_gate") {
-    o->model.structure_prompt = model::StructurePrompt::kEdgeGate;
-  } else if (p.structure_prompt == "off") {
-    o->model.structure_prompt = model::StructurePrompt::kOff;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--structure_prompt: '", p.structure_prompt, "' (want softmax, edge_gate or off)"));
+  auto structure = model::ParseStructurePrompt(p.structure_prompt);
+  if (!structure.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--structure_prompt: ", structure.status().message()));
   }
+  o->model.structure_prompt = *structure;
   if (o->max_k == 0) return absl::InvalidArgumentError("--max_k: must be >= 1");
   if (o->max_batch < 1) return absl::InvalidArgumentError("--max_batch: must be >= 1");
   if (o->scoring_threads < 1) return absl::InvalidArgumentError("--scoring_threads: must be >= 1");
