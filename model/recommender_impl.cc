@@ -132,9 +132,10 @@ class ModelImpl final : public RecommenderModel {
 
  private:
   absl::Status ValidateInput(const SegmentInput& input) const;
-  void Train(const BipartiteCsr& g, const NormAdjacency& adj, const std::vector<int32_t>& pos_users,
+  // false: cancelled through `cancel` before finishing.
+  bool Train(const BipartiteCsr& g, const NormAdjacency& adj, const std::vector<int32_t>& pos_users,
              const std::vector<int32_t>& pos_items, const ValidSet& valid, bool prompt_tuning,
-             const EpochCallback& on_epoch, TrainReport* report);
+             const std::atomic<bool>* cancel, const EpochCallback& on_epoch, TrainReport* report);
   // Computes z over the last graph and publishes it for Score/ExportEmbeddings.
   void PublishEmbeddings();
   void SetGraph(Graph graph);
@@ -224,7 +225,9 @@ absl::StatusOr<TrainReport> ModelImpl::Update(const SegmentInput& input, const E
     }
     if (report.mode != "none") {
       ValidSet valid = GroupValid(input.valid, g.num_users, g.num_items);
-      Train(*bip, *adj, pos_u, pos_i, valid, report.mode == "prompt_tuning", on_epoch, &report);
+      if (!Train(*bip, *adj, pos_u, pos_i, valid, report.mode == "prompt_tuning", input.cancel, on_epoch, &report)) {
+        return absl::CancelledError(absl::StrCat("training of segment ", segments_, " was cancelled"));
+      }
     }
     net_.MergeRows();
   }
@@ -237,9 +240,9 @@ absl::StatusOr<TrainReport> ModelImpl::Update(const SegmentInput& input, const E
   return report;
 }
 
-void ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std::vector<int32_t>& pos_users,
+bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std::vector<int32_t>& pos_users,
                       const std::vector<int32_t>& pos_items, const ValidSet& valid, bool prompt_tuning,
-                      const EpochCallback& on_epoch, TrainReport* report) {
+                      const std::atomic<bool>* cancel, const EpochCallback& on_epoch, TrainReport* report) {
   // Parameter groups. Prompt tuning: prompts at prompt_lr, new rows at new_embedding_lr (default prompt_lr), old
   // rows optionally at old_embedding_lr,
   // backbone and (by default) old rows frozen — they are simply not given to the optimiser and keep
@@ -303,6 +306,7 @@ void ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
     });
     double loss_sum = 0;
     for (int64_t b0 = 0; b0 < P; b0 += config_.batch_size) {
+      if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) return false;
       const int64_t B = std::min<int64_t>(config_.batch_size, P - b0);
       auto bu = torch::from_blob(ep_users.data() + b0, {B}, torch::kInt32).to(torch::kLong);
       auto bi = torch::from_blob(ep_items.data() + b0, {B}, torch::kInt32).to(torch::kLong) + U;
@@ -355,6 +359,7 @@ void ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
     for (size_t k = 0; k < trainable.size(); ++k) trainable[k]->copy_(best_state[k]);
   for (auto* t : trainable) *t = t->detach().set_requires_grad(false);
   for (auto& [name, t] : params) t->set_requires_grad(false);
+  return true;
 }
 
 void ModelImpl::PublishEmbeddings() {

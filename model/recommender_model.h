@@ -5,6 +5,7 @@
 // Method: ../shared/design/GPT4REC.md §2–4. Parts marked [reconstructed] there are switchable in ModelConfig.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -81,6 +82,10 @@ struct SegmentInput {
   const Graph* graph = nullptr;
   std::vector<Interaction> train;  // this segment's training edges: BPR positives
   std::vector<Interaction> valid;  // this segment's validation edges: early stopping on Recall@20
+  // Optional: once it reads true, Update stops before its next training batch and returns CANCELLED (a server
+  // shutting down mid-training). The model's parameters are then partly updated: discard the object and Load
+  // the last checkpoint.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct EpochLog {

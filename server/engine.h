@@ -90,7 +90,7 @@ class Engine {
 
   bool WaitForTrainingIdle(int timeout_ms);
   absl::Status InstallModel(const SyntheticModel& model, uint64_t version);
-  // Drains scoring, lets a running training finish, stops background threads, flushes storage. Idempotent.
+  // Drains scoring, interrupts a running training, stops background threads, flushes storage. Idempotent.
   void Stop();
 
  private:

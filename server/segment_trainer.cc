@@ -54,6 +54,7 @@ void SegmentTrainer::Stop() {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
+  cancel_.store(true);
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
@@ -95,6 +96,9 @@ void SegmentTrainer::Loop() {
       running_ = false;
       if (status.ok()) {
         trained_ = segment;
+      } else if (absl::IsCancelled(status) && stopping_) {
+        spdlog::info("training of segment {} interrupted by shutdown; it is trained again after the next start",
+                     segment);
       } else {
         // Without this segment the model cannot take the next ones (it consumes segments in order): stop here
         // and let an operator look; a restart retries.
@@ -145,6 +149,7 @@ absl::Status SegmentTrainer::TrainOne(uint32_t segment) {
     graph.indptr.push_back(static_cast<int64_t>(graph.indices.size()));
   }
   input.graph = &graph;
+  input.cancel = &cancel_;
   spdlog::info("training segment {}: {} users, {} items, {} graph edges, {} train / {} valid edges", segment,
                graph.num_users, graph.num_items, graph.indices.size(), input.train.size(), input.valid.size());
 

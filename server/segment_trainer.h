@@ -10,6 +10,7 @@
 // after a crash the model is never ahead of what is served; a segment whose checkpoint is missing is retrained.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -51,8 +52,9 @@ class SegmentTrainer {
 
   // Queues every closed segment up to and including `segment` that the model has not seen yet.
   void TrainThrough(uint32_t segment);
-  // Lets a running training finish, drops the queue (storage still knows those segments are closed, so a
-  // restart re-queues them), joins the thread. Idempotent.
+  // Interrupts a running training (the model stops before its next batch; nothing is published or saved for
+  // that segment), drops the queue (storage still knows those segments are closed and the checkpoint says which
+  // were trained, so a restart re-queues them), joins the thread. Idempotent.
   void Stop();
 
   int64_t trained_segment() const;  // -1 before the first training
@@ -79,6 +81,7 @@ class SegmentTrainer {
   int64_t target_ = -1;   // train through this segment
   bool running_ = false;
   bool stopping_ = false;
+  std::atomic<bool> cancel_{false};  // read by the model between training batches
   std::mutex files_mu_;
   std::thread thread_;
 };

@@ -2,6 +2,7 @@
 // baselines, checkpoints, determinism, input errors. Internals are read back through the checkpoint format.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -304,6 +305,30 @@ TEST_CASE("a corrupted or missing checkpoint is refused", "[model]") {
     out << data;
   }
   REQUIRE(RecommenderModel::Load(dir / "m.ckpt").status().code() == absl::StatusCode::kDataLoss);
+}
+
+TEST_CASE("a cancel flag stops training before the next batch with CANCELLED", "[model]") {
+  Stepper s;
+  SegmentInput in;
+  in.graph = &s.graphs[0];
+  in.train = s.stream[0].train;
+  in.valid = s.stream[0].valid;
+  // Uncancelled, this segment trains for more than one epoch...
+  auto full = RecommenderModel::Create(SmallConfig(Strategy::kGpt4Rec)).value();
+  auto report = full->Update(in, nullptr);
+  REQUIRE(report.ok());
+  REQUIRE(report->epochs > 1);
+  // ...so a flag raised at the end of epoch 1 must cut it short.
+  std::atomic<bool> cancel{false};
+  in.cancel = &cancel;
+  int epochs_seen = 0;
+  auto m = RecommenderModel::Create(SmallConfig(Strategy::kGpt4Rec)).value();
+  auto cancelled = m->Update(in, [&](const EpochLog&) {
+    ++epochs_seen;
+    cancel.store(true);
+  });
+  REQUIRE(cancelled.status().code() == absl::StatusCode::kCancelled);
+  REQUIRE(epochs_seen == 1);
 }
 
 TEST_CASE("training is deterministic under a seed", "[model]") {
