@@ -77,8 +77,8 @@ class Server {
 
   // Blocks until Shutdown() has finished (from another thread).
   virtual void Wait() = 0;
-  // Graceful: health NOT_SERVING, stop accepting, finish in-flight RPCs (up to `grace_ms`), let a running
-  // training finish, flush storage. Idempotent.
+  // Graceful: health NOT_SERVING, stop accepting, finish in-flight RPCs (up to `grace_ms`), interrupt a running
+  // training (its segment is retrained after restart), flush storage. Idempotent.
   virtual void Shutdown(int grace_ms = 5000) = 0;
 
   // Blocks until the training queue is empty and no training runs, or `timeout_ms` passes (false).
