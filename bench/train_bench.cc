@@ -356,7 +356,7 @@ int RunTrainBench(int argc, char** argv) {
   out["epochs"] = f.epochs;
   out["node_prompts"] = c.node_prompts;
   out["structure_prompts"] = c.structure_prompts;
-  out["structure_prompt"] = "softmax";
+  out["structure_prompt"] = model::StructurePromptName(c.structure_prompt);
   out["view_prompts"] = c.view_prompts;
   out["spmm_s"] = backends;
   if (!peer.is_null() && peer.contains("full_epoch_s")) {

@@ -215,7 +215,7 @@ int main(int argc, char** argv) {
                      {"views", mc.views},
                      {"node_prompts", mc.node_prompts},
                      {"structure_prompts", mc.structure_prompts},
-                     {"structure_prompt", structure_prompt},
+                     {"structure_prompt", md::StructurePromptName(mc.structure_prompt)},
                      {"view_prompts", mc.view_prompts},
                      {"layers", mc.layers},
                      {"lr", Short(mc.lr)},
