@@ -234,12 +234,20 @@ model::Graph AccumulatedTrainingGraph(const SegmentedStream& stream, size_t t) {
   }
   for (int32_t u = 0; u < g.num_users; ++u) g.indptr[u + 1] += g.indptr[u];
   g.indices.resize(static_cast<size_t>(g.indptr.back()));
+  // Edges go in as (item, age) pairs so that each row can be sorted by item with its age alongside.
+  std::vector<std::pair<int32_t, int32_t>> edges(g.indices.size());
   std::vector<int64_t> fill(g.indptr.begin(), g.indptr.end() - 1);
   for (size_t s = 0; s <= t; ++s) {
-    for (const model::Interaction& x : stream.segments[s].train) g.indices[fill[x.user]++] = x.item;
+    const int32_t age = static_cast<int32_t>(t - s);
+    for (const model::Interaction& x : stream.segments[s].train) edges[fill[x.user]++] = {x.item, age};
   }
+  g.edge_age.resize(edges.size());
   for (int32_t u = 0; u < g.num_users; ++u) {
-    std::sort(g.indices.begin() + g.indptr[u], g.indices.begin() + g.indptr[u + 1]);
+    std::sort(edges.begin() + g.indptr[u], edges.begin() + g.indptr[u + 1]);
+    for (int64_t j = g.indptr[u]; j < g.indptr[u + 1]; ++j) {
+      g.indices[j] = edges[j].first;
+      g.edge_age[j] = edges[j].second;
+    }
   }
   return g;
 }

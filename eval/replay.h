@@ -145,7 +145,8 @@ DatasetDefaults DefaultsFor(Format format);
 // PreprocessOptions carrying a dataset's defaults (k-core, unit, time range); everything else as declared.
 PreprocessOptions PreprocessDefaultsFor(Format format);
 
-// Accumulated TRAINING graph of segments 0..t (user-major CSR, each row sorted), sized to segment t's id space.
+// Accumulated TRAINING graph of segments 0..t (user-major CSR, each row sorted), sized to segment t's id space,
+// with each edge's age (t minus the segment it came from).
 model::Graph AccumulatedTrainingGraph(const SegmentedStream& stream, size_t t);
 
 // ---------------------------------------------------------------------------------------------------------------

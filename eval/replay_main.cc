@@ -95,6 +95,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--structure_prompt", structure_prompt, "softmax | edge_gate | off")->capture_default_str();
   app.add_flag("--no_view_prompts", no_view_prompts, "disable view-level prompts");
+  app.add_option("--recency_prompt", mc.recency_prompt,
+                 "temporal prompt: learned edge weights by age in segments (true|false)")
+      ->capture_default_str();
+  app.add_option("--layer_prompt", mc.layer_prompt,
+                 "temporal prompt: learned weights over the LightGCN layers (true|false)")
+      ->capture_default_str();
   app.add_option("--layers", mc.layers, "LightGCN layers")->capture_default_str();
   app.add_option("--lr", mc.lr, "learning rate (segment 0, retrain, finetune)")->capture_default_str();
   app.add_option("--prompt_lr", mc.prompt_lr, "learning rate of prompts and new rows in prompt tuning")
@@ -217,6 +223,8 @@ int main(int argc, char** argv) {
                      {"structure_prompts", mc.structure_prompts},
                      {"structure_prompt", md::StructurePromptName(mc.structure_prompt)},
                      {"view_prompts", mc.view_prompts},
+                     {"recency_prompt", mc.recency_prompt},
+                     {"layer_prompt", mc.layer_prompt},
                      {"layers", mc.layers},
                      {"lr", Short(mc.lr)},
                      {"prompt_lr", Short(mc.prompt_lr)},

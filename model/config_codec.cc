@@ -88,6 +88,8 @@ std::string EncodeConfig(const ModelConfig& c) {
     << "structure_prompts=" << c.structure_prompts << "\n"
     << "structure_prompt=" << StructurePromptName(c.structure_prompt) << "\n"
     << "view_prompts=" << (c.view_prompts ? 1 : 0) << "\n"
+    << "recency_prompt=" << (c.recency_prompt ? 1 : 0) << "\n"
+    << "layer_prompt=" << (c.layer_prompt ? 1 : 0) << "\n"
     << "layers=" << c.layers << "\n"
     << "lr=" << c.lr << "\n"
     << "prompt_lr=" << c.prompt_lr << "\n"
@@ -128,6 +130,8 @@ absl::StatusOr<ModelConfig> ParseConfigText(const std::string& text) {
     else if (k == "node_prompts") ok = absl::SimpleAtoi(v, &c.node_prompts);
     else if (k == "structure_prompts") ok = absl::SimpleAtoi(v, &c.structure_prompts);
     else if (k == "view_prompts") { ok = absl::SimpleAtoi(v, &iv); c.view_prompts = iv != 0; }
+    else if (k == "recency_prompt") { ok = absl::SimpleAtoi(v, &iv); c.recency_prompt = iv != 0; }
+    else if (k == "layer_prompt") { ok = absl::SimpleAtoi(v, &iv); c.layer_prompt = iv != 0; }
     else if (k == "new_embedding_lr") ok = absl::SimpleAtof(v, &c.new_embedding_lr);
     else if (k == "two_hop_distinct") { ok = absl::SimpleAtoi(v, &iv); c.two_hop_distinct = iv != 0; }
     else if (k == "layers") ok = absl::SimpleAtoi(v, &c.layers);

@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -257,6 +258,13 @@ torch::Tensor GatedAdjacencyMatmul(const NormAdjacency& a, const torch::Tensor& 
   return GatedMatmulFn::apply(x, gate, reinterpret_cast<int64_t>(&a));
 }
 
+int RecencyBucket(int32_t age) {
+  static constexpr int32_t kUpper[kRecencyBuckets - 1] = {0, 1, 2, 3, 5, 8, 15};  // inclusive bucket ends
+  int b = 0;
+  while (b < kRecencyBuckets - 1 && age > kUpper[b]) ++b;
+  return b;
+}
+
 NormAdjacency BuildNormAdjacency(const BipartiteCsr& g) {
   NormAdjacency a;
   const int64_t U = g.num_users, I = g.num_items, E = g.num_edges();
@@ -310,6 +318,11 @@ NormAdjacency BuildNormAdjacency(const BipartiteCsr& g) {
       entry_edge[e] = j;
       entry_row[e] = U + i;
     }
+  }
+  if (!g.user_age.empty() && std::any_of(g.user_age.begin(), g.user_age.end(), [](int32_t x) { return x > 0; })) {
+    a.edge_bucket = torch::empty({E}, i64);
+    int64_t* eb = a.edge_bucket.data_ptr<int64_t>();
+    for (int64_t j = 0; j < E; ++j) eb[j] = RecencyBucket(g.user_age[j]);
   }
   return a;
 }

@@ -23,7 +23,14 @@ struct NormAdjacency {
   // For the edge-gate variant: the undirected edge of each CSR entry, and the entry's row.
   torch::Tensor entry_edge;  // int64 [2E]
   torch::Tensor entry_row;   // int64 [2E]
+  // For the recency prompt: the age bucket of each undirected edge (RecencyBucket), defined only when the graph
+  // carries edge ages and some edge is older than the current segment.
+  torch::Tensor edge_bucket;  // int64 [E]
 };
+
+// Age in segments -> one of kRecencyBuckets buckets: 0, 1, 2, 3, 4-5, 6-8, 9-15, 16+.
+inline constexpr int kRecencyBuckets = 8;
+int RecencyBucket(int32_t age);
 
 NormAdjacency BuildNormAdjacency(const BipartiteCsr& g);
 

@@ -38,13 +38,16 @@ Gpt4RecNet::Gpt4RecNet(const NetShape& shape, int64_t num_users, int64_t num_ite
     struct_b = torch::full({K, 1}, 4.0);  // σ(4) ≈ 0.98: the gate starts nearly open (≈ plain Â)
   }
   if (shape.view_prompts) view_v = torch::zeros({K, dk});  // uniform γ = 1/K at the start
+  if (shape.recency) recency_tau = torch::zeros({kRecencyBuckets, K});  // 2σ(0) = 1: every edge weighs 1
+  if (shape.layer_prompt) layer_w = torch::zeros({shape.layers + 1, K});  // uniform: LightGCN's layer mean
 }
 
 std::vector<std::string> Gpt4RecNet::PromptNames() const {
   std::vector<std::string> out;
   const std::pair<const char*, const torch::Tensor*> all[] = {
       {"node_P", &node_P},     {"node_A", &node_A},       {"node_b", &node_b},     {"struct_S", &struct_S},
-      {"struct_Gu", &struct_Gu}, {"struct_Gi", &struct_Gi}, {"struct_b", &struct_b}, {"view_v", &view_v}};
+      {"struct_Gu", &struct_Gu}, {"struct_Gi", &struct_Gi}, {"struct_b", &struct_b}, {"view_v", &view_v},
+      {"recency_tau", &recency_tau}, {"layer_w", &layer_w}};
   for (const auto& [name, t] : all)
     if (t->defined()) out.push_back(name);
   return out;
@@ -54,7 +57,8 @@ std::map<std::string, torch::Tensor*> Gpt4RecNet::NamedParameters() {
   std::map<std::string, torch::Tensor*> m = {{"view_W", &view_W}, {"view_c", &view_c}};
   std::pair<const char*, torch::Tensor*> all[] = {
       {"node_P", &node_P},       {"node_A", &node_A},       {"node_b", &node_b},     {"struct_S", &struct_S},
-      {"struct_Gu", &struct_Gu}, {"struct_Gi", &struct_Gi}, {"struct_b", &struct_b}, {"view_v", &view_v}};
+      {"struct_Gu", &struct_Gu}, {"struct_Gi", &struct_Gi}, {"struct_b", &struct_b}, {"view_v", &view_v},
+      {"recency_tau", &recency_tau}, {"layer_w", &layer_w}};
   for (auto& [name, t] : all)
     if (t->defined()) m[name] = t;
   return m;
@@ -108,13 +112,22 @@ torch::Tensor Gpt4RecNet::Forward(const NormAdjacency& adj) const {
   } else if (has_edges && shape_.prompts && shape_.structure == StructurePrompt::kEdgeGate) {
     gate = torch::sigmoid(EdgeLogits(xv, adj));  // [E,K]
   }
+  if (has_edges && recency_tau.defined() && adj.edge_bucket.defined()) {
+    auto by_age = (2.0 * torch::sigmoid(recency_tau)).index_select(0, adj.edge_bucket);  // [E,K]
+    gate = gate.defined() ? gate * by_age : by_age;
+  }
   // All K views share Â, so one N×d product propagates every view at once.
   auto h = xv.reshape({N, d});
-  auto acc = h;
+  torch::Tensor lw;  // [layers+1, K] layer weights with mean 1, so that uniform is LightGCN's mean
+  if (layer_w.defined()) lw = torch::softmax(layer_w, 0) * static_cast<double>(shape_.layers + 1);
+  auto weigh = [&](const torch::Tensor& t, int l) {
+    return lw.defined() ? (t.view({N, K, dk}) * lw[l].view({1, K, 1})).view({N, d}) : t;
+  };
+  auto acc = weigh(h, 0);
   for (int l = 0; l < shape_.layers; ++l) {
     h = gate.defined() ? GatedAdjacencyMatmul(adj, h, gate) : AdjacencyMatmul(adj, h);
     if (structure_term.defined()) h = h + structure_term;
-    acc = acc + h;
+    acc = acc + weigh(h, l + 1);
   }
   auto hv = (acc / static_cast<double>(shape_.layers + 1)).view({N, K, dk});
   if (view_v.defined()) {

@@ -20,6 +20,8 @@ struct NetShape {
   int structure_prompts = 4;   // M
   StructurePrompt structure = StructurePrompt::kSoftmax;
   bool view_prompts = true;
+  bool recency = false;        // ModelConfig.recency_prompt
+  bool layer_prompt = false;   // ModelConfig.layer_prompt
   bool prompts = true;         // false: the bare backbone (views + LightGCN), used by the baselines
   int layers = 2;
 };
@@ -45,6 +47,8 @@ class Gpt4RecNet {
   // Named tensors: the ID tables ("user_emb", "item_emb" after MergeRows), backbone and prompts.
   std::vector<std::string> BackboneNames() const { return {"view_W", "view_c"}; }
   std::vector<std::string> PromptNames() const;
+  // Prompts that train only during prompt tuning (segment 0 leaves them at the identity).
+  static bool TuningOnly(const std::string& name) { return name == "recency_tau" || name == "layer_w"; }
   std::map<std::string, torch::Tensor*> NamedParameters();  // everything except the ID tables
 
   torch::Tensor user_old, user_new, item_old, item_new;  // ID embeddings E
@@ -53,6 +57,8 @@ class Gpt4RecNet {
   torch::Tensor node_P, node_A, node_b;                   // [K,L,dk], [K,dk,L], [K,L]
   torch::Tensor struct_S, struct_Gu, struct_Gi, struct_b;  // [K,M,dk], [K,dk,M'], [K,dk,M'], [K,M'] (M'=1: gate)
   torch::Tensor view_v;                                     // [K,dk]
+  torch::Tensor recency_tau;                                // [kRecencyBuckets,K]: edge weight 2σ(τ) by age
+  torch::Tensor layer_w;                                    // [layers+1,K]: softmax over layers, per view
 
  private:
   torch::Tensor StructureTerm(const torch::Tensor& xhat, const NormAdjacency& adj) const;

@@ -24,6 +24,11 @@ absl::Status ValidateGraph(const Graph& g) {
     if (g.indices[j] < 0 || g.indices[j] >= g.num_items)
       return absl::InvalidArgumentError(
           absl::StrCat("graph.indices[", j, "]: item ", g.indices[j], " outside [0, ", g.num_items, ")"));
+  if (!g.edge_age.empty() && g.edge_age.size() != g.indices.size())
+    return absl::InvalidArgumentError(absl::StrCat("graph.edge_age: size ", g.edge_age.size(),
+                                                   ", expected 0 or indices.size() ", g.indices.size()));
+  for (size_t j = 0; j < g.edge_age.size(); ++j)
+    if (g.edge_age[j] < 0) return absl::InvalidArgumentError(absl::StrCat("graph.edge_age[", j, "]: negative"));
   return absl::OkStatus();
 }
 
@@ -33,11 +38,17 @@ BipartiteCsr PrepareGraph(const Graph& g) {
   b.num_items = g.num_items;
   b.user_ptr.assign(g.num_users + 1, 0);
   b.user_items.reserve(g.indices.size());
+  const bool aged = !g.edge_age.empty();
+  std::vector<std::pair<int32_t, int32_t>> row;  // (item, age): a duplicate edge keeps its youngest age
   for (int32_t u = 0; u < g.num_users; ++u) {
-    size_t start = b.user_items.size();
-    b.user_items.insert(b.user_items.end(), g.indices.begin() + g.indptr[u], g.indices.begin() + g.indptr[u + 1]);
-    std::sort(b.user_items.begin() + start, b.user_items.end());
-    b.user_items.erase(std::unique(b.user_items.begin() + start, b.user_items.end()), b.user_items.end());
+    row.clear();
+    for (int64_t j = g.indptr[u]; j < g.indptr[u + 1]; ++j) row.emplace_back(g.indices[j], aged ? g.edge_age[j] : 0);
+    std::sort(row.begin(), row.end());
+    for (size_t k = 0; k < row.size(); ++k) {
+      if (k > 0 && row[k].first == row[k - 1].first) continue;
+      b.user_items.push_back(row[k].first);
+      if (aged) b.user_age.push_back(row[k].second);
+    }
     b.user_ptr[u + 1] = static_cast<int64_t>(b.user_items.size());
   }
   // Transpose by counting sort; users are visited in ascending order so item rows come out sorted.

@@ -21,6 +21,7 @@ struct BipartiteCsr {
   std::vector<int32_t> user_items;  // sorted within each user
   std::vector<int64_t> item_ptr;    // num_items + 1
   std::vector<int32_t> item_users;  // sorted within each item
+  std::vector<int32_t> user_age;    // parallel to user_items when the graph carries edge ages, else empty
   int64_t num_edges() const { return static_cast<int64_t>(user_items.size()); }
 };
 BipartiteCsr PrepareGraph(const Graph& g);

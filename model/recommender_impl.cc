@@ -34,6 +34,8 @@ NetShape ShapeFor(const ModelConfig& c) {
   s.structure_prompts = c.structure_prompts;
   s.structure = c.structure_prompt;
   s.view_prompts = c.view_prompts;
+  s.recency = c.recency_prompt;
+  s.layer_prompt = c.layer_prompt;
   s.prompts = UsesPrompts(c);
   s.layers = c.layers;
   return s;
@@ -260,7 +262,8 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
   const bool train_old = !prompt_tuning || config_.old_embedding_lr > 0;
   for (auto& [name, t] : params) {
     const bool backbone = name == "view_W" || name == "view_c";
-    use(t, !(prompt_tuning && backbone), &main_group);
+    const bool frozen = prompt_tuning ? backbone : Gpt4RecNet::TuningOnly(name);
+    use(t, !frozen, &main_group);
   }
   const bool own_new_rate = prompt_tuning && config_.new_embedding_lr > 0;
   use(&net_.user_new, true, own_new_rate ? &new_group : &main_group);
@@ -431,6 +434,9 @@ absl::Status ModelImpl::Save(const std::string& path) const {
         ToBlob(torch::from_blob(const_cast<int64_t*>(graph_.indptr.data()), {(int64_t)graph_.indptr.size()}, torch::kInt64));
     c.arrays["graph_indices"] = ToBlob(
         torch::from_blob(const_cast<int32_t*>(graph_.indices.data()), {(int64_t)graph_.indices.size()}, torch::kInt32));
+    if (!graph_.edge_age.empty())
+      c.arrays["graph_edge_age"] = ToBlob(torch::from_blob(const_cast<int32_t*>(graph_.edge_age.data()),
+                                                           {(int64_t)graph_.edge_age.size()}, torch::kInt32));
   }
   if (has_net_) {
     auto& net = const_cast<Gpt4RecNet&>(net_);
@@ -471,6 +477,11 @@ absl::Status ModelImpl::Restore(const CheckpointContents& c) {
     if (!ix.ok()) return ix.status();
     g.indptr.assign(ip->data_ptr<int64_t>(), ip->data_ptr<int64_t>() + ip->numel());
     g.indices.assign(ix->data_ptr<int32_t>(), ix->data_ptr<int32_t>() + ix->numel());
+    if (c.arrays.count("graph_edge_age")) {
+      auto ag = array("graph_edge_age");
+      if (!ag.ok()) return ag.status();
+      g.edge_age.assign(ag->data_ptr<int32_t>(), ag->data_ptr<int32_t>() + ag->numel());
+    }
     if (auto st = ValidateGraph(g); !st.ok()) return absl::DataLossError(absl::StrCat("checkpoint graph: ", st.message()));
     SetGraph(std::move(g));
   }
@@ -478,6 +489,8 @@ absl::Status ModelImpl::Restore(const CheckpointContents& c) {
     torch::manual_seed(0);
     net_ = Gpt4RecNet(ShapeFor(config_), 0, 0);
     for (auto& [name, t] : net_.NamedParameters()) {
+      // Checkpoints written before the temporal prompts existed: they start at the identity.
+      if (Gpt4RecNet::TuningOnly(name) && !c.arrays.count(name)) continue;
       auto a = array(name);
       if (!a.ok()) return a.status();
       if (a->sizes() != t->sizes())

@@ -145,6 +145,8 @@ absl::Status SegmentTrainer::TrainOne(uint32_t segment) {
       }
       if (h < held_out.size() && held_out[h].user == u && held_out[h].item == item) continue;
       graph.indices.push_back(static_cast<int32_t>(item));
+      // The recency prompt's edge age: segments since the edge first appeared (the store keeps no last segment).
+      graph.edge_age.push_back(static_cast<int32_t>(segment - csr->first_segment[p]));
     }
     graph.indptr.push_back(static_cast<int64_t>(graph.indices.size()));
   }

@@ -44,6 +44,10 @@ void AddServerFlags(CLI::App& app, ServerOptions* o, ProcessFlags* p) {
   app.add_option("--structure_prompts", m.structure_prompts, "structure prompts M");
   app.add_option("--structure_prompt", p->structure_prompt, "structure prompt form: softmax | edge_gate | off");
   app.add_option("--view_prompts", m.view_prompts, "view prompts on/off (true|false)");
+  app.add_option("--recency_prompt", m.recency_prompt,
+                 "temporal prompt: learned edge weights by age in segments (true|false)");
+  app.add_option("--layer_prompt", m.layer_prompt,
+                 "temporal prompt: learned weights over the LightGCN layers (true|false)");
   app.add_option("--layers", m.layers, "LightGCN layers");
   app.add_option("--lr", m.lr, "learning rate (segment 0, retrain, finetune)");
   app.add_option("--prompt_lr", m.prompt_lr, "learning rate of prompts and new rows during prompt tuning");

@@ -110,6 +110,7 @@ struct Csr {
   uint32_t num_items = 0;
   std::vector<int64_t> indptr;   // num_users + 1
   std::vector<int32_t> indices;  // num edges
+  std::vector<uint32_t> first_segment;  // parallel to indices: the segment in which each edge first appeared
 };
 
 // A (user, item) pair in dense ids.

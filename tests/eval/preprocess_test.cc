@@ -151,9 +151,19 @@ TEST_CASE("preprocess: dense ids grow segment by segment, accumulated training g
   CHECK(g.num_items == 8);
   CHECK(g.indices.size() == jan.train.size() + feb.train.size());
   for (int u = 0; u < g.num_users; ++u) CHECK(std::is_sorted(g.indices.begin() + g.indptr[u], g.indices.begin() + g.indptr[u + 1]));
+  // Edge ages: January's training edges are one segment old in February's graph, February's are new.
+  REQUIRE(g.edge_age.size() == g.indices.size());
+  CHECK(std::count(g.edge_age.begin(), g.edge_age.end(), 1) == static_cast<long>(jan.train.size()));
+  CHECK(std::count(g.edge_age.begin(), g.edge_age.end(), 0) == static_cast<long>(feb.train.size()));
+  for (const auto& x : feb.train) {
+    const auto row = g.indices.begin() + g.indptr[x.user];
+    const auto at = std::lower_bound(row, g.indices.begin() + g.indptr[x.user + 1], x.item) - g.indices.begin();
+    CHECK(g.edge_age[at] == 0);
+  }
   auto g0 = ev::AccumulatedTrainingGraph(*s, 0);
   CHECK(g0.num_users == 4);
   CHECK(g0.indices.size() == jan.train.size());
+  CHECK(std::all_of(g0.edge_age.begin(), g0.edge_age.end(), [](int32_t a) { return a == 0; }));
 
   o.user_core = 50;
   auto empty = ev::Preprocess(raw, o);

@@ -39,6 +39,25 @@ TEST_CASE("prepared graph has sorted rows in both directions", "[model]") {
   REQUIRE(b.item_users == std::vector<int32_t>{0, 1, 1, 2, 2});
 }
 
+TEST_CASE("edge ages travel with their edges; a duplicate keeps the youngest; bad ages are refused", "[model]") {
+  Graph g;
+  g.num_users = 2;
+  g.num_items = 3;
+  g.indptr = {0, 3, 5};
+  g.indices = {2, 0, 2, 1, 0};
+  g.edge_age = {4, 1, 0, 7, 2};  // user 0 saw item 2 four segments ago and again now
+  REQUIRE(ValidateGraph(g).ok());
+  auto b = PrepareGraph(g);
+  REQUIRE(b.user_items == std::vector<int32_t>{0, 2, 0, 1});
+  REQUIRE(b.user_age == std::vector<int32_t>{1, 0, 2, 7});
+  REQUIRE(PrepareGraph(Tiny()).user_age.empty());  // no ages in, none out
+
+  g.edge_age[3] = -1;
+  REQUIRE(std::string(ValidateGraph(g).message()).find("graph.edge_age[3]") != std::string::npos);
+  g.edge_age.pop_back();
+  REQUIRE(std::string(ValidateGraph(g).message()).find("graph.edge_age: size 4") != std::string::npos);
+}
+
 TEST_CASE("2-hop mean initialisation matches a hand computation", "[model]") {
   auto b = PrepareGraph(Tiny());
   const int d = 2;

@@ -152,5 +152,46 @@ TEST_CASE("every structure-prompt form gives finite outputs and gradients to its
   }
 }
 
+TEST_CASE("temporal prompts start as the identity and weigh edges by their age", "[model][kernels]") {
+  Graph g = SmallGraph();
+  REQUIRE(!BuildNormAdjacency(PrepareGraph(g)).edge_bucket.defined());  // no ages: nothing to weigh
+  g.edge_age = {2, 0, 1, 0, 20, 0};  // user 1's only edge is one segment old
+  const auto adj = BuildNormAdjacency(PrepareGraph(g));
+  REQUIRE(adj.edge_bucket.defined());
+  // Rows are sorted by item: user 0 (0:2, 2:0), user 1 (2:1), user 2 (0:0, 1:20, 2:0).
+  std::vector<int64_t> buckets(adj.edge_bucket.data_ptr<int64_t>(), adj.edge_bucket.data_ptr<int64_t>() + 6);
+  REQUIRE(buckets == std::vector<int64_t>{2, 0, 1, 0, RecencyBucket(20), 0});
+  REQUIRE(RecencyBucket(20) == kRecencyBuckets - 1);
+  REQUIRE(RecencyBucket(5) == 4);
+  REQUIRE(RecencyBucket(6) == 5);
+
+  NetShape plain;
+  plain.dim = 8;
+  plain.views = 2;
+  plain.node_prompts = 0;
+  plain.structure = StructurePrompt::kOff;
+  plain.view_prompts = false;
+  NetShape temporal = plain;
+  temporal.recency = true;
+  temporal.layer_prompt = true;
+  torch::manual_seed(5);
+  Gpt4RecNet a(plain, 4, 3);
+  torch::manual_seed(5);
+  Gpt4RecNet b(temporal, 4, 3);
+  // At their initial values the temporal prompts change nothing.
+  REQUIRE(torch::allclose(a.Forward(adj), b.Forward(adj), 1e-6, 1e-6));
+
+  torch::NoGradGuard no_grad;
+  auto x = torch::cat({b.user_new, b.item_new}, 0);  // view_W = identity, view_c = 0: x^(k) is the ID row
+  // Edges one segment old or older silenced: user 1 (only an old edge) keeps its own row, averaged over 3 layers.
+  b.recency_tau.slice(0, 1).fill_(-40.0);
+  auto z = b.Forward(adj);
+  REQUIRE(torch::allclose(z[1], x[1] / 3.0, 1e-6, 1e-6));
+  REQUIRE(!torch::allclose(z[0], x[0] / 3.0, 1e-3, 1e-3));  // user 0 still hears its new edge
+  // All weight on layer 0: every node is its own ID row.
+  b.layer_w.select(0, 0).fill_(40.0);
+  REQUIRE(torch::allclose(b.Forward(adj), x, 1e-5, 1e-5));
+}
+
 }  // namespace
 }  // namespace gpt4rec::model

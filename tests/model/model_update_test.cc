@@ -151,10 +151,17 @@ TEST_CASE("pop scores items by their degree in the accumulated graph", "[model]"
 
 TEST_CASE("prompt tuning leaves backbone and old embeddings bitwise unchanged and moves the prompts", "[model]") {
   TempDir dir("model-freeze");
-  auto m = RecommenderModel::Create(SmallConfig(Strategy::kGpt4Rec)).value();
+  ModelConfig config = SmallConfig(Strategy::kGpt4Rec);
+  config.old_embedding_lr = 0;  // the paper's strict form
+  auto m = RecommenderModel::Create(config).value();
   Stepper s;
   s.Run(*m, 0);
   auto before = Snapshot(*m, dir, "seg0.ckpt");
+  // The temporal prompts do not train in segment 0: they are still the identity (all zeros).
+  for (const char* prompt : {"recency_tau", "layer_w"}) {
+    INFO(prompt);
+    for (float v : Floats(before.arrays.at(prompt))) REQUIRE(v == 0.0f);
+  }
   auto report = s.Run(*m, 1);
   REQUIRE(report.mode == "prompt_tuning");
   auto after = Snapshot(*m, dir, "seg1.ckpt");
@@ -167,7 +174,7 @@ TEST_CASE("prompt tuning leaves backbone and old embeddings bitwise unchanged an
     REQUIRE(new_rows.shape[0] > old_rows.shape[0]);  // the segment brought new nodes
     REQUIRE(new_rows.bytes.compare(0, old_rows.bytes.size(), old_rows.bytes) == 0);
   }
-  for (const char* prompt : {"node_P", "node_A", "struct_S", "struct_Gu", "view_v"}) {
+  for (const char* prompt : {"node_P", "node_A", "struct_S", "struct_Gu", "view_v", "recency_tau", "layer_w"}) {
     INFO(prompt);
     REQUIRE(after.arrays.at(prompt).bytes != before.arrays.at(prompt).bytes);
   }

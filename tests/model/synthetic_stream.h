@@ -90,13 +90,16 @@ inline model::Graph AccumulatedGraph(const std::vector<StreamSegment>& stream, i
   model::Graph g;
   g.num_users = stream[t].num_users;
   g.num_items = stream[t].num_items;
-  std::vector<std::vector<int32_t>> rows(g.num_users);
+  std::vector<std::vector<std::pair<int32_t, int32_t>>> rows(g.num_users);  // (item, age in segments)
   for (int s = 0; s <= t; ++s)
-    for (const auto& e : stream[s].train) rows[e.user].push_back(e.item);
+    for (const auto& e : stream[s].train) rows[e.user].emplace_back(e.item, t - s);
   g.indptr.push_back(0);
   for (auto& r : rows) {
     std::sort(r.begin(), r.end());
-    g.indices.insert(g.indices.end(), r.begin(), r.end());
+    for (const auto& [item, age] : r) {
+      g.indices.push_back(item);
+      g.edge_age.push_back(age);
+    }
     g.indptr.push_back(static_cast<int64_t>(g.indices.size()));
   }
   return g;

@@ -249,10 +249,12 @@ TEST_CASE("AccumulatedCsr and SegmentEdges equal a naive build, before and after
   auto store = OpenStore(dir);
   for (uint32_t s = 0; s <= last_segment; ++s) {
     std::map<uint32_t, std::set<uint32_t>> rows;
+    std::map<std::pair<uint32_t, uint32_t>, uint32_t> first_segment;
     std::set<std::pair<uint32_t, uint32_t>> in_segment;
     for (const Naive& e : log) {
       if (e.segment <= s) rows[e.user].insert(e.item);
       if (e.segment == s) in_segment.insert({e.user, e.item});
+      first_segment.emplace(std::make_pair(e.user, e.item), e.segment);  // the log is in order: first one wins
     }
     auto csr = store->AccumulatedCsr(s);
     REQUIRE(csr.ok());
@@ -261,12 +263,17 @@ TEST_CASE("AccumulatedCsr and SegmentEdges equal a naive build, before and after
     REQUIRE(csr->indptr.size() == csr->num_users + 1);
     std::vector<int64_t> indptr{0};
     std::vector<int32_t> indices;
+    std::vector<uint32_t> first;
     for (uint32_t u = 0; u < csr->num_users; ++u) {
-      for (uint32_t i : rows[u]) indices.push_back(static_cast<int32_t>(i));
+      for (uint32_t i : rows[u]) {
+        indices.push_back(static_cast<int32_t>(i));
+        first.push_back(first_segment.at({u, i}));
+      }
       indptr.push_back(static_cast<int64_t>(indices.size()));
     }
     REQUIRE(csr->indptr == indptr);
     REQUIRE(csr->indices == indices);
+    REQUIRE(csr->first_segment == first);
 
     auto edges = store->SegmentEdges(s);
     REQUIRE(edges.ok());
