@@ -72,10 +72,11 @@ TEST_CASE("GPT4Rec learns a drifting community stream far better than Pop and ra
   for (size_t t = 1; t < stream.size(); ++t) REQUIRE(g_seg[t] > p_seg[t]);
 }
 
-// Measured (seed 11): gpt4rec 0.465, static 0.438, finetune 0.594. On this stream a third of the old users move to
-// another community each segment; with their embeddings frozen, prompts recover only part of that, and finetune
-// (which moves every row) does better. The check guards the smaller claim: prompt tuning beats doing nothing.
-TEST_CASE("prompt tuning follows drift better than not updating at all", "[model][learning]") {
+// On this stream a third of the old users move to another community each segment. Measured (seed 11) with the
+// paper's strict form (old rows frozen, no temporal prompts): gpt4rec 0.465, static 0.438, finetune 0.594 — frozen
+// rows could not follow. With the defaults (temporal prompts, old rows at 2e-3): gpt4rec 0.626, static 0.443,
+// finetune 0.589. The check guards both claims: prompt tuning beats doing nothing, and beats finetuning.
+TEST_CASE("prompt tuning follows drift better than not updating at all, and than finetuning", "[model][learning]") {
   StreamSpec spec;
   auto stream = MakeDriftingStream(spec);
   std::vector<double> g_seg, s_seg, f_seg;
@@ -85,6 +86,7 @@ TEST_CASE("prompt tuning follows drift better than not updating at all", "[model
   std::fprintf(stderr, "mean incremental Recall@20: gpt4rec=%.4f static=%.4f finetune=%.4f\n", gpt4rec, stat,
                finetune);
   REQUIRE(gpt4rec > stat);
+  REQUIRE(gpt4rec > finetune);
 }
 
 }  // namespace
