@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -11,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "model/checkpoint_io.h"
 #include "tests/common/temp_dir.h"
 #include "tests/server/server_fixture.h"
 
@@ -179,6 +181,16 @@ TEST_CASE("recommendations keep succeeding while a segment trains; model_version
   CHECK(stats.model_version() == 2);
   CHECK(stats.last_training().segment() == 1);
   CHECK(stats.last_training().mode() == "prompt_tuning");
+
+  // The model saw each edge's age (for the recency prompt): segment 0's edges are one segment old, segment 1's new.
+  auto ckpt = gpt4rec::model::ReadCheckpointFile(dir / "data/model/model.ckpt");
+  REQUIRE(ckpt.ok());
+  const auto& ages = ckpt->arrays.at("graph_edge_age");
+  std::vector<int32_t> age(ages.bytes.size() / sizeof(int32_t));
+  std::memcpy(age.data(), ages.bytes.data(), ages.bytes.size());
+  CHECK(std::count(age.begin(), age.end(), 0) > 0);
+  CHECK(std::count(age.begin(), age.end(), 1) > 0);
+  CHECK(std::all_of(age.begin(), age.end(), [](int32_t a) { return a == 0 || a == 1; }));
 }
 
 TEST_CASE("fold-in: an event changes a user's results at once, without training") {
