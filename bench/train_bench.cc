@@ -146,7 +146,9 @@ std::vector<Interaction> MakeEdges(const TrainFlags& f) {
   return edges;
 }
 
-Graph ToCsr(const std::vector<Interaction>& edges, int32_t users, int32_t items) {
+// Edges from index `new_from` on are the new segment's (age 0) and the rest one segment old, so the recency
+// prompt does its real work; new_from < 0: no ages (segment 0).
+Graph ToCsr(const std::vector<Interaction>& edges, int32_t users, int32_t items, int64_t new_from = -1) {
   Graph g;
   g.num_users = users;
   g.num_items = items;
@@ -154,8 +156,13 @@ Graph ToCsr(const std::vector<Interaction>& edges, int32_t users, int32_t items)
   for (const auto& e : edges) ++g.indptr[e.user + 1];
   for (int32_t u = 0; u < users; ++u) g.indptr[u + 1] += g.indptr[u];
   g.indices.resize(edges.size());
+  if (new_from >= 0) g.edge_age.resize(edges.size());
   std::vector<int64_t> fill(g.indptr.begin(), g.indptr.end() - 1);
-  for (const auto& e : edges) g.indices[fill[e.user]++] = e.item;
+  for (size_t k = 0; k < edges.size(); ++k) {
+    const int64_t at = fill[edges[k].user]++;
+    g.indices[at] = edges[k].item;
+    if (new_from >= 0) g.edge_age[at] = static_cast<int64_t>(k) < new_from ? 1 : 0;
+  }
   return g;
 }
 
@@ -228,7 +235,8 @@ int RunTrainBench(int argc, char** argv) {
   const Graph g0 = ToCsr(base, base_users, base_items);
   std::vector<Interaction> all = base;
   all.insert(all.end(), segment.begin(), segment.end());
-  const Graph g1 = ToCsr(all, static_cast<int32_t>(f.users), static_cast<int32_t>(f.items));
+  const Graph g1 = ToCsr(all, static_cast<int32_t>(f.users), static_cast<int32_t>(f.items),
+                         static_cast<int64_t>(base.size()));
   std::fprintf(stderr, "train bench: base %zu edges (%d users, %d items), segment %zu edges, %d threads\n",
                base.size(), base_users, base_items, segment.size(), threads);
 
@@ -358,6 +366,9 @@ int RunTrainBench(int argc, char** argv) {
   out["structure_prompts"] = c.structure_prompts;
   out["structure_prompt"] = model::StructurePromptName(c.structure_prompt);
   out["view_prompts"] = c.view_prompts;
+  out["recency_prompt"] = c.recency_prompt;
+  out["layer_prompt"] = c.layer_prompt;
+  out["old_embedding_lr"] = c.old_embedding_lr;
   out["spmm_s"] = backends;
   if (!peer.is_null() && peer.contains("full_epoch_s")) {
     const double py = peer["full_epoch_s"].get<double>();
