@@ -120,7 +120,7 @@ absl::Status WriteResultsCsv(const std::string& path, const SegmentedStream& str
 absl::Status WriteRecallSvg(const std::string& path, const ReportInfo& info, const SegmentedStream& stream,
                             const ReplayResult& result) {
   static const char* const kColors[] = {"#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"};
-  const double W = 900, H = 480, left = 70, right = 170, top = 50, bottom = 60;
+  const double W = 1000, H = 480, left = 70, right = 240, top = 50, bottom = 60;  // right: room for the legend
   const double pw = W - left - right, ph = H - top - bottom;
   const size_t T = stream.segments.size();
   double ymax = 0;
@@ -164,7 +164,7 @@ absl::Status WriteRecallSvg(const std::string& path, const ReportInfo& info, con
     const double avg = k < result.summary.size() ? result.summary[k].recall20_avg : 0;
     o << "<line x1=\"" << left + pw + 15 << "\" x2=\"" << left + pw + 40 << "\" y1=\"" << ly << "\" y2=\"" << ly
       << "\" stroke=\"" << color << "\" stroke-width=\"3\"/>\n";
-    o << "<text x=\"" << left + pw + 46 << "\" y=\"" << ly + 4 << "\">" << result.strategies[k] << " (avg "
+    o << "<text x=\"" << left + pw + 46 << "\" y=\"" << ly + 4 << "\">" << result.strategies[k] << " (avg t≥1 "
       << Fixed(avg, 4) << ")</text>\n";
   }
   o << "</svg>\n";
