@@ -145,8 +145,10 @@ absl::Status SegmentTrainer::TrainOne(uint32_t segment) {
       }
       if (h < held_out.size() && held_out[h].user == u && held_out[h].item == item) continue;
       graph.indices.push_back(static_cast<int32_t>(item));
-      // The recency prompt's edge age: segments since the edge first appeared (the store keeps no last segment).
-      graph.edge_age.push_back(static_cast<int32_t>(segment - csr->first_segment[p]));
+      // The recency prompt's edge age: segments since the edge was last seen (0 when seen again after `segment`,
+      // which happens only when training lags behind the segment clock).
+      const uint32_t last = std::min(csr->last_segment[p], segment);
+      graph.edge_age.push_back(static_cast<int32_t>(segment - last));
     }
     graph.indptr.push_back(static_cast<int64_t>(graph.indices.size()));
   }

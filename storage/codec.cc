@@ -78,6 +78,7 @@ void EncodeEdge(const EdgeValue& e, std::string* out) {
   PutVarint64(out, ZigZag(e.last_type));
   PutFloat(out, e.last_weight);
   PutVarint64(out, e.first_segment);
+  PutVarint64(out, e.last_segment - e.first_segment);
 }
 
 bool DecodeEdge(std::string_view in, EdgeValue* e) {
@@ -92,6 +93,9 @@ bool DecodeEdge(std::string_view in, EdgeValue* e) {
   e->count = static_cast<uint32_t>(count);
   e->last_type = static_cast<int32_t>(UnZigZag(type));
   e->first_segment = static_cast<uint32_t>(seg);
+  uint64_t later = 0;  // absent in values written before last_segment existed
+  if (p != end && !GetVarint64(&p, end, &later)) return false;
+  e->last_segment = static_cast<uint32_t>(seg + later);
   return p == end;
 }
 

@@ -44,7 +44,9 @@ struct EdgeValue {
   int32_t last_type = 0;
   float last_weight = 0;
   uint32_t first_segment = 0;
+  uint32_t last_segment = 0;  // the latest segment with an event on the edge (>= first_segment)
 };
+// Values written before last_segment existed end after first_segment; they decode with last = first.
 void EncodeEdge(const EdgeValue& e, std::string* out);
 bool DecodeEdge(std::string_view in, EdgeValue* e);
 

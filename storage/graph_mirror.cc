@@ -116,14 +116,14 @@ Csr GraphMirror::AccumulatedCsr(uint32_t segment) const {
   }
   for (uint32_t u = 0; u < csr.num_users; ++u) csr.indptr[u + 1] += csr.indptr[u];
   csr.indices.resize(static_cast<size_t>(csr.indptr[csr.num_users]));
-  csr.first_segment.resize(csr.indices.size());
+  csr.last_segment.resize(csr.indices.size());
   std::vector<int64_t> cursor(csr.indptr.begin(), csr.indptr.end() - 1);
   // Items in ascending order: each user's row fills in ascending item order.
   for (uint32_t item = 0; item < item_edges_.size(); ++item)
     for (uint32_t slot : item_edges_[item]) {
       const MirrorEdge& e = edge(slot);
       if (e.value.count > 0 && e.value.first_segment <= segment) {
-        csr.first_segment[cursor[e.user]] = e.value.first_segment;
+        csr.last_segment[cursor[e.user]] = e.value.last_segment;
         csr.indices[cursor[e.user]++] = static_cast<int32_t>(item);
       }
     }

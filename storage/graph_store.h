@@ -78,6 +78,7 @@ struct EdgeInfo {
   int32_t last_type = 0;
   float last_weight = 0;
   uint32_t first_segment = 0;  // the segment in which this edge first appeared
+  uint32_t last_segment = 0;   // the latest segment with an event on this edge
   // first_time / last_time: the smallest / largest event time seen on the edge (late events included);
   // last_type / last_weight: those of the most recently appended event.
 };
@@ -110,7 +111,9 @@ struct Csr {
   uint32_t num_items = 0;
   std::vector<int64_t> indptr;   // num_users + 1
   std::vector<int32_t> indices;  // num edges
-  std::vector<uint32_t> first_segment;  // parallel to indices: the segment in which each edge first appeared
+  // Parallel to indices: the latest segment with an event on each edge. It can be later than the segment the
+  // CSR was built for, when the edge was seen again after it (the store keeps no per-segment history).
+  std::vector<uint32_t> last_segment;
 };
 
 // A (user, item) pair in dense ids.

@@ -327,7 +327,7 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Even
         p.edge.user = user;
         p.edge.item = item;
         p.edge.value.first_time = p.edge.value.last_time = ev.timestamp;
-        p.edge.value.first_segment = st.open.index;
+        p.edge.value.first_segment = p.edge.value.last_segment = st.open.index;
       }
       pending.push_back(p);
     }
@@ -337,6 +337,7 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Even
       v.last_time = std::max(v.last_time, ev.timestamp);
     }
     ++v.count;
+    v.last_segment = std::max(v.last_segment, st.open.index);
     v.last_type = ev.event_type;
     v.last_weight = ev.weight;
 
@@ -416,7 +417,8 @@ std::vector<EdgeInfo> RocksGraphStore::Edges(const std::vector<uint32_t>& slots,
   for (uint32_t slot : slots) {
     const MirrorEdge& e = mirror_.edge(slot);
     out.push_back(EdgeInfo{user_side ? e.item : e.user, e.value.first_time, e.value.last_time, e.value.count,
-                           e.value.last_type, e.value.last_weight, e.value.first_segment});
+                           e.value.last_type, e.value.last_weight, e.value.first_segment,
+                           e.value.last_segment});
   }
   std::sort(out.begin(), out.end(), [](const EdgeInfo& a, const EdgeInfo& b) { return a.other < b.other; });
   return out;

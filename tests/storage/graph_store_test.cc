@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "storage/codec.h"
 #include "tests/common/temp_dir.h"
 #include "tests/storage/store_test_util.h"
 
@@ -249,12 +250,12 @@ TEST_CASE("AccumulatedCsr and SegmentEdges equal a naive build, before and after
   auto store = OpenStore(dir);
   for (uint32_t s = 0; s <= last_segment; ++s) {
     std::map<uint32_t, std::set<uint32_t>> rows;
-    std::map<std::pair<uint32_t, uint32_t>, uint32_t> first_segment;
+    std::map<std::pair<uint32_t, uint32_t>, uint32_t> last_segment;  // over the whole log, as the store keeps it
     std::set<std::pair<uint32_t, uint32_t>> in_segment;
     for (const Naive& e : log) {
       if (e.segment <= s) rows[e.user].insert(e.item);
       if (e.segment == s) in_segment.insert({e.user, e.item});
-      first_segment.emplace(std::make_pair(e.user, e.item), e.segment);  // the log is in order: first one wins
+      last_segment[{e.user, e.item}] = e.segment;  // the log is in order: the last one wins
     }
     auto csr = store->AccumulatedCsr(s);
     REQUIRE(csr.ok());
@@ -263,17 +264,17 @@ TEST_CASE("AccumulatedCsr and SegmentEdges equal a naive build, before and after
     REQUIRE(csr->indptr.size() == csr->num_users + 1);
     std::vector<int64_t> indptr{0};
     std::vector<int32_t> indices;
-    std::vector<uint32_t> first;
+    std::vector<uint32_t> last;
     for (uint32_t u = 0; u < csr->num_users; ++u) {
       for (uint32_t i : rows[u]) {
         indices.push_back(static_cast<int32_t>(i));
-        first.push_back(first_segment.at({u, i}));
+        last.push_back(last_segment.at({u, i}));
       }
       indptr.push_back(static_cast<int64_t>(indices.size()));
     }
     REQUIRE(csr->indptr == indptr);
     REQUIRE(csr->indices == indices);
-    REQUIRE(csr->first_segment == first);
+    REQUIRE(csr->last_segment == last);
 
     auto edges = store->SegmentEdges(s);
     REQUIRE(edges.ok());
@@ -319,4 +320,35 @@ TEST_CASE("concurrent readers never see half a batch", "[storage]") {
   REQUIRE(reads > 0);
   REQUIRE(violations == 0);
   REQUIRE(store->GetCounts().edges == 5u * batches);
+}
+
+TEST_CASE("edge values round-trip, and values written before last_segment decode with last = first", "[storage]") {
+  codec::EdgeValue e;
+  e.first_time = 1000;
+  e.last_time = 5000;
+  e.count = 3;
+  e.last_type = -2;
+  e.last_weight = 0.5f;
+  e.first_segment = 4;
+  e.last_segment = 9;
+  std::string bytes;
+  codec::EncodeEdge(e, &bytes);
+  codec::EdgeValue back;
+  REQUIRE(codec::DecodeEdge(bytes, &back));
+  CHECK(back.first_time == 1000);
+  CHECK(back.last_time == 5000);
+  CHECK(back.count == 3);
+  CHECK(back.last_type == -2);
+  CHECK(back.last_weight == 0.5f);
+  CHECK(back.first_segment == 4);
+  CHECK(back.last_segment == 9);
+
+  // The older layout is the same bytes without the trailing last_segment delta (one byte here: 9 - 4).
+  codec::EdgeValue old;
+  REQUIRE(codec::DecodeEdge(std::string_view(bytes).substr(0, bytes.size() - 1), &old));
+  CHECK(old.count == 3);
+  CHECK(old.first_segment == 4);
+  CHECK(old.last_segment == 4);
+  // A truncated value is refused, never read past its end.
+  CHECK_FALSE(codec::DecodeEdge(std::string_view(bytes).substr(0, 3), &old));
 }
