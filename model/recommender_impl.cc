@@ -246,9 +246,9 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
                       const std::vector<int32_t>& pos_items, const ValidSet& valid, bool prompt_tuning,
                       const std::atomic<bool>* cancel, const EpochCallback& on_epoch, TrainReport* report) {
   // Parameter groups. Prompt tuning: prompts at prompt_lr, new rows at new_embedding_lr (default prompt_lr), old
-  // rows optionally at old_embedding_lr,
-  // backbone and (by default) old rows frozen — they are simply not given to the optimiser and keep
-  // requires_grad off, so they stay bitwise unchanged. Otherwise everything trains at lr.
+  // rows at old_embedding_lr; the backbone (and old rows when old_embedding_lr is 0) is frozen — not given to the
+  // optimiser, requires_grad off, so it stays bitwise unchanged. Otherwise everything trains at lr, except the
+  // temporal prompts, which stay at the identity outside prompt tuning.
   auto params = net_.NamedParameters();
   std::vector<torch::Tensor> main_group, old_group, new_group;
   std::vector<torch::Tensor*> trainable;

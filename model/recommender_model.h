@@ -23,7 +23,7 @@ enum class Strategy {
   kStatic,    // train on segment 0, never update
   kFinetune,  // same backbone without prompts; every parameter keeps training on each new segment
   kRetrain,   // from scratch on the whole accumulated graph at every segment
-  kGpt4Rec,   // segment 0 from scratch, then prompt tuning: backbone and old embeddings frozen
+  kGpt4Rec,   // segment 0 from scratch, then prompt tuning: backbone frozen, old embeddings frozen or slow
 };
 absl::StatusOr<Strategy> ParseStrategy(const std::string& name);  // "pop", "static", "finetune", ...
 std::string StrategyName(Strategy s);
