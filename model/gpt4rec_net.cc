@@ -42,17 +42,6 @@ Gpt4RecNet::Gpt4RecNet(const NetShape& shape, int64_t num_users, int64_t num_ite
   if (shape.layer_prompt) layer_w = torch::zeros({shape.layers + 1, K});  // uniform: LightGCN's layer mean
 }
 
-std::vector<std::string> Gpt4RecNet::PromptNames() const {
-  std::vector<std::string> out;
-  const std::pair<const char*, const torch::Tensor*> all[] = {
-      {"node_P", &node_P},     {"node_A", &node_A},       {"node_b", &node_b},     {"struct_S", &struct_S},
-      {"struct_Gu", &struct_Gu}, {"struct_Gi", &struct_Gi}, {"struct_b", &struct_b}, {"view_v", &view_v},
-      {"recency_tau", &recency_tau}, {"layer_w", &layer_w}};
-  for (const auto& [name, t] : all)
-    if (t->defined()) out.push_back(name);
-  return out;
-}
-
 std::map<std::string, torch::Tensor*> Gpt4RecNet::NamedParameters() {
   std::map<std::string, torch::Tensor*> m = {{"view_W", &view_W}, {"view_c", &view_c}};
   std::pair<const char*, torch::Tensor*> all[] = {

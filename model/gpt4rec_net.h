@@ -45,11 +45,11 @@ class Gpt4RecNet {
   void AppendRows(const torch::Tensor& new_users, const torch::Tensor& new_items);
 
   // Named tensors: the ID tables ("user_emb", "item_emb" after MergeRows), backbone and prompts.
-  std::vector<std::string> BackboneNames() const { return {"view_W", "view_c"}; }
-  std::vector<std::string> PromptNames() const;
+  std::map<std::string, torch::Tensor*> NamedParameters();  // everything except the ID tables
+  // The backbone (frozen during prompt tuning); every other named parameter is a prompt.
+  static bool IsBackbone(const std::string& name) { return name == "view_W" || name == "view_c"; }
   // Prompts that train only during prompt tuning (segment 0 leaves them at the identity).
   static bool TuningOnly(const std::string& name) { return name == "recency_tau" || name == "layer_w"; }
-  std::map<std::string, torch::Tensor*> NamedParameters();  // everything except the ID tables
 
   torch::Tensor user_old, user_new, item_old, item_new;  // ID embeddings E
   torch::Tensor view_W;  // [dim, dim]: rows k*dk..(k+1)*dk are W_k

@@ -261,8 +261,7 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
   };
   const bool train_old = !prompt_tuning || config_.old_embedding_lr > 0;
   for (auto& [name, t] : params) {
-    const bool backbone = name == "view_W" || name == "view_c";
-    const bool frozen = prompt_tuning ? backbone : Gpt4RecNet::TuningOnly(name);
+    const bool frozen = prompt_tuning ? Gpt4RecNet::IsBackbone(name) : Gpt4RecNet::TuningOnly(name);
     use(t, !frozen, &main_group);
   }
   const bool own_new_rate = prompt_tuning && config_.new_embedding_lr > 0;
