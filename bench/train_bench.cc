@@ -19,6 +19,8 @@
 #include "bench/bench_registry.h"
 #include "model/recommender_model.h"
 #include "model/training_probe.h"
+#include "model/config_flags.h"
+#include "model/config_json.h"
 #include "nlohmann/json.hpp"
 
 namespace gpt4rec::bench {
@@ -30,89 +32,52 @@ using Clock = std::chrono::steady_clock;
 
 struct TrainFlags {
   int64_t users = 100000, items = 20000, edges = 2000000;
-  int dim = 64, views = 4, layers = 2, batch = 65536, negatives = 1, threads = 0;
   int epochs = 3;          // epochs of the prompt-tuning update (fixed: no early stopping in the benchmark)
   int full_epochs = 1;     // full-graph epochs timed for full_epoch_s
   int retrain_epochs = 1;  // retrain epochs actually run; retrain_s scales them to `epochs`
   double new_share = 0.05;
-  uint64_t seed = 42;
   int pytorch_steps = 2;   // steps of the PyTorch Python peer (0 = skip it)
+  model::ModelConfig model;  // --dim, --views, ... (every ModelConfig field); batch 65536 by default here
 };
 
-void PrintHelp() {
-  std::printf(
-      "gpt4rec-bench train: GPT4Rec training cost on a synthetic power-law graph.\n"
-      "  --users N        users (default 100000)\n"
-      "  --items N        items (default 20000)\n"
-      "  --edges N        distinct user-item edges (default 2000000)\n"
-      "  --dim N          embedding dimension d (default 64)\n"
-      "  --views N        views K (default 4)\n"
-      "  --layers N       LightGCN layers (default 2)\n"
-      "  --batch N        BPR batch size (default 65536: a full-graph epoch at 2M edges stays ~1 minute)\n"
-      "  --negatives N    negatives per positive (default 1)\n"
-      "  --threads N      torch threads, 0 = all cores (default 0)\n"
-      "  --epochs N       epochs of the prompt-tuning update; retrain_s is for the same count (default 3)\n"
-      "  --full-epochs N  full-graph epochs timed for full_epoch_s (default 1)\n"
-      "  --retrain-epochs N  retrain epochs actually run; retrain_s = setup + epochs x their mean (default 1)\n"
-      "  --new-share F    share of edges in the new segment (default 0.05)\n"
-      "  --seed N         (default 42)\n"
-      "  --pytorch-steps N  steps of the same epoch in PyTorch Python (bench/pytorch_reference.py, run with\n"
-      "                   /usr/bin/python3 on the base graph's sizes), scaled to a full epoch; 0 skips (default 2)\n"
-      "Flags take --flag=value or --flag value. Last stdout line: one JSON object with full_epoch_s,\n"
-      "prompt_epoch_s, segment_update_s, retrain_s, refresh_s, peak_rss_mb, the update/retrain ratio, the sparse\n"
-      "backend timings and the configuration.\n");
-}
-
-bool ParseFlags(int argc, char** argv, TrainFlags* f) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      PrintHelp();
-      std::exit(0);
-    }
-    std::string value;
-    const size_t eq = a.find('=');
-    if (eq != std::string::npos) {
-      value = a.substr(eq + 1);
-      a = a.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      std::fprintf(stderr, "train: flag %s needs a value\n", a.c_str());
-      return false;
-    }
-    char* end = nullptr;
-    const double v = std::strtod(value.c_str(), &end);
-    if (end == value.c_str() || *end != '\0') {
-      std::fprintf(stderr, "train: bad value '%s' for %s\n", value.c_str(), a.c_str());
-      return false;
-    }
-    if (a == "--users") f->users = static_cast<int64_t>(v);
-    else if (a == "--items") f->items = static_cast<int64_t>(v);
-    else if (a == "--edges") f->edges = static_cast<int64_t>(v);
-    else if (a == "--dim") f->dim = static_cast<int>(v);
-    else if (a == "--views") f->views = static_cast<int>(v);
-    else if (a == "--layers") f->layers = static_cast<int>(v);
-    else if (a == "--batch") f->batch = static_cast<int>(v);
-    else if (a == "--negatives") f->negatives = static_cast<int>(v);
-    else if (a == "--threads") f->threads = static_cast<int>(v);
-    else if (a == "--epochs") f->epochs = static_cast<int>(v);
-    else if (a == "--full-epochs") f->full_epochs = static_cast<int>(v);
-    else if (a == "--retrain-epochs") f->retrain_epochs = static_cast<int>(v);
-    else if (a == "--new-share") f->new_share = v;
-    else if (a == "--seed") f->seed = static_cast<uint64_t>(v);
-    else if (a == "--pytorch-steps") f->pytorch_steps = static_cast<int>(v);
-    else {
-      std::fprintf(stderr, "train: unknown flag %s (try --help)\n", a.c_str());
-      return false;
-    }
+// false: print the error (or --help) and exit with `*exit_code`.
+bool ParseFlags(int argc, char** argv, TrainFlags* f, int* exit_code) {
+  CLI::App app{"gpt4rec-bench train: GPT4Rec training cost on a synthetic power-law graph. Last stdout line: one "
+               "JSON object with full_epoch_s, prompt_epoch_s, segment_update_s, retrain_s, refresh_s, peak_rss_mb, "
+               "the update/retrain ratio, the sparse backend timings and the configuration."};
+  app.name("gpt4rec-bench train");
+  f->model.strategy = model::Strategy::kGpt4Rec;
+  f->model.batch_size = 65536;  // a full-graph epoch at 2M edges stays ~1 minute
+  f->model.min_epochs = 0;      // fixed epoch counts, no early stopping
+  app.add_option("--users", f->users, "users")->capture_default_str();
+  app.add_option("--items", f->items, "items")->capture_default_str();
+  app.add_option("--edges", f->edges, "distinct user-item edges")->capture_default_str();
+  app.add_option("--epochs", f->epochs, "epochs of the prompt-tuning update; retrain_s is for the same count")
+      ->capture_default_str();
+  app.add_option("--full_epochs", f->full_epochs, "full-graph epochs timed for full_epoch_s")->capture_default_str();
+  app.add_option("--retrain_epochs", f->retrain_epochs,
+                 "retrain epochs actually run; retrain_s = setup + epochs x their mean")
+      ->capture_default_str();
+  app.add_option("--new_share", f->new_share, "share of edges in the new segment")->capture_default_str();
+  app.add_option("--pytorch_steps", f->pytorch_steps,
+                 "steps of the same epoch in PyTorch Python (bench/pytorch_reference.py on /usr/bin/python3, base "
+                 "graph's sizes), scaled to a full epoch; 0 skips")
+      ->capture_default_str();
+  model::AddModelConfigFlags(app, &f->model, {"strategy", "max_epochs"});
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    *exit_code = app.exit(e);
+    return false;
   }
   if (f->users < 2 || f->items < 2 || f->edges < 10 || f->edges > f->users * f->items / 2) {
     std::fprintf(stderr, "train: need users, items >= 2 and 10 <= edges <= users*items/2\n");
+    *exit_code = 2;
     return false;
   }
   if (f->epochs < 1 || f->full_epochs < 1 || f->retrain_epochs < 1 || !(f->new_share > 0 && f->new_share < 1)) {
-    std::fprintf(stderr, "train: epochs must be >= 1 and new-share in (0, 1)\n");
+    std::fprintf(stderr, "train: epochs must be >= 1 and new_share in (0, 1)\n");
+    *exit_code = 2;
     return false;
   }
   return true;
@@ -120,7 +85,7 @@ bool ParseFlags(int argc, char** argv, TrainFlags* f) {
 
 // Distinct edges, users uniform, items with a power-law popularity (squared uniform over a random order).
 std::vector<Interaction> MakeEdges(const TrainFlags& f) {
-  std::mt19937_64 rng(f.seed);
+  std::mt19937_64 rng(f.model.seed);
   std::vector<std::vector<int32_t>> rows(f.users);
   std::uniform_real_distribution<double> unit(0, 1);
   int64_t made = 0;
@@ -182,8 +147,8 @@ nlohmann::json RunPytorchPeer(const TrainFlags& f, int64_t users, int64_t items,
                 "/usr/bin/python3 '%s' --users %lld --items %lld --edges %lld --dim %d --views %d --layers %d "
                 "--batch %d --negatives %d --threads %d --max-steps %d --seed %llu",
                 script.c_str(), static_cast<long long>(users), static_cast<long long>(items),
-                static_cast<long long>(edges), f.dim, f.views, f.layers, f.batch, f.negatives, threads,
-                f.pytorch_steps, static_cast<unsigned long long>(f.seed));
+                static_cast<long long>(edges), f.model.dim, f.model.views, f.model.layers, f.model.batch_size, f.model.negatives, threads,
+                f.pytorch_steps, static_cast<unsigned long long>(f.model.seed));
   std::fprintf(stderr, "  peer: %s\n", cmd);
   FILE* p = popen(cmd, "r");
   if (p == nullptr) return nullptr;
@@ -215,8 +180,10 @@ double PeakRssMb() {
 
 int RunTrainBench(int argc, char** argv) {
   TrainFlags f;
-  if (!ParseFlags(argc, argv, &f)) return 2;
-  const int threads = f.threads > 0 ? f.threads : static_cast<int>(std::thread::hardware_concurrency());
+  int exit_code = 0;
+  if (!ParseFlags(argc, argv, &f, &exit_code)) return exit_code;
+  const int threads =
+      f.model.threads > 0 ? f.model.threads : static_cast<int>(std::thread::hardware_concurrency());
 
   // Base graph and segment: the newest 2% of users and items only appear in the segment.
   auto edges = MakeEdges(f);
@@ -240,16 +207,7 @@ int RunTrainBench(int argc, char** argv) {
   std::fprintf(stderr, "train bench: base %zu edges (%d users, %d items), segment %zu edges, %d threads\n",
                base.size(), base_users, base_items, segment.size(), threads);
 
-  model::ModelConfig c;
-  c.strategy = model::Strategy::kGpt4Rec;
-  c.dim = f.dim;
-  c.views = f.views;
-  c.layers = f.layers;
-  c.batch_size = f.batch;
-  c.negatives = f.negatives;
-  c.threads = f.threads;
-  c.seed = f.seed;
-  c.min_epochs = 0;
+  model::ModelConfig c = f.model;
   auto progress = [](const char* what) {
     return [what](const model::EpochLog& e) {
       std::fprintf(stderr, "  %s epoch %d: loss %.4f, %.2fs\n", what, e.epoch, e.loss, e.train_seconds);
@@ -322,7 +280,7 @@ int RunTrainBench(int argc, char** argv) {
   const double retrain_s = retrain_setup_s + retrain_epoch_s * f.epochs;
 
   // 5. Â·X with each sparse backend on the accumulated graph.
-  auto spmm = model::MeasureSpmmBackends(g1, f.dim, 5, f.threads);
+  auto spmm = model::MeasureSpmmBackends(g1, f.model.dim, 5, f.model.threads);
   nlohmann::json backends = nlohmann::json::object();
   for (const auto& t : spmm) {
     backends[t.backend] = t.seconds;
@@ -355,20 +313,9 @@ int RunTrainBench(int argc, char** argv) {
   out["segment_edges"] = static_cast<int64_t>(segment.size());
   out["users"] = f.users;
   out["items"] = f.items;
-  out["dim"] = f.dim;
-  out["views"] = f.views;
-  out["layers"] = f.layers;
-  out["batch"] = f.batch;
-  out["negatives"] = f.negatives;
-  out["threads"] = threads;
+  out["threads_used"] = threads;
   out["epochs"] = f.epochs;
-  out["node_prompts"] = c.node_prompts;
-  out["structure_prompts"] = c.structure_prompts;
-  out["structure_prompt"] = model::StructurePromptName(c.structure_prompt);
-  out["view_prompts"] = c.view_prompts;
-  out["recency_prompt"] = c.recency_prompt;
-  out["layer_prompt"] = c.layer_prompt;
-  out["old_embedding_lr"] = c.old_embedding_lr;
+  out["model"] = model::ModelConfigJson(c);
   out["spmm_s"] = backends;
   if (!peer.is_null() && peer.contains("full_epoch_s")) {
     const double py = peer["full_epoch_s"].get<double>();

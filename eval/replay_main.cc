@@ -10,18 +10,13 @@
 #include <nlohmann/json.hpp>
 
 #include "eval/replay.h"
+#include "model/config_flags.h"
+#include "model/config_json.h"
 
 namespace ev = gpt4rec::eval;
 namespace md = gpt4rec::model;
 
 namespace {
-
-// Floats as their shortest decimal (0.01, not 0.009999999776) in results.json.
-double Short(float v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%g", static_cast<double>(v));
-  return std::strtod(buf, nullptr);
-}
 
 int Fail(const std::string& what) {
   std::cerr << "gpt4rec-replay: " << what << "\n";
@@ -41,13 +36,12 @@ int main(int argc, char** argv) {
                "k-core, calendar segments in UTC, 80/10/10 split per segment) and reports Recall@20, NDCG@20 and "
                "DEGC's NDCG@20 for every strategy."};
   std::string format_name, out_dir, strategies = "pop,static,finetune,retrain,gpt4rec", unit_name, from, to,
-                                    dataset, structure_prompt = "softmax", behaviors, delimiter = ",";
+                                    dataset, behaviors, delimiter = ",";
   std::vector<std::string> inputs;
   ev::LoadOptions load;
   ev::PreprocessOptions prep;
   md::ModelConfig mc;
   int segments = 0, eval_batch = 512;
-  bool no_view_prompts = false;
 
   app.add_option("--format", format_name, "taobao2014 | taobao2015 | netflix | foursquare | recbole | csv")->required();
   app.add_option("--input", inputs, "input file(s); netflix also takes a directory of mv_*.txt / combined_data_*.txt")
@@ -86,33 +80,8 @@ int main(int argc, char** argv) {
   app.add_option("--valid_fraction", prep.valid_fraction, "per-segment validation share (test gets the rest)")
       ->capture_default_str();
   app.add_option("--seed", mc.seed, "seed of the split and the models")->capture_default_str();
-  // Model.
-  app.add_option("--threads", mc.threads, "torch threads (0 = all cores)")->capture_default_str();
-  app.add_option("--dim", mc.dim, "embedding dimension d")->capture_default_str();
-  app.add_option("--views", mc.views, "disentangled views K")->capture_default_str();
-  app.add_option("--node_prompts", mc.node_prompts, "node-level prompts L per view")->capture_default_str();
-  app.add_option("--structure_prompts", mc.structure_prompts, "structure-level prompts M per view")
-      ->capture_default_str();
-  app.add_option("--structure_prompt", structure_prompt, "softmax | edge_gate | off")->capture_default_str();
-  app.add_flag("--no_view_prompts", no_view_prompts, "disable view-level prompts");
-  app.add_option("--recency_prompt", mc.recency_prompt,
-                 "temporal prompt: learned edge weights by age in segments (true|false)")
-      ->capture_default_str();
-  app.add_option("--layer_prompt", mc.layer_prompt,
-                 "temporal prompt: learned weights over the LightGCN layers (true|false)")
-      ->capture_default_str();
-  app.add_option("--layers", mc.layers, "LightGCN layers")->capture_default_str();
-  app.add_option("--lr", mc.lr, "learning rate (segment 0, retrain, finetune)")->capture_default_str();
-  app.add_option("--prompt_lr", mc.prompt_lr, "learning rate of prompts and new rows in prompt tuning")
-      ->capture_default_str();
-  app.add_option("--old_embedding_lr", mc.old_embedding_lr, "> 0: old embeddings trainable at this rate in prompt tuning")
-      ->capture_default_str();
-  app.add_option("--l2", mc.l2, "L2 on the batch's representations")->capture_default_str();
-  app.add_option("--negatives", mc.negatives, "sampled negatives per positive")->capture_default_str();
-  app.add_option("--batch_size", mc.batch_size, "BPR batch size")->capture_default_str();
-  app.add_option("--max_epochs", mc.max_epochs, "max epochs per segment")->capture_default_str();
-  app.add_option("--patience", mc.patience, "early-stopping patience (epochs)")->capture_default_str();
-  app.add_option("--min_epochs", mc.min_epochs, "epochs before early stopping may stop")->capture_default_str();
+  // Model: every ModelConfig field except the strategy (--strategies lists them) and the seed (above).
+  md::AddModelConfigFlags(app, &mc, {"strategy", "seed"});
   app.add_option("--eval_batch", eval_batch, "users scored per batch at evaluation")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -160,10 +129,6 @@ int main(int argc, char** argv) {
     prep.to_time = *t;
   }
   prep.seed = mc.seed;
-  auto structure = md::ParseStructurePrompt(structure_prompt);
-  if (!structure.ok()) return Fail("structure_prompt: " + std::string(structure.status().message()));
-  mc.structure_prompt = *structure;
-  mc.view_prompts = !no_view_prompts;
 
   ev::ReplayOptions ro;
   ro.model = mc;
@@ -217,25 +182,9 @@ int main(int argc, char** argv) {
   config["seed"] = mc.seed;
   config["skip_bad_lines"] = load.skip_bad_lines;
   config["bad_lines"] = raw->bad_lines;
-  config["model"] = {{"dim", mc.dim},
-                     {"views", mc.views},
-                     {"node_prompts", mc.node_prompts},
-                     {"structure_prompts", mc.structure_prompts},
-                     {"structure_prompt", md::StructurePromptName(mc.structure_prompt)},
-                     {"view_prompts", mc.view_prompts},
-                     {"recency_prompt", mc.recency_prompt},
-                     {"layer_prompt", mc.layer_prompt},
-                     {"layers", mc.layers},
-                     {"lr", Short(mc.lr)},
-                     {"prompt_lr", Short(mc.prompt_lr)},
-                     {"old_embedding_lr", Short(mc.old_embedding_lr)},
-                     {"l2", Short(mc.l2)},
-                     {"negatives", mc.negatives},
-                     {"batch_size", mc.batch_size},
-                     {"max_epochs", mc.max_epochs},
-                     {"patience", mc.patience},
-                     {"min_epochs", mc.min_epochs},
-                     {"threads", mc.threads}};
+  config["model"] = md::ModelConfigJson(mc);
+  config["model"].erase("strategy");  // one config runs every strategy in --strategies
+  config["model"].erase("seed");      // reported above
   info.config_json = config.dump();
 
   auto result = ev::RunReplay(*stream, ro);

@@ -69,6 +69,7 @@ absl::Status ValidateConfig(const ModelConfig& c) {
   if (!(c.old_embedding_lr >= 0)) return Bad("old_embedding_lr", "must be >= 0");
   if (!(c.new_embedding_lr >= 0)) return Bad("new_embedding_lr", "must be >= 0");
   if (!(c.l2 >= 0)) return Bad("l2", "must be >= 0");
+  if (!(c.init_std >= 0)) return Bad("init_std", "must be >= 0 (0: xavier-normal)");
   if (c.negatives < 1 || c.negatives > 1024) return Bad("negatives", "must be in 1..1024");
   if (c.batch_size < 1) return Bad("batch_size", "must be >= 1");
   if (c.max_epochs < 0) return Bad("max_epochs", "must be >= 0");
@@ -78,32 +79,65 @@ absl::Status ValidateConfig(const ModelConfig& c) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// One field's text form in a checkpoint (bools as 0/1, enums by name, floats to 9 digits).
+struct FieldWriter {
+  std::ostringstream* o;
+  void operator()(const char* name, bool v, const char*) const { *o << name << "=" << (v ? 1 : 0) << "\n"; }
+  void operator()(const char* name, Strategy v, const char*) const { *o << name << "=" << StrategyName(v) << "\n"; }
+  void operator()(const char* name, StructurePrompt v, const char*) const {
+    *o << name << "=" << StructurePromptName(v) << "\n";
+  }
+  template <class T>
+  void operator()(const char* name, T v, const char*) const { *o << name << "=" << v << "\n"; }
+};
+
+// Parses `value` into the field called `key`; `found` tells whether any field has that name.
+struct FieldReader {
+  const std::string& key;
+  const std::string& value;
+  bool found = false;
+  absl::Status status;
+  bool Match(const char* name) {
+    if (found || key != name) return false;
+    found = true;
+    return true;
+  }
+  void Fail() { status = absl::InvalidArgumentError(absl::StrCat("bad value for ", key)); }
+  void operator()(const char* name, bool& v, const char*) {
+    int iv = 0;
+    if (!Match(name)) return;
+    if (!absl::SimpleAtoi(value, &iv)) return Fail();
+    v = iv != 0;
+  }
+  void operator()(const char* name, float& v, const char*) {
+    if (Match(name) && !absl::SimpleAtof(value, &v)) Fail();
+  }
+  void operator()(const char* name, Strategy& v, const char*) {
+    if (!Match(name)) return;
+    auto s = ParseStrategy(value);
+    if (!s.ok()) status = s.status();
+    else v = *s;
+  }
+  void operator()(const char* name, StructurePrompt& v, const char*) {
+    if (!Match(name)) return;
+    auto s = ParseStructurePrompt(value);
+    if (!s.ok()) status = s.status();
+    else v = *s;
+  }
+  template <class T>
+  void operator()(const char* name, T& v, const char*) {
+    if (Match(name) && !absl::SimpleAtoi(value, &v)) Fail();
+  }
+};
+
+}  // namespace
+
 std::string EncodeConfig(const ModelConfig& c) {
   std::ostringstream o;
   o.precision(9);
-  o << "strategy=" << StrategyName(c.strategy) << "\n"
-    << "dim=" << c.dim << "\n"
-    << "views=" << c.views << "\n"
-    << "node_prompts=" << c.node_prompts << "\n"
-    << "structure_prompts=" << c.structure_prompts << "\n"
-    << "structure_prompt=" << StructurePromptName(c.structure_prompt) << "\n"
-    << "view_prompts=" << (c.view_prompts ? 1 : 0) << "\n"
-    << "recency_prompt=" << (c.recency_prompt ? 1 : 0) << "\n"
-    << "layer_prompt=" << (c.layer_prompt ? 1 : 0) << "\n"
-    << "layers=" << c.layers << "\n"
-    << "lr=" << c.lr << "\n"
-    << "prompt_lr=" << c.prompt_lr << "\n"
-    << "old_embedding_lr=" << c.old_embedding_lr << "\n"
-    << "new_embedding_lr=" << c.new_embedding_lr << "\n"
-    << "two_hop_distinct=" << (c.two_hop_distinct ? 1 : 0) << "\n"
-    << "l2=" << c.l2 << "\n"
-    << "negatives=" << c.negatives << "\n"
-    << "batch_size=" << c.batch_size << "\n"
-    << "max_epochs=" << c.max_epochs << "\n"
-    << "patience=" << c.patience << "\n"
-    << "min_epochs=" << c.min_epochs << "\n"
-    << "threads=" << c.threads << "\n"
-    << "seed=" << c.seed << "\n";
+  VisitConfigFields(c, FieldWriter{&o});
   return o.str();
 }
 
@@ -113,41 +147,12 @@ absl::StatusOr<ModelConfig> ParseConfigText(const std::string& text) {
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     ++line_no;
     std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
-    const std::string& k = kv.first;
-    const std::string& v = kv.second;
-    bool ok = true;
-    int iv = 0;
-    if (k == "strategy") {
-      auto s = ParseStrategy(v);
-      if (!s.ok()) return s.status();
-      c.strategy = *s;
-    } else if (k == "structure_prompt") {
-      auto s = ParseStructurePrompt(v);
-      if (!s.ok()) return s.status();
-      c.structure_prompt = *s;
-    } else if (k == "dim") ok = absl::SimpleAtoi(v, &c.dim);
-    else if (k == "views") ok = absl::SimpleAtoi(v, &c.views);
-    else if (k == "node_prompts") ok = absl::SimpleAtoi(v, &c.node_prompts);
-    else if (k == "structure_prompts") ok = absl::SimpleAtoi(v, &c.structure_prompts);
-    else if (k == "view_prompts") { ok = absl::SimpleAtoi(v, &iv); c.view_prompts = iv != 0; }
-    else if (k == "recency_prompt") { ok = absl::SimpleAtoi(v, &iv); c.recency_prompt = iv != 0; }
-    else if (k == "layer_prompt") { ok = absl::SimpleAtoi(v, &iv); c.layer_prompt = iv != 0; }
-    else if (k == "new_embedding_lr") ok = absl::SimpleAtof(v, &c.new_embedding_lr);
-    else if (k == "two_hop_distinct") { ok = absl::SimpleAtoi(v, &iv); c.two_hop_distinct = iv != 0; }
-    else if (k == "layers") ok = absl::SimpleAtoi(v, &c.layers);
-    else if (k == "lr") ok = absl::SimpleAtof(v, &c.lr);
-    else if (k == "prompt_lr") ok = absl::SimpleAtof(v, &c.prompt_lr);
-    else if (k == "old_embedding_lr") ok = absl::SimpleAtof(v, &c.old_embedding_lr);
-    else if (k == "l2") ok = absl::SimpleAtof(v, &c.l2);
-    else if (k == "negatives") ok = absl::SimpleAtoi(v, &c.negatives);
-    else if (k == "batch_size") ok = absl::SimpleAtoi(v, &c.batch_size);
-    else if (k == "max_epochs") ok = absl::SimpleAtoi(v, &c.max_epochs);
-    else if (k == "patience") ok = absl::SimpleAtoi(v, &c.patience);
-    else if (k == "min_epochs") ok = absl::SimpleAtoi(v, &c.min_epochs);
-    else if (k == "threads") ok = absl::SimpleAtoi(v, &c.threads);
-    else if (k == "seed") ok = absl::SimpleAtoi(v, &c.seed);
-    else return absl::InvalidArgumentError(absl::StrCat("config line ", line_no, ": unknown key '", k, "'"));
-    if (!ok) return absl::InvalidArgumentError(absl::StrCat("config line ", line_no, ": bad value for ", k));
+    FieldReader reader{kv.first, kv.second};
+    VisitConfigFields(c, reader);
+    if (!reader.found)
+      return absl::InvalidArgumentError(absl::StrCat("config line ", line_no, ": unknown key '", kv.first, "'"));
+    if (!reader.status.ok())
+      return absl::InvalidArgumentError(absl::StrCat("config line ", line_no, ": ", reader.status.message()));
   }
   if (auto st = ValidateConfig(c); !st.ok()) return st;
   return c;

@@ -8,52 +8,160 @@ namespace {
 torch::Tensor Normal(std::initializer_list<int64_t> shape, double std) { return torch::randn(shape) * std; }
 }  // namespace
 
-Gpt4RecNet::Gpt4RecNet(const NetShape& shape, int64_t num_users, int64_t num_items) : shape_(shape) {
+ViewProjectionImpl::ViewProjectionImpl(int64_t dim) {
+  view_W = register_parameter("view_W", torch::eye(dim));
+  view_c = register_parameter("view_c", torch::zeros({dim}));
+}
+
+NodePromptImpl::NodePromptImpl(int64_t K, int64_t L, int64_t dk) {
+  node_P = register_parameter("node_P", Normal({K, L, dk}, 0.01));  // small: the prompt starts close to "no change"
+  node_A = register_parameter("node_A", Normal({K, dk, L}, 1.0 / std::sqrt(static_cast<double>(dk))));
+  node_b = register_parameter("node_b", torch::zeros({K, L}));
+}
+
+torch::Tensor NodePromptImpl::forward(const torch::Tensor& x) {
+  auto alpha = ShortRowSoftmax(torch::einsum("nkd,kdl->nkl", {x, node_A}) + node_b);  // α_i = softmax(a_k(x_i))
+  return x + torch::einsum("nkl,kld->nkd", {alpha, node_P});                         // x_i + Σ_j α_ij p_j
+}
+
+StructurePromptsImpl::StructurePromptsImpl(StructurePrompt f, int64_t K, int64_t M, int64_t dk) : form(f) {
+  const double score_std = 1.0 / std::sqrt(static_cast<double>(dk));
+  if (form == StructurePrompt::kSoftmax) {
+    struct_S = register_parameter("struct_S", Normal({K, M, dk}, 0.01));
+    struct_Gu = register_parameter("struct_Gu", Normal({K, dk, M}, score_std));
+    struct_Gi = register_parameter("struct_Gi", Normal({K, dk, M}, score_std));
+    struct_b = register_parameter("struct_b", torch::zeros({K, M}));
+  } else {
+    struct_Gu = register_parameter("struct_Gu", Normal({K, dk, 1}, 0.01));
+    struct_Gi = register_parameter("struct_Gi", Normal({K, dk, 1}, 0.01));
+    struct_b = register_parameter("struct_b", torch::full({K, 1}, 4.0));  // σ(4) ≈ 0.98: nearly open, ≈ plain Â
+  }
+}
+
+// g_k([x̂_u ‖ x̂_i]) for every edge, [E, K·M']. A linear score of both ends splits into per-node terms, and every
+// edge has exactly one user end, so the bias rides on the user-side term.
+torch::Tensor StructurePromptsImpl::EdgeLogits(const torch::Tensor& xhat, const NormAdjacency& adj) {
+  const int64_t U = adj.num_users;
+  auto lu = torch::einsum("nkd,kdm->nkm", {xhat.slice(0, 0, U), struct_Gu}) + struct_b;
+  auto li = torch::einsum("nkd,kdm->nkm", {xhat.slice(0, U), struct_Gi});
+  return GatherEdgePairs(adj, torch::cat({lu, li}, 0).reshape({xhat.size(0), -1}));
+}
+
+// (Σ_i Â_ui β_ui) S per node and view: only an E×K×M tensor is ever formed, never a per-edge message.
+torch::Tensor StructurePromptsImpl::Term(const torch::Tensor& xhat, const NormAdjacency& adj) {
+  const int64_t N = xhat.size(0), K = struct_S.size(0), M = struct_S.size(1);
+  auto beta = ShortRowSoftmax(EdgeLogits(xhat, adj).view({-1, K, M}));  // β_ui = softmax(g_k([x̂_u ‖ x̂_i]))
+  auto T = ScatterEdgesToNodes(adj, beta.view({-1, K * M}), /*weighted=*/true).view({N, K, M});
+  return torch::einsum("nkm,kmd->nkd", {T, struct_S});
+}
+
+torch::Tensor StructurePromptsImpl::Gate(const torch::Tensor& xhat, const NormAdjacency& adj) {
+  return torch::sigmoid(EdgeLogits(xhat, adj));
+}
+
+ViewPromptImpl::ViewPromptImpl(int64_t K, int64_t dk) { view_v = register_parameter("view_v", torch::zeros({K, dk})); }
+
+torch::Tensor ViewPromptImpl::forward(const torch::Tensor& h) {
+  auto gamma = ShortRowSoftmax((h * view_v).sum(-1));  // γ_ik = softmax_k(v_k · h_i^(k))
+  return h * (gamma * static_cast<double>(view_v.size(0))).unsqueeze(-1);
+}
+
+RecencyPromptImpl::RecencyPromptImpl(int64_t K) {
+  recency_tau = register_parameter("recency_tau", torch::zeros({kRecencyBuckets, K}));
+}
+
+torch::Tensor RecencyPromptImpl::forward(const NormAdjacency& adj) {
+  return (2.0 * torch::sigmoid(recency_tau)).index_select(0, adj.edge_bucket);
+}
+
+LayerPromptImpl::LayerPromptImpl(int64_t layers, int64_t K) {
+  layer_w = register_parameter("layer_w", torch::zeros({layers + 1, K}));
+}
+
+Gpt4RecNetImpl::Gpt4RecNetImpl(const NetShape& shape, int64_t num_users, int64_t num_items) : shape_(shape) {
   const int64_t d = shape.dim, K = shape.views, dk = d / K;
-  // LightGCN's usual N(0, 0.1) for the ID tables.
+  // N(0, init_std) for the ID tables, or xavier-normal (std sqrt(2 / (rows + d)), RecBole's choice) at 0.
+  auto std_for = [&](int64_t rows) {
+    return shape.init_std > 0 ? shape.init_std : std::sqrt(2.0 / static_cast<double>(rows + d));
+  };
   user_old = torch::empty({0, d});
   item_old = torch::empty({0, d});
-  user_new = Normal({num_users, d}, 0.1);
-  item_new = Normal({num_items, d}, 0.1);
-  // The view projections start as the identity split into K blocks, so an untrained backbone is plain LightGCN.
-  view_W = torch::eye(d);
-  view_c = torch::zeros({d});
+  user_new = Normal({num_users, d}, std_for(num_users));
+  item_new = Normal({num_items, d}, std_for(num_items));
+  backbone = register_module("backbone", ViewProjection(d));
   if (!shape.prompts) return;
-  const double score_std = 1.0 / std::sqrt(static_cast<double>(dk));
-  if (shape.node_prompts > 0) {
-    const int64_t L = shape.node_prompts;
-    node_P = Normal({K, L, dk}, 0.01);  // small: the prompt starts close to "no change"
-    node_A = Normal({K, dk, L}, score_std);
-    node_b = torch::zeros({K, L});
-  }
-  if (shape.structure == StructurePrompt::kSoftmax) {
-    const int64_t M = shape.structure_prompts;
-    struct_S = Normal({K, M, dk}, 0.01);
-    struct_Gu = Normal({K, dk, M}, score_std);
-    struct_Gi = Normal({K, dk, M}, score_std);
-    struct_b = torch::zeros({K, M});
-  } else if (shape.structure == StructurePrompt::kEdgeGate) {
-    struct_Gu = Normal({K, dk, 1}, 0.01);
-    struct_Gi = Normal({K, dk, 1}, 0.01);
-    struct_b = torch::full({K, 1}, 4.0);  // σ(4) ≈ 0.98: the gate starts nearly open (≈ plain Â)
-  }
-  if (shape.view_prompts) view_v = torch::zeros({K, dk});  // uniform γ = 1/K at the start
-  if (shape.recency) recency_tau = torch::zeros({kRecencyBuckets, K});  // 2σ(0) = 1: every edge weighs 1
-  if (shape.layer_prompt) layer_w = torch::zeros({shape.layers + 1, K});  // uniform: LightGCN's layer mean
+  if (shape.node_prompts > 0) node_prompt = register_module("node_prompt", NodePrompt(K, shape.node_prompts, dk));
+  if (shape.structure != StructurePrompt::kOff)
+    structure_prompt = register_module("structure_prompt",
+                                       StructurePrompts(shape.structure, K, shape.structure_prompts, dk));
+  if (shape.view_prompts) view_prompt = register_module("view_prompt", ViewPrompt(K, dk));
+  if (shape.recency) recency_prompt = register_module("recency_prompt", RecencyPrompt(K));
+  if (shape.layer_prompt) layer_prompt = register_module("layer_prompt", LayerPrompt(shape.layers, K));
 }
 
-std::map<std::string, torch::Tensor*> Gpt4RecNet::NamedParameters() {
-  std::map<std::string, torch::Tensor*> m = {{"view_W", &view_W}, {"view_c", &view_c}};
-  std::pair<const char*, torch::Tensor*> all[] = {
-      {"node_P", &node_P},       {"node_A", &node_A},       {"node_b", &node_b},     {"struct_S", &struct_S},
-      {"struct_Gu", &struct_Gu}, {"struct_Gi", &struct_Gi}, {"struct_b", &struct_b}, {"view_v", &view_v},
-      {"recency_tau", &recency_tau}, {"layer_w", &layer_w}};
-  for (auto& [name, t] : all)
-    if (t->defined()) m[name] = t;
-  return m;
+torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj) {
+  const int64_t d = shape_.dim, K = shape_.views, dk = d / K;
+  const int64_t N = num_users() + num_items();
+  auto x = backbone(Ego()).view({N, K, dk});  // x^(k) = W_k e + c_k
+  if (node_prompt) x = node_prompt(x);        // x̂^(k) = x^(k) + Σ_j α_j p_j
+  // The messages: Â, optionally scaled per edge (edge gate, recency), plus the softmax structure term.
+  const bool has_edges = adj.edge_user.numel() > 0;
+  torch::Tensor structure_term, edge_weight;
+  if (has_edges && structure_prompt && structure_prompt->form == StructurePrompt::kSoftmax)
+    structure_term = structure_prompt->Term(x, adj).reshape({N, d});
+  if (has_edges && structure_prompt && structure_prompt->form == StructurePrompt::kEdgeGate)
+    edge_weight = structure_prompt->Gate(x, adj);  // [E,K]
+  if (has_edges && recency_prompt && adj.edge_bucket.defined()) {
+    auto by_age = recency_prompt(adj);
+    edge_weight = edge_weight.defined() ? edge_weight * by_age : by_age;
+  }
+  // h^(k) = mean_l Â^l x̂^(k) (layer-weighted by the layer prompt). All K views share Â, so one N×d product
+  // propagates every view at once.
+  torch::Tensor lw;  // [layers+1, K], mean 1
+  if (layer_prompt) lw = layer_prompt();
+  auto weigh = [&](const torch::Tensor& t, int l) {
+    return lw.defined() ? (t.view({N, K, dk}) * lw[l].view({1, K, 1})).view({N, d}) : t;
+  };
+  auto h = x.reshape({N, d});
+  auto acc = weigh(h, 0);
+  for (int l = 0; l < shape_.layers; ++l) {
+    h = edge_weight.defined() ? GatedAdjacencyMatmul(adj, h, edge_weight) : AdjacencyMatmul(adj, h);
+    if (structure_term.defined()) h = h + structure_term;
+    acc = acc + weigh(h, l + 1);
+  }
+  auto hv = (acc / static_cast<double>(shape_.layers + 1)).view({N, K, dk});
+  if (view_prompt) hv = view_prompt(hv);  // z_i = concat_k(K γ_ik h_i^(k))
+  return hv.reshape({N, d});
 }
 
-void Gpt4RecNet::MergeRows() {
+std::vector<torch::Tensor> Gpt4RecNetImpl::PromptParameters() const {
+  std::vector<torch::Tensor> out;
+  auto add = [&](const torch::nn::Module& m) {
+    for (const auto& p : m.parameters()) out.push_back(p);
+  };
+  if (node_prompt) add(*node_prompt);
+  if (structure_prompt) add(*structure_prompt);
+  if (view_prompt) add(*view_prompt);
+  return out;
+}
+
+std::vector<torch::Tensor> Gpt4RecNetImpl::TemporalPromptParameters() const {
+  std::vector<torch::Tensor> out;
+  if (recency_prompt) out.push_back(recency_prompt->recency_tau);
+  if (layer_prompt) out.push_back(layer_prompt->layer_w);
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Gpt4RecNetImpl::CheckpointTensors() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& item : named_parameters(/*recurse=*/true)) {
+    const std::string& key = item.key();
+    out.emplace_back(key.substr(key.rfind('.') + 1), item.value());
+  }
+  return out;
+}
+
+void Gpt4RecNetImpl::MergeRows() {
   torch::NoGradGuard no_grad;
   user_old = torch::cat({user_old, user_new}, 0).detach().clone();
   item_old = torch::cat({item_old, item_new}, 0).detach().clone();
@@ -61,71 +169,9 @@ void Gpt4RecNet::MergeRows() {
   item_new = torch::empty({0, shape_.dim});
 }
 
-void Gpt4RecNet::AppendRows(const torch::Tensor& new_users, const torch::Tensor& new_items) {
+void Gpt4RecNetImpl::AppendRows(const torch::Tensor& new_users, const torch::Tensor& new_items) {
   user_new = new_users.detach().clone();
   item_new = new_items.detach().clone();
-}
-
-// (Σ_i Â_ui β_ui) S per node and view: the cheap form of the structure prompt (design page §2.3). β comes from
-// a linear score of both ends, which splits into per-node terms, so only an E×K×M tensor is ever formed.
-torch::Tensor Gpt4RecNet::StructureTerm(const torch::Tensor& xhat, const NormAdjacency& adj) const {
-  const int64_t N = xhat.size(0), K = shape_.views, M = shape_.structure_prompts;
-  auto beta = ShortRowSoftmax(EdgeLogits(xhat, adj).view({-1, K, M}));
-  auto T = ScatterEdgesToNodes(adj, beta.view({-1, K * M}), /*weighted=*/true).view({N, K, M});
-  return torch::einsum("nkm,kmd->nkd", {T, struct_S});
-}
-
-// g_k([x̂_u ‖ x̂_i]) for every edge, [E, K*M']. Every edge has exactly one user end, so the bias rides on the
-// user-side term.
-torch::Tensor Gpt4RecNet::EdgeLogits(const torch::Tensor& xhat, const NormAdjacency& adj) const {
-  const int64_t U = adj.num_users;
-  auto lu = torch::einsum("nkd,kdm->nkm", {xhat.slice(0, 0, U), struct_Gu}) + struct_b;
-  auto li = torch::einsum("nkd,kdm->nkm", {xhat.slice(0, U), struct_Gi});
-  auto node_logits = torch::cat({lu, li}, 0).reshape({xhat.size(0), -1});
-  return GatherEdgePairs(adj, node_logits);
-}
-
-torch::Tensor Gpt4RecNet::Forward(const NormAdjacency& adj) const {
-  const int64_t d = shape_.dim, K = shape_.views, dk = d / K;
-  auto x = torch::cat({user_old, user_new, item_old, item_new}, 0);
-  const int64_t N = x.size(0);
-  auto xv = torch::addmm(view_c, x, view_W.t()).view({N, K, dk});  // x^(k) = W_k e + c_k, all views at once
-  if (node_P.defined()) {
-    auto alpha = ShortRowSoftmax(torch::einsum("nkd,kdl->nkl", {xv, node_A}) + node_b);
-    xv = xv + torch::einsum("nkl,kld->nkd", {alpha, node_P});
-  }
-  const bool has_edges = adj.edge_user.numel() > 0;
-  torch::Tensor structure_term, gate;
-  if (has_edges && shape_.prompts && shape_.structure == StructurePrompt::kSoftmax) {
-    structure_term = StructureTerm(xv, adj).reshape({N, d});
-  } else if (has_edges && shape_.prompts && shape_.structure == StructurePrompt::kEdgeGate) {
-    gate = torch::sigmoid(EdgeLogits(xv, adj));  // [E,K]
-  }
-  if (has_edges && recency_tau.defined() && adj.edge_bucket.defined()) {
-    auto by_age = (2.0 * torch::sigmoid(recency_tau)).index_select(0, adj.edge_bucket);  // [E,K]
-    gate = gate.defined() ? gate * by_age : by_age;
-  }
-  // All K views share Â, so one N×d product propagates every view at once.
-  auto h = xv.reshape({N, d});
-  torch::Tensor lw;  // [layers+1, K] layer weights with mean 1, so that uniform is LightGCN's mean
-  if (layer_w.defined()) lw = torch::softmax(layer_w, 0) * static_cast<double>(shape_.layers + 1);
-  auto weigh = [&](const torch::Tensor& t, int l) {
-    return lw.defined() ? (t.view({N, K, dk}) * lw[l].view({1, K, 1})).view({N, d}) : t;
-  };
-  auto acc = weigh(h, 0);
-  for (int l = 0; l < shape_.layers; ++l) {
-    h = gate.defined() ? GatedAdjacencyMatmul(adj, h, gate) : AdjacencyMatmul(adj, h);
-    if (structure_term.defined()) h = h + structure_term;
-    acc = acc + weigh(h, l + 1);
-  }
-  auto hv = (acc / static_cast<double>(shape_.layers + 1)).view({N, K, dk});
-  if (view_v.defined()) {
-    // γ_ik = softmax_k(v_k · h_i^(k)), scaled by K so that uniform weights leave the concatenation unchanged:
-    // without the factor the prompt starts by shrinking every score K² times, which BPR then has to undo.
-    auto gamma = ShortRowSoftmax((hv * view_v).sum(-1));
-    hv = hv * (gamma * static_cast<double>(K)).unsqueeze(-1);
-  }
-  return hv.reshape({N, d});
 }
 
 }  // namespace gpt4rec::model

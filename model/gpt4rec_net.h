@@ -1,11 +1,13 @@
-// Private (torch): GPT4Rec's parameters and forward pass (design page §2). The ID tables are kept split at the
-// old/new boundary of the current segment so that old rows can be frozen bitwise while new rows train.
+// Private (torch): GPT4Rec as a torch::nn::Module (design page §2). The backbone (the view projections) and each
+// prompt are registered submodules, so "what is the backbone" and "what is a prompt" are the module tree, not a
+// list of names. The ID tables are plain tensors, kept split at the old/new boundary of the current segment so
+// that old rows can be frozen bitwise while new rows train; the trainer puts them in parameter groups of their own.
 #pragma once
 
 #include <torch/torch.h>
 
-#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/csr_spmm.h"
@@ -24,46 +26,110 @@ struct NetShape {
   bool layer_prompt = false;   // ModelConfig.layer_prompt
   bool prompts = true;         // false: the bare backbone (views + LightGCN), used by the baselines
   int layers = 2;
+  float init_std = 0.1f;       // ModelConfig.init_std (0: xavier-normal per table)
 };
 
-class Gpt4RecNet {
+// §2.1 x^(k) = W_k e + c_k for all K views at once: W is d×d, rows k·dk..(k+1)·dk are W_k. Starts as the
+// identity, so an untrained backbone is plain LightGCN on K slices of E.
+struct ViewProjectionImpl : torch::nn::Module {
+  explicit ViewProjectionImpl(int64_t dim);
+  torch::Tensor forward(const torch::Tensor& e) { return torch::addmm(view_c, e, view_W.t()); }
+  torch::Tensor view_W, view_c;
+};
+TORCH_MODULE(ViewProjection);
+
+// §2.2 node-level prompts (GPF-plus), per view: x̂_i = x_i + Σ_j α_ij p_j with α_i = softmax(a_k(x_i)).
+struct NodePromptImpl : torch::nn::Module {
+  NodePromptImpl(int64_t views, int64_t prompts, int64_t view_dim);
+  torch::Tensor forward(const torch::Tensor& x);  // [N,K,dk] -> [N,K,dk]
+  torch::Tensor node_P, node_A, node_b;           // [K,L,dk], [K,dk,L], [K,L]
+};
+TORCH_MODULE(NodePrompt);
+
+// §2.3 structure-level prompts [reconstructed], per view, scored by g_k([x̂_u ‖ x̂_i]) on every edge. Softmax form:
+// the message along (u,i) gains Σ_m β_ui,m s_m, computed in the cheap form (Σ_i Â_ui β_ui) S. Edge-gate form: a
+// scalar σ(g_k(...)) scales Â_ui.
+struct StructurePromptsImpl : torch::nn::Module {
+  StructurePromptsImpl(StructurePrompt form, int64_t views, int64_t prompts, int64_t view_dim);
+  torch::Tensor Term(const torch::Tensor& xhat, const NormAdjacency& adj);  // softmax form: [N,K,dk]
+  torch::Tensor Gate(const torch::Tensor& xhat, const NormAdjacency& adj);  // edge gate: [E,K]
+  StructurePrompt form;
+  torch::Tensor struct_S, struct_Gu, struct_Gi, struct_b;  // [K,M,dk], [K,dk,M'], [K,dk,M'], [K,M'] (M'=1: gate)
+
+ private:
+  torch::Tensor EdgeLogits(const torch::Tensor& xhat, const NormAdjacency& adj);  // [E, K·M']
+};
+TORCH_MODULE(StructurePrompts);
+
+// §2.5 view-level prompts [reconstructed]: z_i = concat_k(K·γ_ik · h_i^(k)), γ_i = softmax_k(v_k · h_i^(k)). The
+// factor K makes uniform weights the plain concatenation; without it the prompt starts by shrinking every score
+// K² times, which BPR then has to undo.
+struct ViewPromptImpl : torch::nn::Module {
+  ViewPromptImpl(int64_t views, int64_t view_dim);
+  torch::Tensor forward(const torch::Tensor& h);  // [N,K,dk] -> [N,K,dk]
+  torch::Tensor view_v;                           // [K,dk]; zero = uniform γ
+};
+TORCH_MODULE(ViewPrompt);
+
+// Temporal prompt (ours, README): a per-view weight 2σ(τ[bucket(age)]) ∈ (0, 2) on every edge's message.
+struct RecencyPromptImpl : torch::nn::Module {
+  explicit RecencyPromptImpl(int64_t views);
+  torch::Tensor forward(const NormAdjacency& adj);  // [E,K]
+  torch::Tensor recency_tau;                         // [kRecencyBuckets,K]; zero = every edge weighs 1
+};
+TORCH_MODULE(RecencyPrompt);
+
+// Temporal prompt (ours, README): per-view weights over the LightGCN layers, (layers+1)·softmax, uniform = mean.
+struct LayerPromptImpl : torch::nn::Module {
+  LayerPromptImpl(int64_t layers, int64_t views);
+  torch::Tensor forward() { return torch::softmax(layer_w, 0) * static_cast<double>(layer_w.size(0)); }
+  torch::Tensor layer_w;  // [layers+1,K]
+};
+TORCH_MODULE(LayerPrompt);
+
+class Gpt4RecNetImpl : public torch::nn::Module {
  public:
-  Gpt4RecNet() = default;
   // Fresh parameters for num_users × num_items (all rows "new"); draws from torch's global generator.
-  Gpt4RecNet(const NetShape& shape, int64_t num_users, int64_t num_items);
+  Gpt4RecNetImpl(const NetShape& shape, int64_t num_users, int64_t num_items);
 
   const NetShape& shape() const { return shape_; }
   int64_t num_users() const { return user_old.size(0) + user_new.size(0); }
   int64_t num_items() const { return item_old.size(0) + item_new.size(0); }
+  // The ID table E in node order (users, then items), [N, dim].
+  torch::Tensor Ego() const { return torch::cat({user_old, user_new, item_old, item_new}, 0); }
 
   // Final representations z for all N = users + items nodes, [N, dim].
-  torch::Tensor Forward(const NormAdjacency& adj) const;
+  torch::Tensor forward(const NormAdjacency& adj);
 
   // Joins old and new rows into the old part (end of a segment) and appends `new_users`/`new_items` rows as the
   // new part (start of a segment). Results have requires_grad off; the trainer decides what trains.
   void MergeRows();
   void AppendRows(const torch::Tensor& new_users, const torch::Tensor& new_items);
 
-  // Named tensors: the ID tables ("user_emb", "item_emb" after MergeRows), backbone and prompts.
-  std::map<std::string, torch::Tensor*> NamedParameters();  // everything except the ID tables
-  // The backbone (frozen during prompt tuning); every other named parameter is a prompt.
-  static bool IsBackbone(const std::string& name) { return name == "view_W" || name == "view_c"; }
-  // Prompts that train only during prompt tuning (segment 0 leaves them at the identity).
-  static bool TuningOnly(const std::string& name) { return name == "recency_tau" || name == "layer_w"; }
+  // What prompt tuning freezes (the backbone), what it trains (the prompts), and the temporal prompts, which
+  // train only during prompt tuning (segment 0 leaves them at the identity).
+  std::vector<torch::Tensor> BackboneParameters() const { return backbone->parameters(); }
+  std::vector<torch::Tensor> PromptParameters() const;
+  std::vector<torch::Tensor> TemporalPromptParameters() const;
+
+  // Every registered tensor under its checkpoint name: the leaf names ("view_W", "node_P", ...) that checkpoints
+  // have used since before the module tree existed, so old checkpoints load unchanged.
+  std::vector<std::pair<std::string, torch::Tensor>> CheckpointTensors() const;
+  // Whether a checkpoint may lack the tensor (written before it existed; it then keeps its identity start).
+  static bool AddedAfterV1(const std::string& name) { return name == "recency_tau" || name == "layer_w"; }
 
   torch::Tensor user_old, user_new, item_old, item_new;  // ID embeddings E
-  torch::Tensor view_W;  // [dim, dim]: rows k*dk..(k+1)*dk are W_k
-  torch::Tensor view_c;  // [dim]
-  torch::Tensor node_P, node_A, node_b;                   // [K,L,dk], [K,dk,L], [K,L]
-  torch::Tensor struct_S, struct_Gu, struct_Gi, struct_b;  // [K,M,dk], [K,dk,M'], [K,dk,M'], [K,M'] (M'=1: gate)
-  torch::Tensor view_v;                                     // [K,dk]
-  torch::Tensor recency_tau;                                // [kRecencyBuckets,K]: edge weight 2σ(τ) by age
-  torch::Tensor layer_w;                                    // [layers+1,K]: softmax over layers, per view
+
+  ViewProjection backbone{nullptr};
+  NodePrompt node_prompt{nullptr};
+  StructurePrompts structure_prompt{nullptr};
+  ViewPrompt view_prompt{nullptr};
+  RecencyPrompt recency_prompt{nullptr};
+  LayerPrompt layer_prompt{nullptr};
 
  private:
-  torch::Tensor StructureTerm(const torch::Tensor& xhat, const NormAdjacency& adj) const;
-  torch::Tensor EdgeLogits(const torch::Tensor& xhat, const NormAdjacency& adj) const;
   NetShape shape_;
 };
+TORCH_MODULE(Gpt4RecNet);
 
 }  // namespace gpt4rec::model

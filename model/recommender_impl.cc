@@ -38,6 +38,7 @@ NetShape ShapeFor(const ModelConfig& c) {
   s.layer_prompt = c.layer_prompt;
   s.prompts = UsesPrompts(c);
   s.layers = c.layers;
+  s.init_std = c.init_std;
   return s;
 }
 
@@ -144,8 +145,7 @@ class ModelImpl final : public RecommenderModel {
 
   ModelConfig config_;
   int segments_ = 0;
-  bool has_net_ = false;
-  Gpt4RecNet net_;
+  Gpt4RecNet net_{nullptr};  // null until the first trained segment (and for pop)
   Graph graph_;                           // the last accumulated graph
   std::unique_ptr<BipartiteCsr> bip_;     // its prepared form
   std::unique_ptr<NormAdjacency> adj_;    // and its Â (autograd keeps a pointer to it during training)
@@ -194,7 +194,7 @@ absl::StatusOr<TrainReport> ModelImpl::Update(const SegmentInput& input, const E
   report.mode = "none";
   const Strategy s = config_.strategy;
   if (s != Strategy::kPop) {
-    const bool fresh = !has_net_ || s == Strategy::kRetrain;
+    const bool fresh = !net_ || s == Strategy::kRetrain;
     std::vector<int32_t> pos_u, pos_i;
     if (s == Strategy::kRetrain) {  // positives: every edge of the accumulated training graph
       pos_u.reserve(bip->num_edges());
@@ -209,19 +209,18 @@ absl::StatusOr<TrainReport> ModelImpl::Update(const SegmentInput& input, const E
     }
     if (fresh) {
       net_ = Gpt4RecNet(ShapeFor(config_), g.num_users, g.num_items);
-      has_net_ = true;
       report.mode = segments_ == 0 ? "train" : "retrain";
     } else {
       // New nodes: mean of their old 2-hop neighbours' ID embeddings over the accumulated graph.
-      const int32_t old_u = static_cast<int32_t>(net_.num_users()), old_i = static_cast<int32_t>(net_.num_items());
+      const int32_t old_u = static_cast<int32_t>(net_->num_users()), old_i = static_cast<int32_t>(net_->num_items());
       auto new_u = torch::empty({g.num_users - old_u, config_.dim});
       auto new_i = torch::empty({g.num_items - old_i, config_.dim});
-      auto uo = net_.user_old.contiguous(), io = net_.item_old.contiguous();
+      auto uo = net_->user_old.contiguous(), io = net_->item_old.contiguous();
       TwoHopMeanInit(*bip, Side::kUser, uo.data_ptr<float>(), old_u, g.num_users - old_u, config_.dim,
                      new_u.data_ptr<float>(), config_.two_hop_distinct);
       TwoHopMeanInit(*bip, Side::kItem, io.data_ptr<float>(), old_i, g.num_items - old_i, config_.dim,
                      new_i.data_ptr<float>(), config_.two_hop_distinct);
-      net_.AppendRows(new_u, new_i);
+      net_->AppendRows(new_u, new_i);
       if (s == Strategy::kFinetune) report.mode = "finetune";
       if (s == Strategy::kGpt4Rec) report.mode = "prompt_tuning";
     }
@@ -231,7 +230,7 @@ absl::StatusOr<TrainReport> ModelImpl::Update(const SegmentInput& input, const E
         return absl::CancelledError(absl::StrCat("training of segment ", segments_, " was cancelled"));
       }
     }
-    net_.MergeRows();
+    net_->MergeRows();
   }
   graph_ = g;
   bip_ = std::move(bip);
@@ -249,9 +248,8 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
   // rows at old_embedding_lr; the backbone (and old rows when old_embedding_lr is 0) is frozen — not given to the
   // optimiser, requires_grad off, so it stays bitwise unchanged. Otherwise everything trains at lr, except the
   // temporal prompts, which stay at the identity outside prompt tuning.
-  auto params = net_.NamedParameters();
   std::vector<torch::Tensor> main_group, old_group, new_group;
-  std::vector<torch::Tensor*> trainable;
+  std::vector<torch::Tensor*> trainable;  // the module's parameters are handles sharing their storage
   auto use = [&](torch::Tensor* t, bool train, std::vector<torch::Tensor>* group) {
     t->set_requires_grad(train);
     if (train) {
@@ -259,16 +257,17 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
       trainable.push_back(t);
     }
   };
+  auto backbone = net_->BackboneParameters(), prompts = net_->PromptParameters(),
+       temporal = net_->TemporalPromptParameters();
+  for (auto& t : backbone) use(&t, !prompt_tuning && config_.view_projection, &main_group);
+  for (auto& t : prompts) use(&t, true, &main_group);
+  for (auto& t : temporal) use(&t, prompt_tuning, &main_group);
   const bool train_old = !prompt_tuning || config_.old_embedding_lr > 0;
-  for (auto& [name, t] : params) {
-    const bool frozen = prompt_tuning ? Gpt4RecNet::IsBackbone(name) : Gpt4RecNet::TuningOnly(name);
-    use(t, !frozen, &main_group);
-  }
   const bool own_new_rate = prompt_tuning && config_.new_embedding_lr > 0;
-  use(&net_.user_new, true, own_new_rate ? &new_group : &main_group);
-  use(&net_.item_new, true, own_new_rate ? &new_group : &main_group);
-  use(&net_.user_old, train_old, prompt_tuning ? &old_group : &main_group);
-  use(&net_.item_old, train_old, prompt_tuning ? &old_group : &main_group);
+  use(&net_->user_new, true, own_new_rate ? &new_group : &main_group);
+  use(&net_->item_new, true, own_new_rate ? &new_group : &main_group);
+  use(&net_->user_old, train_old, prompt_tuning ? &old_group : &main_group);
+  use(&net_->item_old, train_old, prompt_tuning ? &old_group : &main_group);
 
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(main_group,
@@ -313,14 +312,22 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
       auto bu = torch::from_blob(ep_users.data() + b0, {B}, torch::kInt32).to(torch::kLong);
       auto bi = torch::from_blob(ep_items.data() + b0, {B}, torch::kInt32).to(torch::kLong) + U;
       auto bj = torch::from_blob(ep_neg.data() + b0 * neg, {B * neg}, torch::kLong) + U;
-      auto z = net_.Forward(adj);
+      auto z = net_->forward(adj);
       auto zu = z.index_select(0, bu);
       auto zi = z.index_select(0, bi);
       auto zj = z.index_select(0, bj).view({B, neg, -1});
       auto pos = (zu * zi).sum(-1, true);                   // [B,1]
       auto negs = (zu.unsqueeze(1) * zj).sum(-1);           // [B,neg]
       auto bpr = -torch::log_sigmoid(pos - negs).mean();
-      auto reg = (zu.pow(2).sum() + zi.pow(2).sum() + zj.pow(2).sum() / neg) / (2.0 * B);
+      torch::Tensor reg;
+      if (config_.l2_on_ego) {  // LightGCN's form: the batch's layer-0 ID rows
+        auto e = net_->Ego();
+        reg = (e.index_select(0, bu).pow(2).sum() + e.index_select(0, bi).pow(2).sum() +
+               e.index_select(0, bj).pow(2).sum() / neg) /
+              (2.0 * B);
+      } else {
+        reg = (zu.pow(2).sum() + zi.pow(2).sum() + zj.pow(2).sum() / neg) / (2.0 * B);
+      }
       auto loss = bpr + config_.l2 * reg;
       opt.zero_grad();
       loss.backward();
@@ -333,7 +340,7 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
     log.train_seconds = Since(te);
     if (has_valid) {
       torch::NoGradGuard no_grad;
-      log.valid_recall20 = ValidRecall20(net_.Forward(adj), g, valid);
+      log.valid_recall20 = ValidRecall20(net_->forward(adj), g, valid);
     }
     log.seconds = Since(te);
     report->log.push_back(log);
@@ -359,8 +366,9 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
   torch::NoGradGuard no_grad;
   if (!best_state.empty() && report->best_epoch != report->epochs)
     for (size_t k = 0; k < trainable.size(); ++k) trainable[k]->copy_(best_state[k]);
-  for (auto* t : trainable) *t = t->detach().set_requires_grad(false);
-  for (auto& [name, t] : params) t->set_requires_grad(false);
+  for (auto* t : trainable) t->mutable_grad().reset();
+  for (auto& t : net_->parameters()) t.set_requires_grad(false);
+  for (torch::Tensor* t : {&net_->user_old, &net_->user_new, &net_->item_old, &net_->item_new}) *t = t->detach();
   return true;
 }
 
@@ -374,7 +382,7 @@ void ModelImpl::PublishEmbeddings() {
     float* p = zi.data_ptr<float>();
     for (int32_t i = 0; i < graph_.num_items; ++i) p[i] = static_cast<float>(bip_->item_ptr[i + 1] - bip_->item_ptr[i]);
   } else {
-    auto z = net_.Forward(*adj_);
+    auto z = net_->forward(*adj_);
     zu = z.slice(0, 0, graph_.num_users).contiguous();
     zi = z.slice(0, graph_.num_users).contiguous();
   }
@@ -425,7 +433,7 @@ absl::Status ModelImpl::Save(const std::string& path) const {
   CheckpointContents c;
   c.config_text = EncodeConfig(config_);
   c.counters["segments_seen"] = segments_;
-  c.counters["has_net"] = has_net_ ? 1 : 0;
+  c.counters["has_net"] = net_ ? 1 : 0;
   c.counters["num_users"] = graph_.num_users;
   c.counters["num_items"] = graph_.num_items;
   if (!graph_.indptr.empty()) {
@@ -437,11 +445,10 @@ absl::Status ModelImpl::Save(const std::string& path) const {
       c.arrays["graph_edge_age"] = ToBlob(torch::from_blob(const_cast<int32_t*>(graph_.edge_age.data()),
                                                            {(int64_t)graph_.edge_age.size()}, torch::kInt32));
   }
-  if (has_net_) {
-    auto& net = const_cast<Gpt4RecNet&>(net_);
-    c.arrays["user_emb"] = ToBlob(torch::cat({net.user_old, net.user_new}, 0));
-    c.arrays["item_emb"] = ToBlob(torch::cat({net.item_old, net.item_new}, 0));
-    for (auto& [name, t] : net.NamedParameters()) c.arrays[name] = ToBlob(*t);
+  if (net_) {
+    c.arrays["user_emb"] = ToBlob(torch::cat({net_->user_old, net_->user_new}, 0));
+    c.arrays["item_emb"] = ToBlob(torch::cat({net_->item_old, net_->item_new}, 0));
+    for (const auto& [name, t] : net_->CheckpointTensors()) c.arrays[name] = ToBlob(t);
   }
   {
     std::shared_lock lock(mu_);
@@ -465,7 +472,7 @@ absl::Status ModelImpl::Restore(const CheckpointContents& c) {
     return FromBlob(it->second);
   };
   segments_ = static_cast<int>(counter("segments_seen"));
-  has_net_ = counter("has_net") != 0;
+  const bool has_net = counter("has_net") != 0;
   Graph g;
   g.num_users = static_cast<int32_t>(counter("num_users"));
   g.num_items = static_cast<int32_t>(counter("num_items"));
@@ -484,25 +491,26 @@ absl::Status ModelImpl::Restore(const CheckpointContents& c) {
     if (auto st = ValidateGraph(g); !st.ok()) return absl::DataLossError(absl::StrCat("checkpoint graph: ", st.message()));
     SetGraph(std::move(g));
   }
-  if (has_net_) {
+  if (has_net) {
     torch::manual_seed(0);
     net_ = Gpt4RecNet(ShapeFor(config_), 0, 0);
-    for (auto& [name, t] : net_.NamedParameters()) {
+    torch::NoGradGuard no_grad;
+    for (auto& [name, t] : net_->CheckpointTensors()) {
       // Checkpoints written before the temporal prompts existed: they start at the identity.
-      if (Gpt4RecNet::TuningOnly(name) && !c.arrays.count(name)) continue;
+      if (Gpt4RecNetImpl::AddedAfterV1(name) && !c.arrays.count(name)) continue;
       auto a = array(name);
       if (!a.ok()) return a.status();
-      if (a->sizes() != t->sizes())
+      if (a->sizes() != t.sizes())
         return absl::DataLossError(absl::StrCat("checkpoint: array ", name, " has the wrong shape"));
-      *t = *a;
+      t.copy_(*a);
     }
     auto ue = array("user_emb");
     auto ie = array("item_emb");
     if (!ue.ok()) return ue.status();
     if (!ie.ok()) return ie.status();
-    net_.user_new = *ue;
-    net_.item_new = *ie;
-    net_.MergeRows();
+    net_->user_new = *ue;
+    net_->item_new = *ie;
+    net_->MergeRows();
   }
   if (c.arrays.count("z_users")) {
     auto zu = array("z_users"), zi = array("z_items"), zm = array("z_user_mean");

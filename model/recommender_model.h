@@ -64,7 +64,14 @@ struct ModelConfig {
   // number of 2-hop paths to it (shared neighbours), O(edges × dim) per segment; true: plain mean over the
   // distinct neighbours, whose cost grows with hub degrees (slow on power-law graphs).
   bool two_hop_distinct = false;
-  float l2 = 1e-4f;            // on the batch's representations
+  float l2 = 1e-4f;            // weight of the L2 term (see l2_on_ego)
+  // true: L2 on the batch's layer-0 ID rows (LightGCN's form, ‖e_u‖² + ‖e_i‖² + ‖e_j‖² over 2B); false: on the
+  // propagated representations z.
+  bool l2_on_ego = false;
+  // Std of the N(0, σ) initial ID rows; 0: xavier-normal per table, sqrt(2 / (rows + d)).
+  float init_std = 0.1f;
+  // false: the view projections W_k, c_k stay the identity blocks (each view is a slice of E) and never train.
+  bool view_projection = true;
   int negatives = 1;           // sampled per positive (BPR)
   int batch_size = 512;
   int max_epochs = 25;
@@ -73,6 +80,43 @@ struct ModelConfig {
   int threads = 0;             // torch::set_num_threads; 0 = all cores
   uint64_t seed = 42;
 };
+
+// The one list of ModelConfig's fields. Every consumer walks it — the checkpoint codec, the server's and the
+// replay's flags (model/config_flags.h), the JSON reports (model/config_json.h), the benches — so a new
+// hyper-parameter is its member above plus one line here. `v(name, member, help)` is called once per field, in
+// this order; `member` is an int&, float&, bool&, uint64_t&, Strategy& or StructurePrompt& (const for a const
+// config). The name is the flag (--name), the JSON key and the checkpoint key; the member's initialiser is the
+// default.
+template <class Config, class Visitor>
+void VisitConfigFields(Config& c, Visitor&& v) {
+  v("strategy", c.strategy, "model update strategy: gpt4rec | finetune | retrain | static | pop");
+  v("dim", c.dim, "embedding dimension d");
+  v("views", c.views, "disentangled views K (d / K dims each)");
+  v("node_prompts", c.node_prompts, "node-level prompts L per view");
+  v("structure_prompts", c.structure_prompts, "structure-level prompts M per view");
+  v("structure_prompt", c.structure_prompt, "structure prompt form: softmax | edge_gate | off");
+  v("view_prompts", c.view_prompts, "view-level prompts on/off (true|false)");
+  v("recency_prompt", c.recency_prompt, "temporal prompt: learned edge weights by age in segments (true|false)");
+  v("layer_prompt", c.layer_prompt, "temporal prompt: learned weights over the LightGCN layers (true|false)");
+  v("layers", c.layers, "LightGCN layers");
+  v("lr", c.lr, "learning rate (segment 0, retrain, finetune)");
+  v("prompt_lr", c.prompt_lr, "learning rate of prompts and new rows during prompt tuning");
+  v("old_embedding_lr", c.old_embedding_lr, "> 0: old embeddings train at this rate in prompt tuning (0: frozen)");
+  v("new_embedding_lr", c.new_embedding_lr, "> 0: new rows' rate in prompt tuning (0: prompt_lr)");
+  v("two_hop_distinct", c.two_hop_distinct,
+    "new nodes start from the plain mean of distinct 2-hop neighbours (false: path-weighted mean)");
+  v("l2", c.l2, "weight of the L2 term");
+  v("l2_on_ego", c.l2_on_ego, "L2 on the layer-0 ID rows of the batch (false: on the propagated representations)");
+  v("init_std", c.init_std, "std of the initial ID rows (0: xavier-normal per table)");
+  v("view_projection", c.view_projection, "learned view projections W_k, c_k (false: fixed identity blocks)");
+  v("negatives", c.negatives, "sampled negatives per positive (BPR)");
+  v("batch_size", c.batch_size, "training batch size");
+  v("max_epochs", c.max_epochs, "max epochs per segment");
+  v("patience", c.patience, "early-stopping patience (epochs)");
+  v("min_epochs", c.min_epochs, "epochs before early stopping may stop");
+  v("threads", c.threads, "torch threads for training (0: all cores)");
+  v("seed", c.seed, "training seed");
+}
 
 // User-major CSR in dense ids: items of user u are indices[indptr[u] .. indptr[u+1]).
 struct Graph {

@@ -1,6 +1,7 @@
 #include "server/server_flags.h"
 
 #include "absl/strings/str_cat.h"
+#include "model/config_flags.h"
 
 namespace gpt4rec::server {
 
@@ -35,30 +36,8 @@ void AddServerFlags(CLI::App& app, ServerOptions* o, ProcessFlags* p) {
   app.add_option("--popular_window_events", o->popular_window_events,
                  "POPULAR ranks items by their count in the last N events");
   app.add_option("--refresh_ms", o->refresh_ms, "how often the popular list and the folded-in new items are recomputed");
-  // training
-  app.add_option("--threads", m.threads, "torch threads for training (0: all cores)");
-  app.add_option("--strategy", p->strategy, "model update strategy: gpt4rec | finetune | retrain | static | pop");
-  app.add_option("--dim", m.dim, "embedding dimension d");
-  app.add_option("--views", m.views, "views K (d / K dims each)");
-  app.add_option("--node_prompts", m.node_prompts, "node prompts L");
-  app.add_option("--structure_prompts", m.structure_prompts, "structure prompts M");
-  app.add_option("--structure_prompt", p->structure_prompt, "structure prompt form: softmax | edge_gate | off");
-  app.add_option("--view_prompts", m.view_prompts, "view prompts on/off (true|false)");
-  app.add_option("--recency_prompt", m.recency_prompt,
-                 "temporal prompt: learned edge weights by age in segments (true|false)");
-  app.add_option("--layer_prompt", m.layer_prompt,
-                 "temporal prompt: learned weights over the LightGCN layers (true|false)");
-  app.add_option("--layers", m.layers, "LightGCN layers");
-  app.add_option("--lr", m.lr, "learning rate (segment 0, retrain, finetune)");
-  app.add_option("--prompt_lr", m.prompt_lr, "learning rate of prompts and new rows during prompt tuning");
-  app.add_option("--old_embedding_lr", m.old_embedding_lr, "> 0: old embeddings train at this rate in prompt tuning");
-  app.add_option("--l2", m.l2, "L2 on the batch's representations");
-  app.add_option("--negatives", m.negatives, "sampled negatives per positive (BPR)");
-  app.add_option("--batch_size", m.batch_size, "training batch size");
-  app.add_option("--max_epochs", m.max_epochs, "max epochs per segment");
-  app.add_option("--patience", m.patience, "early-stopping patience (epochs)");
-  app.add_option("--min_epochs", m.min_epochs, "epochs before early stopping may stop");
-  app.add_option("--seed", m.seed, "training seed");
+  // training: every ModelConfig field, from the model's one field list
+  model::AddModelConfigFlags(app, &m);
   app.add_option("--valid_fraction", o->valid_fraction, "share of a segment's edges held out for early stopping");
   app.add_option("--split_seed", o->split_seed, "seed of the train/valid hash split");
   // security (tokens may also come from the environment, keeping them out of `ps`)
@@ -73,15 +52,7 @@ void AddServerFlags(CLI::App& app, ServerOptions* o, ProcessFlags* p) {
   app.add_option("--log_level", p->log_level, "trace | debug | info | warn | error");
 }
 
-absl::Status FinishServerFlags(const ProcessFlags& p, ServerOptions* o) {
-  auto strategy = model::ParseStrategy(p.strategy);
-  if (!strategy.ok()) return absl::InvalidArgumentError(absl::StrCat("--strategy: ", strategy.status().message()));
-  o->model.strategy = *strategy;
-  auto structure = model::ParseStructurePrompt(p.structure_prompt);
-  if (!structure.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--structure_prompt: ", structure.status().message()));
-  }
-  o->model.structure_prompt = *structure;
+absl::Status FinishServerFlags(const ProcessFlags&, ServerOptions* o) {
   if (o->max_k == 0) return absl::InvalidArgumentError("--max_k: must be >= 1");
   if (o->max_batch < 1) return absl::InvalidArgumentError("--max_batch: must be >= 1");
   if (o->scoring_threads < 1) return absl::InvalidArgumentError("--scoring_threads: must be >= 1");

@@ -12,13 +12,11 @@ namespace gpt4rec::server {
 
 struct ProcessFlags {
   std::string log_level = "info";  // trace | debug | info | warn | error
-  std::string strategy = "gpt4rec";
-  std::string structure_prompt = "softmax";
 };
 
 void AddServerFlags(CLI::App& app, ServerOptions* options, ProcessFlags* process);
 
-// Applies the string-valued model flags (strategy, structure prompt) to options->model.
+// Checks the flags that need more than a type check (ranges, combinations).
 absl::Status FinishServerFlags(const ProcessFlags& process, ServerOptions* options);
 
 }  // namespace gpt4rec::server

@@ -2,6 +2,9 @@
 // torch comes first: glog's CHECK would otherwise collide with Catch2's.
 #include <torch/torch.h>
 
+#include <set>
+#include <string>
+
 #include <catch2/catch.hpp>
 
 #include "model/csr_spmm.h"
@@ -137,18 +140,25 @@ TEST_CASE("every structure-prompt form gives finite outputs and gradients to its
     shape.structure_prompts = 2;
     shape.structure = form;
     Gpt4RecNet net(shape, 4, 3);
-    for (auto& [name, t] : net.NamedParameters()) t->set_requires_grad(true);
-    auto z = net.Forward(adj);
+    auto z = net->forward(adj);
     REQUIRE(z.sizes() == torch::IntArrayRef({7, 8}));
     REQUIRE(torch::isfinite(z).all().item<bool>());
     z.pow(2).sum().backward();
-    for (auto& [name, t] : net.NamedParameters()) {
+    std::set<std::string> names;
+    for (const auto& [name, t] : net->CheckpointTensors()) {
       INFO(name);
-      REQUIRE(t->grad().defined());
-      REQUIRE(torch::isfinite(t->grad()).all().item<bool>());
-      if (name != "view_v") REQUIRE(t->grad().abs().sum().item<double>() > 0);
+      names.insert(name);
+      REQUIRE(t.grad().defined());
+      REQUIRE(torch::isfinite(t.grad()).all().item<bool>());
+      if (name != "view_v") REQUIRE(t.grad().abs().sum().item<double>() > 0);
     }
-    if (form == StructurePrompt::kOff) REQUIRE(net.NamedParameters().count("struct_S") == 0);
+    // The module tree: the backbone, then one submodule per enabled prompt, under the checkpoint names.
+    REQUIRE(net->BackboneParameters().size() == 2);
+    REQUIRE(names.count("view_W") == 1);
+    REQUIRE(names.count("node_P") == 1);
+    REQUIRE(names.count("struct_S") == (form == StructurePrompt::kSoftmax ? 1u : 0u));
+    REQUIRE(names.count("struct_Gu") == (form == StructurePrompt::kOff ? 0u : 1u));
+    REQUIRE(net->PromptParameters().size() + 2 == names.size());
   }
 }
 
@@ -179,18 +189,19 @@ TEST_CASE("temporal prompts start as the identity and weigh edges by their age",
   torch::manual_seed(5);
   Gpt4RecNet b(temporal, 4, 3);
   // At their initial values the temporal prompts change nothing.
-  REQUIRE(torch::allclose(a.Forward(adj), b.Forward(adj), 1e-6, 1e-6));
+  REQUIRE(torch::allclose(a->forward(adj), b->forward(adj), 1e-6, 1e-6));
+  REQUIRE(b->TemporalPromptParameters().size() == 2);
 
   torch::NoGradGuard no_grad;
-  auto x = torch::cat({b.user_new, b.item_new}, 0);  // view_W = identity, view_c = 0: x^(k) is the ID row
+  auto x = torch::cat({b->user_new, b->item_new}, 0);  // view_W = identity, view_c = 0: x^(k) is the ID row
   // Edges one segment old or older silenced: user 1 (only an old edge) keeps its own row, averaged over 3 layers.
-  b.recency_tau.slice(0, 1).fill_(-40.0);
-  auto z = b.Forward(adj);
+  b->recency_prompt->recency_tau.slice(0, 1).fill_(-40.0);
+  auto z = b->forward(adj);
   REQUIRE(torch::allclose(z[1], x[1] / 3.0, 1e-6, 1e-6));
   REQUIRE(!torch::allclose(z[0], x[0] / 3.0, 1e-3, 1e-3));  // user 0 still hears its new edge
   // All weight on layer 0: every node is its own ID row.
-  b.layer_w.select(0, 0).fill_(40.0);
-  REQUIRE(torch::allclose(b.Forward(adj), x, 1e-5, 1e-5));
+  b->layer_prompt->layer_w.select(0, 0).fill_(40.0);
+  REQUIRE(torch::allclose(b->forward(adj), x, 1e-5, 1e-5));
 }
 
 }  // namespace
