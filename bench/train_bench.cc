@@ -18,7 +18,7 @@
 
 #include "bench/bench_registry.h"
 #include "model/recommender_model.h"
-#include "model/training_probe.h"
+#include "model/test_support.h"
 #include "model/config_flags.h"
 #include "model/config_json.h"
 #include "nlohmann/json.hpp"

@@ -6,7 +6,7 @@
 #include <chrono>
 #include <cmath>
 
-#include "model/training_probe.h"
+#include "model/test_support.h"
 
 namespace gpt4rec::model {
 namespace {

@@ -18,7 +18,7 @@
 #include "model/gpt4rec_net.h"
 #include "model/graph_ops.h"
 #include "model/recommender_model.h"
-#include "model/training_probe.h"
+#include "model/test_support.h"
 
 namespace gpt4rec::model {
 namespace {

@@ -1,10 +1,17 @@
-// model/ measurement hooks for benchmarks (torch-free, like the main contract). Not needed for serving.
+// model/'s test and bench seam (LevelDB keeps its TEST_ hooks out of db.h the same way): what tests and benches
+// may reach beyond the contract in recommender_model.h. Torch-free. Not needed for serving; the server and eval
+// never include it.
+//   - measurement probes (sparse backends, a serving refresh, a fixed epoch schedule), found by dynamic_cast on
+//     the model behind the contract;
+//   - the checkpoint file's contents (ReadCheckpointFile: config text, counters, named arrays), which tests read
+//     back to check what training changed.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "model/checkpoint_io.h"
 #include "model/recommender_model.h"
 
 namespace gpt4rec::model {

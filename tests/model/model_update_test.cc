@@ -9,7 +9,7 @@
 #include <set>
 #include <fstream>
 
-#include "model/checkpoint_io.h"
+#include "model/test_support.h"
 #include "model/recommender_model.h"
 #include "tests/common/temp_dir.h"
 #include "tests/model/synthetic_stream.h"
