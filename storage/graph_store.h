@@ -56,9 +56,6 @@ struct StoreOptions {
   SegmentPolicy segments;
   // RocksDB block cache (bytes).
   size_t block_cache_bytes = 64ull << 20;
-  // Benchmarks only: called (under the writer lock) with the serialized RocksDB WriteBatch of each AppendBatch
-  // after it was written, so the same bytes can be replayed into a raw RocksDB as the physical limit.
-  std::function<void(std::string_view serialized_write_batch)> write_batch_observer;
 };
 
 // Outcome of one AppendBatch.
@@ -142,7 +139,8 @@ class GraphStore {
   static absl::StatusOr<std::unique_ptr<GraphStore>> Open(const std::string& dir, const StoreOptions& options);
   virtual ~GraphStore() = default;
 
-  // Validates every event first (error names the index and field, e.g. "events[3].user_id: empty"); then
+  // Validates every event first (storage/event_validation.h: the error names the index and field, e.g.
+  // "events[3].user_id: empty"); then
   // interns ids, logs the events and upserts both adjacency directions in ONE RocksDB WriteBatch. All or
   // nothing. Idempotent on event_id.
   virtual absl::StatusOr<AppendResult> AppendBatch(const std::vector<Event>& events) = 0;
@@ -191,7 +189,7 @@ class GraphStore {
 
   // --- maintenance ---
   // A RocksDB checkpoint of the whole store into `dir` (must not exist). Open(dir) gives an identical store.
-  virtual absl::Status Snapshot(const std::string& dir) const = 0;
+  virtual absl::Status Checkpoint(const std::string& dir) const = 0;
   // Removes the user's edges (both directions), events, event-id keys and id mapping, fixes item degrees, and
   // compacts so that the external id is in no live file of the data directory. deleted == false when the id
   // is unknown (the compaction still runs, so retrying after a crash mid-delete completes the erasure).

@@ -1,40 +1,21 @@
 #include "storage/segment_clock.h"
 
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 
 namespace gpt4rec::storage {
-namespace {
-
-int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
-
-// Year and month of a day count since 1970-01-01 (H. Hinnant's civil_from_days).
-void CivilFromDays(int64_t z, int64_t* year, unsigned* month) {
-  z += 719468;
-  const int64_t era = FloorDiv(z, 146097);
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  *month = mp < 10 ? mp + 3 : mp - 9;
-  *year = static_cast<int64_t>(yoe) + era * 400 + (*month <= 2);
-}
-
-}  // namespace
 
 int64_t TimeBucket(SegmentUnit unit, int64_t t) {
+  const absl::CivilSecond when = absl::ToCivilSecond(absl::FromUnixSeconds(t), absl::UTCTimeZone());
   switch (unit) {
     case SegmentUnit::kHour:
-      return FloorDiv(t, 3600);
+      return absl::CivilHour(when) - absl::CivilHour(1970, 1, 1, 0);
     case SegmentUnit::kDay:
-      return FloorDiv(t, 86400);
-    case SegmentUnit::kMonth: {
-      int64_t year;
-      unsigned month;
-      CivilFromDays(FloorDiv(t, 86400), &year, &month);
-      return year * 12 + (month - 1);
-    }
+      return absl::CivilDay(when) - absl::CivilDay(1970, 1, 1);
+    case SegmentUnit::kMonth:
+      return static_cast<int64_t>(when.year()) * 12 + (when.month() - 1);
     default:
       return 0;
   }

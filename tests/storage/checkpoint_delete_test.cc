@@ -1,4 +1,4 @@
-// Snapshot (RocksDB checkpoint) reopens identical; DeleteUser erases the user from the graph and the files.
+// Checkpoint (a RocksDB checkpoint) reopens identical; DeleteUser erases the user from the graph and the files.
 #include <random>
 
 #include "tests/common/temp_dir.h"
@@ -22,21 +22,21 @@ void FillRandom(GraphStore& store, int batches, uint32_t seed) {
 }
 }  // namespace
 
-TEST_CASE("a snapshot opens as an identical store and stays independent", "[storage][snapshot]") {
+TEST_CASE("a checkpoint opens as an identical store and stays independent", "[storage][checkpoint]") {
   TempDir tmp;
   auto store = OpenStore(tmp / "db", {SegmentUnit::kEvents, 300});
   FillRandom(*store, 30, 1);
   REQUIRE(store->ClosedSegments().size() == 5);
-  REQUIRE(store->Snapshot(tmp / "snap").ok());
-  REQUIRE(store->Snapshot(tmp / "snap").code() == absl::StatusCode::kAlreadyExists);
+  REQUIRE(store->Checkpoint(tmp / "checkpoint").ok());
+  REQUIRE(store->Checkpoint(tmp / "checkpoint").code() == absl::StatusCode::kAlreadyExists);
   {
-    auto snap = OpenStore(tmp / "snap", {SegmentUnit::kEvents, 300});
-    RequireSameStore(*store, *snap);
+    auto copy = OpenStore(tmp / "checkpoint", {SegmentUnit::kEvents, 300});
+    RequireSameStore(*store, *copy);
   }
   const Counts before = store->GetCounts();
   FillRandom(*store, 5, 2);
-  auto snap = OpenStore(tmp / "snap", {SegmentUnit::kEvents, 300});
-  REQUIRE(snap->GetCounts().events == before.events);
+  auto copy = OpenStore(tmp / "checkpoint", {SegmentUnit::kEvents, 300});
+  REQUIRE(copy->GetCounts().events == before.events);
   REQUIRE(store->GetCounts().events == before.events + 250);
 }
 

@@ -93,14 +93,14 @@ TEST_CASE("each validation error names index and field and writes nothing", "[st
   };
   const std::vector<Case> cases = {
       {Ev("", "i", 1), "events[1].user_id: empty"},
-      {Ev(long_id, "i", 1), "events[1].user_id: longer than 256 bytes"},
+      {Ev(long_id, "i", 1), "events[1].user_id: too long (257 bytes, max 256)"},
       {Ev("u", "", 1), "events[1].item_id: empty"},
-      {Ev("u", long_id, 1), "events[1].item_id: longer than 256 bytes"},
-      {Ev("u", "i", -1), "events[1].timestamp: negative"},
+      {Ev("u", long_id, 1), "events[1].item_id: too long (257 bytes, max 256)"},
+      {Ev("u", "i", -1), "events[1].timestamp: negative (-1)"},
       {Ev("u", "i", 1, 0, std::numeric_limits<float>::quiet_NaN()), "events[1].weight: not finite"},
       {Ev("u", "i", 1, 0, std::numeric_limits<float>::infinity()), "events[1].weight: not finite"},
       {Ev("u", "i", 1, 0, -std::numeric_limits<float>::infinity()), "events[1].weight: not finite"},
-      {Ev("u", "i", 1, 0, 1.0f, long_id), "events[1].event_id: longer than 256 bytes"},
+      {Ev("u", "i", 1, 0, 1.0f, long_id), "events[1].event_id: too long (257 bytes, max 256)"},
   };
   {
     auto store = OpenStore(dir, {SegmentUnit::kEvents, 1});

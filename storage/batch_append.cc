@@ -1,0 +1,209 @@
+// AppendBatch: validate, plan the whole batch against the mirror (interning, edge upserts, segment closes),
+// write ONE RocksDB WriteBatch, then publish to readers in one step.
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "rocksdb/write_batch.h"
+#include "absl/strings/str_cat.h"
+#include "storage/codec.h"
+#include "storage/rocks_graph_store.h"
+#include "storage/batch_interner.h"
+#include "storage/event_validation.h"
+#include "storage/segment_clock.h"
+
+namespace gpt4rec::storage {
+
+namespace {
+
+std::string Be32(uint32_t v) {
+  std::string s(4, '\0');
+  codec::PutBE32(s.data(), v);
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Event>& events) {
+  if (absl::Status st = ValidateEvents(events); !st.ok()) return st;
+  std::lock_guard write_lock(write_mu_);
+
+  // Plan the batch against the mirror without changing it (only this thread mutates the mirror).
+  codec::PersistedState st = state_;
+  const SegmentPolicy& policy = options_.segments;
+  const bool time_based = IsTimeBased(policy.unit);
+  int64_t open_bucket = TimeBucket(policy.unit, st.open_first_time);
+  std::vector<SegmentInfo> newly_closed;
+  auto close_open = [&](uint64_t end_sequence) {
+    SegmentInfo done = st.open;
+    done.closed = true;
+    done.end_sequence = end_sequence;
+    newly_closed.push_back(done);
+    st.open = SegmentInfo{};
+    st.open.index = done.index + 1;
+    st.open.first_sequence = st.open.end_sequence = end_sequence;
+  };
+
+  BatchInterner users(mirror_.users, st.next_user);
+  BatchInterner items(mirror_.items, st.next_item);
+  struct PendingEdge {
+    MirrorEdge edge;
+    uint32_t slot;  // mirror slot (reserved in the writer-only index when is_new)
+    bool is_new;
+  };
+  std::vector<PendingEdge> pending;
+  pending.reserve(events.size());
+  uint32_t next_slot = mirror_.num_slots();
+  // Undoes the slot reservations when the batch does not make it to RocksDB.
+  auto forget_reserved = [&] {
+    for (const PendingEdge& p : pending)
+      if (p.is_new) mirror_.ForgetReservedEdge(p.edge.user, p.edge.item);
+  };
+  absl::flat_hash_map<uint64_t, uint32_t> pending_index;
+  pending_index.reserve(events.size());
+  absl::flat_hash_set<std::string_view> batch_event_ids;
+  std::vector<std::pair<std::string_view, uint64_t>> new_event_ids;  // (event_id, sequence)
+  std::vector<uint32_t> new_event_id_users;
+
+  AppendResult result;
+  const uint64_t first_sequence = st.next_sequence;
+  codec::EventRecordWriter record;
+  // The mirror's hash tables are far larger than the caches: look the whole batch up ahead so the misses
+  // overlap instead of stalling one by one (names first, then the edges of the resolved ids).
+  for (const Event& ev : events) {
+    mirror_.users.Prefetch(ev.user_id);
+    mirror_.items.Prefetch(ev.item_id);
+  }
+  std::vector<uint8_t> duplicate(events.size(), 0);
+  std::vector<std::pair<uint32_t, uint32_t>> ids(events.size());
+  for (size_t k = 0; k < events.size(); ++k) {
+    const Event& ev = events[k];
+    if (!ev.event_id.empty() &&
+        (mirror_.event_ids.contains(GraphMirror::Fingerprint(ev.event_id)) ||
+         !batch_event_ids.insert(ev.event_id).second)) {
+      duplicate[k] = 1;
+      continue;
+    }
+    ids[k] = {users.Resolve(ev.user_id), items.Resolve(ev.item_id)};
+    mirror_.PrefetchEdge(ids[k].first, ids[k].second);
+  }
+  for (size_t k = 0; k < events.size(); ++k) {
+    const Event& ev = events[k];
+    if (duplicate[k]) {
+      ++result.duplicates;
+      continue;
+    }
+    const auto [user, item] = ids[k];
+    const uint64_t seq = st.next_sequence++;
+    if (time_based && st.open.events > 0 && TimeBucket(policy.unit, ev.timestamp) > open_bucket) close_open(seq);
+    if (st.open.events == 0) {
+      st.open.first_sequence = seq;
+      st.open_first_time = st.open.min_time = st.open.max_time = ev.timestamp;
+      open_bucket = TimeBucket(policy.unit, ev.timestamp);
+    } else {
+      st.open.min_time = std::min(st.open.min_time, ev.timestamp);
+      st.open.max_time = std::max(st.open.max_time, ev.timestamp);
+    }
+    ++st.open.events;
+    st.open.end_sequence = seq + 1;
+
+    const uint64_t pair = GraphMirror::PairKey(user, item);
+    auto [pit, fresh] = pending_index.try_emplace(pair, static_cast<uint32_t>(pending.size()));
+    if (fresh) {
+      bool is_new = false;
+      const uint32_t slot = mirror_.FindOrReserveEdge(user, item, next_slot, &is_new);
+      PendingEdge p{is_new ? MirrorEdge{} : mirror_.edge(slot), slot, is_new};
+      if (is_new) {
+        ++next_slot;
+        p.edge.user = user;
+        p.edge.item = item;
+        p.edge.value.first_time = p.edge.value.last_time = ev.timestamp;
+        p.edge.value.first_segment = p.edge.value.last_segment = st.open.index;
+      }
+      pending.push_back(p);
+    }
+    codec::EdgeValue& v = pending[pit->second].edge.value;
+    if (v.count > 0) {
+      v.first_time = std::min(v.first_time, ev.timestamp);
+      v.last_time = std::max(v.last_time, ev.timestamp);
+    }
+    ++v.count;
+    v.last_segment = std::max(v.last_segment, st.open.index);
+    v.last_type = ev.event_type;
+    v.last_weight = ev.weight;
+
+    record.Add({seq - first_sequence, user, item, ev.timestamp, ev.event_type, ev.weight});
+    if (!ev.event_id.empty()) {
+      new_event_ids.emplace_back(ev.event_id, seq);
+      new_event_id_users.push_back(user);
+    }
+    ++st.stored_events;
+    ++result.appended;
+    if (policy.unit == SegmentUnit::kEvents && st.open.events >= policy.events_per_segment)
+      close_open(seq + 1);
+  }
+  st.next_user = users.next();
+  st.next_item = items.next();
+  result.last_sequence = st.next_sequence - 1;
+  if (result.appended == 0) return result;  // all duplicates (or empty): nothing to write
+  for (const PendingEdge& p : pending) mirror_.PrefetchLists(p.edge.user, p.edge.item);
+
+  rocksdb::WriteBatch wb(64 + record.count() * 16 + pending.size() * 48);
+  const RocksHandles& cf = *rocks_;
+  wb.Put(cf[kCfEvents], codec::SequenceKey(first_sequence), record.Finish());
+  for (const auto& [name, id] : users.added()) {
+    wb.Put(cf[kCfIds], codec::NameKey('u', name), Be32(id));
+    wb.Put(cf[kCfNames], codec::IdKey('u', id), rocksdb::Slice(name.data(), name.size()));
+  }
+  for (const auto& [name, id] : items.added()) {
+    wb.Put(cf[kCfIds], codec::NameKey('i', name), Be32(id));
+    wb.Put(cf[kCfNames], codec::IdKey('i', id), rocksdb::Slice(name.data(), name.size()));
+  }
+  std::string value;
+  char key[8];
+  for (const PendingEdge& p : pending) {
+    value.clear();
+    codec::EncodeEdge(p.edge.value, &value);
+    codec::PutBE32(key, p.edge.user);
+    codec::PutBE32(key + 4, p.edge.item);
+    wb.Put(cf[kCfUserItems], rocksdb::Slice(key, 8), value);
+    codec::PutBE32(key, p.edge.item);
+    codec::PutBE32(key + 4, p.edge.user);
+    wb.Put(cf[kCfItemUsers], rocksdb::Slice(key, 8), value);
+  }
+  for (size_t i = 0; i < new_event_ids.size(); ++i)
+    wb.Put(cf[kCfMeta], codec::EventIdKey(new_event_ids[i].first),
+           codec::EncodeEventIdValue(new_event_ids[i].second, new_event_id_users[i]));
+  for (const SegmentInfo& seg : newly_closed) {
+    wb.Put(cf[kCfMeta], codec::SegmentKey(seg.index), codec::EncodeSegment(seg));
+    result.closed_segments.push_back(seg.index);
+  }
+  wb.Put(cf[kCfMeta], codec::kStateKey, codec::EncodeState(st));
+  if (absl::Status s = FromRocks(cf.db->Write(WriteOpts(), &wb), "appending batch"); !s.ok()) {
+    forget_reserved();
+    return s;
+  }
+  if (write_batch_observer_) write_batch_observer_(std::string_view(wb.Data()));
+
+  // Durable (per options): publish to readers in one step.
+  absl::WriterMutexLock state_lock(&state_mu_);
+  for (const auto& [name, id] : users.added()) mirror_.users.Set(id, std::string(name));
+  for (const auto& [name, id] : items.added()) mirror_.items.Set(id, std::string(name));
+  for (const PendingEdge& p : pending) {
+    if (p.is_new)
+      mirror_.AddReservedEdge(p.slot, p.edge);  // slots were reserved in increasing order
+    else
+      mirror_.mutable_edge(p.slot).value = p.edge.value;
+  }
+  for (size_t i = 0; i < new_event_ids.size(); ++i)
+    mirror_.event_ids.insert(GraphMirror::Fingerprint(new_event_ids[i].first));
+  closed_.insert(closed_.end(), newly_closed.begin(), newly_closed.end());
+  state_ = st;
+  return result;
+}
+
+}  // namespace gpt4rec::storage

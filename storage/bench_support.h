@@ -1,0 +1,33 @@
+// storage/ — benchmark support, NOT part of the graph_store.h contract (the way LevelDB keeps its TEST_ hooks
+// out of db.h). bench/storage_bench.cc measures the store against the physical limit: the store's own
+// WriteBatches, captured as they are written, replayed byte for byte into a raw RocksDB with the store's exact
+// column families and options.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "storage/graph_store.h"
+
+namespace gpt4rec::storage::bench {
+
+// GraphStore::Open, plus `observer` called (under the writer lock) with the serialized RocksDB WriteBatch of
+// each AppendBatch after it was written.
+absl::StatusOr<std::unique_ptr<GraphStore>> OpenObservingWriteBatches(
+    const std::string& dir, const StoreOptions& options,
+    std::function<void(std::string_view serialized_write_batch)> observer);
+
+// A raw RocksDB opened with the graph store's column families and options, nothing on top.
+class RawRocksReplay {
+ public:
+  static absl::StatusOr<std::unique_ptr<RawRocksReplay>> Open(const std::string& dir, const StoreOptions& options);
+  virtual ~RawRocksReplay() = default;
+  // Writes one serialized WriteBatch as captured by OpenObservingWriteBatches (`sync`: fsync the WAL).
+  virtual absl::Status Write(std::string_view serialized_write_batch, bool sync) = 0;
+};
+
+}  // namespace gpt4rec::storage::bench

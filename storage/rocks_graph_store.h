@@ -1,0 +1,154 @@
+// Private to storage/: the RocksDB GraphStore. Its methods are defined in one file per concern:
+//   rocks_graph_store.cc  Open, segments, CSR, checkpoint, flush
+//   store_recovery.cc     Load: the mirror rebuilt from the column families on Open
+//   batch_append.cc       AppendBatch
+//   event_log_scan.cc     event-log scans (by sequence, by time, a segment's edges)
+//   user_erasure.cc       DeleteUser and the compaction that erases the bytes
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "rocksdb/options.h"
+#include "storage/codec.h"
+#include "storage/graph_mirror.h"
+#include "storage/graph_store.h"
+#include "storage/rocks_layout.h"
+
+namespace gpt4rec::storage {
+
+// Called (under the writer lock) with the serialized RocksDB WriteBatch of each AppendBatch after it was written.
+using WriteBatchObserver = std::function<void(std::string_view serialized_write_batch)>;
+
+class RocksGraphStore final : public GraphStore {
+ public:
+  // `write_batch_observer` (benchmarks only, may be empty): see storage/bench_support.h.
+  RocksGraphStore(std::string dir, StoreOptions options, std::unique_ptr<RocksHandles> rocks,
+                  WriteBatchObserver write_batch_observer)
+      : dir_(std::move(dir)),
+        options_(std::move(options)),
+        write_batch_observer_(std::move(write_batch_observer)),
+        rocks_(std::move(rocks)) {}
+
+  // Rebuilds the mirror, the persisted state and the closed segments from the column families (store_recovery.cc).
+  absl::Status Load();
+
+  absl::StatusOr<AppendResult> AppendBatch(const std::vector<Event>& events) override;
+
+  std::optional<uint32_t> FindUser(const std::string& external_id) const override {
+    absl::ReaderMutexLock lock(&state_mu_);
+    return mirror_.users.Find(external_id);
+  }
+  std::optional<uint32_t> FindItem(const std::string& external_id) const override {
+    absl::ReaderMutexLock lock(&state_mu_);
+    return mirror_.items.Find(external_id);
+  }
+  absl::StatusOr<std::string> UserName(uint32_t user) const override {
+    absl::ReaderMutexLock lock(&state_mu_);
+    if (const std::string* n = mirror_.users.Name(user)) return *n;
+    return absl::NotFoundError(absl::StrCat("user ", user, " is unknown or deleted"));
+  }
+  absl::StatusOr<std::string> ItemName(uint32_t item) const override {
+    absl::ReaderMutexLock lock(&state_mu_);
+    if (const std::string* n = mirror_.items.Name(item)) return *n;
+    return absl::NotFoundError(absl::StrCat("item ", item, " is unknown"));
+  }
+  uint32_t UserIdSpace() const override {
+    absl::ReaderMutexLock lock(&state_mu_);
+    return mirror_.users.size();
+  }
+  uint32_t ItemIdSpace() const override {
+    absl::ReaderMutexLock lock(&state_mu_);
+    return mirror_.items.size();
+  }
+
+  std::vector<EdgeInfo> UserItems(uint32_t user) const override {
+    absl::ReaderMutexLock lock(&state_mu_);
+    return Edges(mirror_.UserEdgeSlots(user), /*user_side=*/true);
+  }
+  std::vector<EdgeInfo> ItemUsers(uint32_t item) const override {
+    absl::ReaderMutexLock lock(&state_mu_);
+    return Edges(mirror_.ItemEdgeSlots(item), /*user_side=*/false);
+  }
+  uint32_t UserDegree(uint32_t user) const override {
+    absl::ReaderMutexLock lock(&state_mu_);
+    return static_cast<uint32_t>(mirror_.UserEdgeSlots(user).size());
+  }
+  uint32_t ItemDegree(uint32_t item) const override {
+    absl::ReaderMutexLock lock(&state_mu_);
+    return static_cast<uint32_t>(mirror_.ItemEdgeSlots(item).size());
+  }
+  Counts GetCounts() const override {
+    absl::ReaderMutexLock lock(&state_mu_);
+    return Counts{mirror_.users.live(), mirror_.items.live(), mirror_.live_edges(), state_.stored_events};
+  }
+  uint64_t MemoryBytes() const override {
+    absl::ReaderMutexLock lock(&state_mu_);
+    return mirror_.MemoryBytes();
+  }
+
+  absl::Status ScanEvents(uint64_t from_sequence, uint64_t to_sequence,
+                          const std::function<bool(const StoredEvent&)>& fn) const override;
+  absl::Status ScanEventsByTime(int64_t from_time, int64_t to_time,
+                                const std::function<bool(const StoredEvent&)>& fn) const override;
+
+  SegmentInfo OpenSegment() const override {
+    absl::ReaderMutexLock lock(&state_mu_);
+    return state_.open;
+  }
+  std::vector<SegmentInfo> ClosedSegments() const override {
+    absl::ReaderMutexLock lock(&state_mu_);
+    return closed_;
+  }
+  absl::StatusOr<SegmentInfo> CloseSegment() override;
+  absl::StatusOr<std::vector<EdgePair>> SegmentEdges(uint32_t segment) const override;
+  absl::StatusOr<Csr> AccumulatedCsr(uint32_t segment) const override;
+
+  absl::Status Checkpoint(const std::string& dir) const override;
+  absl::StatusOr<DeleteResult> DeleteUser(const std::string& external_id) override;
+  absl::Status Flush() override;
+
+ private:
+  std::vector<EdgeInfo> Edges(const std::vector<uint32_t>& slots, bool user_side) const;
+  // Scans [from, to) of the event log; `stopped` is set when fn returned false. Caller holds db_mu_ shared.
+  absl::Status ScanRange(uint64_t from, uint64_t to, const std::vector<uint64_t>& segment_starts,
+                         const std::function<bool(const StoredEvent&)>& fn, bool* stopped) const;
+  std::vector<uint64_t> SegmentStarts() const;  // first_sequence of every segment, open one last
+  absl::StatusOr<SegmentInfo> FindSegment(uint32_t segment) const;
+  rocksdb::WriteOptions WriteOpts(bool force_sync = false) const {
+    rocksdb::WriteOptions wo;
+    wo.sync = options_.sync || force_sync;
+    return wo;
+  }
+  absl::Status EraseFromFiles();  // user_erasure.cc
+
+  const std::string dir_;
+  const StoreOptions options_;
+  const WriteBatchObserver write_batch_observer_;
+
+  // Lock order: write_mu_, then db_mu_, then state_mu_.
+  mutable std::mutex write_mu_;          // one writer at a time (append, close, delete, checkpoint, flush)
+  // absl::Mutex rather than std::shared_mutex: glibc's rwlock prefers readers, so a steady stream of
+  // overlapping reads (serving) could starve the append path's short publish step.
+  mutable absl::Mutex db_mu_;     // exclusive only while DeleteUser compacts and reopens RocksDB
+  mutable absl::Mutex state_mu_;  // guards mirror_, state_, closed_
+  std::unique_ptr<RocksHandles> rocks_;
+  GraphMirror mirror_;
+  codec::PersistedState state_;
+  std::vector<SegmentInfo> closed_;
+};
+
+// GraphStore::Open with an optional write-batch observer (storage/bench_support.h passes one).
+absl::StatusOr<std::unique_ptr<GraphStore>> OpenRocksGraphStore(const std::string& dir, const StoreOptions& options,
+                                                                WriteBatchObserver write_batch_observer);
+
+}  // namespace gpt4rec::storage

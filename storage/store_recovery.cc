@@ -1,0 +1,68 @@
+// Open-time recovery: the persisted state, the id maps, the adjacency mirror, the closed segments and the
+// event-id fingerprints, rebuilt from the column families (RocksDB already replayed its WAL).
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "rocksdb/db.h"
+#include "absl/strings/str_cat.h"
+#include "storage/codec.h"
+#include "storage/rocks_graph_store.h"
+
+namespace gpt4rec::storage {
+
+absl::Status RocksGraphStore::Load() {
+  rocksdb::DB* db = rocks_->db;
+  std::string value;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), (*rocks_)[kCfMeta], codec::kStateKey, &value);
+  if (s.ok()) {
+    if (!codec::DecodeState(value, &state_)) return absl::DataLossError("meta/state: undecodable");
+  } else if (!s.IsNotFound()) {
+    return FromRocks(s, "reading meta/state");
+  } else {
+    state_.open.first_sequence = state_.open.end_sequence = state_.next_sequence;
+  }
+
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), (*rocks_)[kCfNames]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const rocksdb::Slice k = it->key();
+    if (k.size() != 5) return absl::DataLossError("names: bad key");
+    const uint32_t id = codec::GetBE32(k.data() + 1);
+    (k[0] == 'u' ? mirror_.users : mirror_.items).Set(id, it->value().ToString());
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "scanning names");
+  mirror_.users.Reserve(state_.next_user);
+  mirror_.items.Reserve(state_.next_item);
+
+  it.reset(db->NewIterator(rocksdb::ReadOptions(), (*rocks_)[kCfUserItems]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const rocksdb::Slice k = it->key();
+    MirrorEdge e;
+    if (k.size() != 8 || !codec::DecodeEdge(std::string_view(it->value().data(), it->value().size()), &e.value))
+      return absl::DataLossError("user_items: undecodable entry");
+    e.user = codec::GetBE32(k.data());
+    e.item = codec::GetBE32(k.data() + 4);
+    mirror_.AddEdge(e);
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "scanning user_items");
+
+  it.reset(db->NewIterator(rocksdb::ReadOptions(), (*rocks_)[kCfMeta]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const rocksdb::Slice k = it->key();
+    const std::string_view v(it->value().data(), it->value().size());
+    if (!k.empty() && k[0] == codec::kSegmentPrefix && k.size() == 5) {
+      SegmentInfo seg;
+      if (!codec::DecodeSegment(v, &seg)) return absl::DataLossError("meta: undecodable segment");
+      closed_.push_back(seg);
+    } else if (!k.empty() && k[0] == codec::kEventIdPrefix) {
+      uint64_t seq;
+      uint32_t user;
+      if (!codec::DecodeEventIdValue(v, &seq, &user)) return absl::DataLossError("meta: undecodable event id");
+      mirror_.event_ids.insert(GraphMirror::Fingerprint(std::string_view(k.data() + 1, k.size() - 1)));
+    }
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "scanning meta");
+  return absl::OkStatus();
+}
+
+}  // namespace gpt4rec::storage
