@@ -1,15 +1,26 @@
-// Calendar arithmetic in UTC without the C library's time zone machinery (timegm/strptime are locale- and
-// TZ-dependent): the replay's segment boundaries must be the same on every machine.
+// Calendar arithmetic in UTC on Abseil's civil time (the C library's timegm/strptime are locale- and
+// TZ-dependent; the replay's segment boundaries must be the same on every machine).
+//
+// ParseTime keeps its own pattern reader rather than absl::ParseTime: the loaders' patterns read numeric fields
+// at fixed width ("%Y%m%d" for 20141118), where absl's %Y takes as many digits as there are; one pattern space
+// matches any run of blanks; month and weekday names match case-insensitively. The dates themselves are
+// checked and converted by absl::CivilSecond.
+#include <strings.h>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
 
-#include "eval/replay.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "eval/calendar.h"
 
 namespace gpt4rec::eval {
 namespace {
 
 constexpr int64_t kDay = 86400;
+const absl::CivilDay kEpochDay(1970, 1, 1);
+const absl::CivilHour kEpochHour(1970, 1, 1, 0);
 
 int64_t FloorDiv(int64_t a, int64_t b) {
   int64_t q = a / b;
@@ -46,26 +57,13 @@ const char* const kWeekdays[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"
 
 }  // namespace
 
-// Days since 1970-01-01 in the proleptic Gregorian calendar (era-based; valid for any year).
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = FloorDiv(y, 400);
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
+int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) { return absl::CivilDay(y, m, d) - kEpochDay; }
 
 void CivilFromDays(int64_t z, int64_t* year, unsigned* month, unsigned* day) {
-  z += 719468;
-  const int64_t era = FloorDiv(z, 146097);
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  *day = static_cast<unsigned>(doy - (153 * mp + 2) / 5 + 1);
-  *month = static_cast<unsigned>(mp < 10 ? mp + 3 : mp - 9);
-  *year = yoe + era * 400 + (*month <= 2);
+  const absl::CivilDay civil = kEpochDay + z;
+  *year = civil.year();
+  *month = static_cast<unsigned>(civil.month());
+  *day = static_cast<unsigned>(civil.day());
 }
 
 absl::StatusOr<int64_t> ParseTime(const std::string& text, const std::string& pattern) {
@@ -133,13 +131,10 @@ absl::StatusOr<int64_t> ParseTime(const std::string& text, const std::string& pa
     }
   }
   if (pos != text.size()) return bad("trailing characters");
-  // Reject impossible dates such as 2015-02-30 by a round trip.
-  int64_t days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  int64_t y2;
-  unsigned m2, d2;
-  CivilFromDays(days, &y2, &m2, &d2);
-  if (y2 != year || m2 != month || d2 != day) return bad("no such date");
-  return days * kDay + hour * 3600 + minute * 60 + second - offset_s;
+  // Civil time normalises impossible dates (2015-02-30 becomes 2015-03-02): a changed field means no such date.
+  const absl::CivilDay date(year, month, day);
+  if (date.year() != year || date.month() != month || date.day() != day) return bad("no such date");
+  return (date - kEpochDay) * kDay + hour * 3600 + minute * 60 + second - offset_s;
 }
 
 absl::StatusOr<TimeUnit> ParseTimeUnit(const std::string& name) {
@@ -163,16 +158,13 @@ std::string TimeUnitName(TimeUnit u) {
 }
 
 int64_t PeriodOf(int64_t time, TimeUnit unit) {
+  const absl::CivilSecond when = ToCivil(time);
   switch (unit) {
-    case TimeUnit::kHour: return FloorDiv(time, 3600);
-    case TimeUnit::kDay: return FloorDiv(time, kDay);
-    case TimeUnit::kWeek: return FloorDiv(FloorDiv(time, kDay) + 3, 7);  // 1970-01-01 was a Thursday
-    case TimeUnit::kMonth: {
-      int64_t y;
-      unsigned m, d;
-      CivilFromDays(FloorDiv(time, kDay), &y, &m, &d);
-      return y * 12 + (m - 1);
-    }
+    case TimeUnit::kHour: return absl::CivilHour(when) - kEpochHour;
+    case TimeUnit::kDay: return absl::CivilDay(when) - kEpochDay;
+    // ISO weeks start on Monday; 1970-01-01 was a Thursday, so week 0 started on 1969-12-29.
+    case TimeUnit::kWeek: return FloorDiv(absl::CivilDay(when) - kEpochDay + 3, 7);
+    case TimeUnit::kMonth: return static_cast<int64_t>(when.year()) * 12 + (when.month() - 1);
     case TimeUnit::kEqualCount: return 0;
   }
   return 0;
@@ -183,35 +175,36 @@ int64_t PeriodStart(int64_t period, TimeUnit unit) {
     case TimeUnit::kHour: return period * 3600;
     case TimeUnit::kDay: return period * kDay;
     case TimeUnit::kWeek: return (period * 7 - 3) * kDay;
-    case TimeUnit::kMonth:
-      return DaysFromCivil(FloorDiv(period, 12), static_cast<unsigned>(period - FloorDiv(period, 12) * 12 + 1), 1) *
-             kDay;
+    // period = year * 12 + (month - 1): months since January of year 0.
+    case TimeUnit::kMonth: return (absl::CivilDay(absl::CivilMonth(0, 1) + period) - kEpochDay) * kDay;
     case TimeUnit::kEqualCount: return 0;
   }
   return 0;
 }
 
 std::string PeriodLabel(int64_t period, TimeUnit unit) {
-  int64_t start = PeriodStart(period, unit);
-  int64_t y;
-  unsigned m, d;
-  CivilFromDays(FloorDiv(start, kDay), &y, &m, &d);
+  const absl::CivilSecond start = ToCivil(PeriodStart(period, unit));
+  const long long y = start.year();
+  const int m = start.month(), d = start.day();
   char buf[64];
   switch (unit) {
     case TimeUnit::kHour:
-      std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02u %02lldh", static_cast<long long>(y), m, d,
-                    static_cast<long long>((start - FloorDiv(start, kDay) * kDay) / 3600));
+      std::snprintf(buf, sizeof(buf), "%04lld-%02d-%02d %02dh", y, m, d, start.hour());
       break;
     case TimeUnit::kMonth:
-      std::snprintf(buf, sizeof(buf), "%04lld-%02u", static_cast<long long>(y), m);
+      std::snprintf(buf, sizeof(buf), "%04lld-%02d", y, m);
       break;
     case TimeUnit::kWeek:
-      std::snprintf(buf, sizeof(buf), "wk%04lld-%02u-%02u", static_cast<long long>(y), m, d);
+      std::snprintf(buf, sizeof(buf), "wk%04lld-%02d-%02d", y, m, d);
       break;
     default:
-      std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02u", static_cast<long long>(y), m, d);
+      std::snprintf(buf, sizeof(buf), "%04lld-%02d-%02d", y, m, d);
   }
   return buf;
+}
+
+absl::CivilSecond ToCivil(int64_t unix_seconds) {
+  return absl::ToCivilSecond(absl::FromUnixSeconds(unix_seconds), absl::UTCTimeZone());
 }
 
 }  // namespace gpt4rec::eval

@@ -10,7 +10,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "eval/line_reader.h"
-#include "eval/replay.h"
+#include "eval/calendar.h"
+#include "eval/loaders.h"
+#include "util/header_columns.h"
 
 namespace gpt4rec::eval {
 namespace {
@@ -221,15 +223,10 @@ class HeaderParser : public LineParser {
   std::string ReadHeader() {
     header_done_ = true;
     columns_ = f_.size();
-    user_ = item_ = time_ = rating_ = -1;
-    for (size_t k = 0; k < f_.size(); ++k) {
-      std::string_view name = f_[k];
-      if (recbole_) name = name.substr(0, name.find(':'));
-      if (name == options_.user_col) user_ = static_cast<int>(k);
-      if (name == options_.item_col) item_ = static_cast<int>(k);
-      if (name == options_.time_col) time_ = static_cast<int>(k);
-      if (name == options_.rating_col) rating_ = static_cast<int>(k);
-    }
+    user_ = util::FindColumn(f_, {options_.user_col});
+    item_ = util::FindColumn(f_, {options_.item_col});
+    time_ = util::FindColumn(f_, {options_.time_col});
+    rating_ = util::FindColumn(f_, {options_.rating_col});
     if (user_ < 0) return "header has no user column '" + options_.user_col + "'";
     if (item_ < 0) return "header has no item column '" + options_.item_col + "'";
     if (time_ < 0) return "header has no time column '" + options_.time_col + "'";

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "eval/replay.h"
+#include "eval/metrics.h"
 
 namespace gpt4rec::eval {
 namespace {

@@ -5,17 +5,12 @@
 #include <numeric>
 
 #include "absl/container/flat_hash_set.h"
-#include "eval/replay.h"
+#include "eval/calendar.h"
+#include "eval/preprocess.h"
+#include "util/split_mix64.h"
 
 namespace gpt4rec::eval {
 namespace {
-
-uint64_t SplitMix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 int64_t UtcSeconds(int y, unsigned m, unsigned d) { return DaysFromCivil(y, m, d) * 86400; }
 
@@ -102,7 +97,7 @@ void SplitIndices(size_t n, double train_fraction, double valid_fraction, uint64
   // reproducible everywhere from the seed alone.
   uint64_t state = seed;
   for (size_t i = n; i > 1; --i) {
-    state = SplitMix64(state);
+    state = util::SplitMix64(state);
     size_t j = static_cast<size_t>(state % i);
     std::swap(perm[i - 1], perm[j]);
   }
@@ -181,7 +176,7 @@ absl::StatusOr<SegmentedStream> Preprocess(const RawStream& raw, const Preproces
     seg.new_users = seg.num_users - users_before;
     seg.new_items = seg.num_items - items_before;
     SplitIndices(mapped.size(), options.train_fraction, options.valid_fraction,
-                 SplitMix64(options.seed ^ SplitMix64(t + 1)), &tr, &va, &te);
+                 util::SplitMix64(options.seed ^ util::SplitMix64(t + 1)), &tr, &va, &te);
     for (size_t k : tr) seg.train.push_back(mapped[k]);
     for (size_t k : va) seg.valid.push_back(mapped[k]);
     for (size_t k : te) seg.test.push_back(mapped[k]);

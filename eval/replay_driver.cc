@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <memory>
 
-#include "eval/replay.h"
+#include "eval/replay_driver.h"
 
 namespace gpt4rec::eval {
 namespace {
@@ -26,6 +26,24 @@ std::string FormatSeconds(double s) {
 }
 
 }  // namespace
+
+StrategySummary Summarise(const std::string& name, const std::vector<StrategySegment>& segments) {
+  StrategySummary s;
+  s.name = name;
+  const size_t first = segments.size() > 1 ? 1 : 0;
+  for (const StrategySegment& seg : segments) s.train_s_total += seg.train_seconds;
+  if (segments.empty()) return s;
+  for (size_t t = first; t < segments.size(); ++t) {
+    s.recall20_avg += segments[t].test.recall20;
+    s.ndcg20_avg += segments[t].test.ndcg20;
+    s.ndcg20_degc_avg += segments[t].test.ndcg20_degc;
+  }
+  const double n = static_cast<double>(segments.size() - first);
+  s.recall20_avg /= n;
+  s.ndcg20_avg /= n;
+  s.ndcg20_degc_avg /= n;
+  return s;
+}
 
 absl::StatusOr<ReplayResult> RunReplay(const SegmentedStream& stream, const ReplayOptions& options) {
   if (options.strategies.empty()) return absl::InvalidArgumentError("strategies: none given");
@@ -74,6 +92,7 @@ absl::StatusOr<ReplayResult> RunReplay(const SegmentedStream& stream, const Repl
       out.train_seconds = report->seconds;
       out.epochs = report->epochs;
       out.best_epoch = report->best_epoch;
+      for (const model::EpochLog& e : report->log) out.train_epoch_seconds += e.train_seconds / report->log.size();
       out.best_valid_recall20 = report->best_valid_recall20;
       out.mode = report->mode;
       const auto eval_start = std::chrono::steady_clock::now();

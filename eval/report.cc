@@ -7,24 +7,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "eval/replay.h"
+#include "eval/report.h"
+#include "util/atomic_file.h"
 
 namespace gpt4rec::eval {
 namespace {
-
-// Written to a temp file then renamed, so a reader never sees half a report.
-absl::Status WriteFileAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return absl::UnavailableError(path + ": cannot open for writing");
-    out << text;
-    out.flush();
-    if (!out) return absl::UnavailableError(path + ": write failed");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return absl::UnavailableError(path + ": rename failed");
-  return absl::OkStatus();
-}
 
 nlohmann::json MetricsJson(const StrategySegment& s) {
   return {{"recall20", s.test.recall20},       {"ndcg20", s.test.ndcg20},
@@ -48,24 +35,6 @@ std::string Fixed(double v, int digits = 4) {
 }
 
 }  // namespace
-
-StrategySummary Summarise(const std::string& name, const std::vector<StrategySegment>& segments) {
-  StrategySummary s;
-  s.name = name;
-  const size_t first = segments.size() > 1 ? 1 : 0;
-  for (const StrategySegment& seg : segments) s.train_s_total += seg.train_seconds;
-  if (segments.empty()) return s;
-  for (size_t t = first; t < segments.size(); ++t) {
-    s.recall20_avg += segments[t].test.recall20;
-    s.ndcg20_avg += segments[t].test.ndcg20;
-    s.ndcg20_degc_avg += segments[t].test.ndcg20_degc;
-  }
-  const double n = static_cast<double>(segments.size() - first);
-  s.recall20_avg /= n;
-  s.ndcg20_avg /= n;
-  s.ndcg20_degc_avg /= n;
-  return s;
-}
 
 absl::Status WriteResultsJson(const std::string& path, const ReportInfo& info, const SegmentedStream& stream,
                               const ReplayResult& result) {
@@ -97,7 +66,7 @@ absl::Status WriteResultsJson(const std::string& path, const ReportInfo& info, c
   for (const StrategySummary& s : result.summary) sum[s.name] = SummaryJson(s);
   j["summary"] = sum;
   j["summary_note"] = "averages over incremental segments t >= 1";
-  return WriteFileAtomically(path, j.dump(2) + "\n");
+  return util::WriteFileAtomically(path, j.dump(2) + "\n");
 }
 
 absl::Status WriteResultsCsv(const std::string& path, const SegmentedStream& stream, const ReplayResult& result) {
@@ -114,7 +83,7 @@ absl::Status WriteResultsCsv(const std::string& path, const SegmentedStream& str
           << s.num_items << ',' << s.new_users << ',' << s.new_items << '\n';
     }
   }
-  return WriteFileAtomically(path, out.str());
+  return util::WriteFileAtomically(path, out.str());
 }
 
 absl::Status WriteRecallSvg(const std::string& path, const ReportInfo& info, const SegmentedStream& stream,
@@ -168,7 +137,7 @@ absl::Status WriteRecallSvg(const std::string& path, const ReportInfo& info, con
       << Fixed(avg, 4) << ")</text>\n";
   }
   o << "</svg>\n";
-  return WriteFileAtomically(path, o.str());
+  return util::WriteFileAtomically(path, o.str());
 }
 
 std::string ResultsTable(const SegmentedStream& stream, const ReplayResult& result) {

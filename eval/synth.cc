@@ -19,7 +19,10 @@
 #include <string>
 #include <vector>
 
-#include "eval/replay.h"
+#include "eval/calendar.h"
+#include "eval/synth.h"
+#include "util/atomic_file.h"
+#include "util/split_mix64.h"
 
 namespace gpt4rec::eval {
 namespace {
@@ -42,25 +45,20 @@ struct Civil {
   int weekday;  // 0 = Sunday
 };
 
-Civil ToCivil(int64_t t) {
+// The fields the raw formats print, in the types their printf formats expect.
+Civil CivilOf(int64_t t) {
+  const absl::CivilSecond cs = ToCivil(t);
   Civil c;
-  int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
-  int64_t rem = t - days * 86400;
-  CivilFromDays(days, &c.year, &c.month, &c.day);
-  c.hour = static_cast<int>(rem / 3600);
-  c.minute = static_cast<int>(rem % 3600 / 60);
-  c.second = static_cast<int>(rem % 60);
-  c.weekday = static_cast<int>(((days % 7) + 11) % 7);  // 1970-01-01 was a Thursday
+  c.year = cs.year();
+  c.month = static_cast<unsigned>(cs.month());
+  c.day = static_cast<unsigned>(cs.day());
+  c.hour = cs.hour();
+  c.minute = cs.minute();
+  c.second = cs.second();
+  c.weekday = (static_cast<int>(absl::GetWeekday(cs)) + 1) % 7;  // absl counts from Monday
   return c;
 }
 
-// Deterministic token spellings that look like each dataset's ids.
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 }  // namespace
 
@@ -121,7 +119,7 @@ absl::StatusOr<SynthStats> WriteSynthetic(const SynthOptions& options) {
     std::shuffle(rank.begin(), rank.end(), rng);
     for (int64_t i = 0; i < I; ++i) {
       item_arrival[i] = arrival(i, I, p.base_item_fraction);
-      item_comm[i] = static_cast<int>(Mix(i + options.seed) % C);
+      item_comm[i] = static_cast<int>(util::SplitMix64(i + options.seed) % C);
       // Zipf over the item's rank within its community (rank / C), plus a small floor so tail items can still
       // reach the k-core.
       item_appeal[i] = 1.0 / std::pow(1.0 + static_cast<double>(rank[i]) / C, p.popularity_zipf) + 0.01;
@@ -193,91 +191,89 @@ absl::StatusOr<SynthStats> WriteSynthetic(const SynthOptions& options) {
   }
   std::sort(events.begin(), events.end(), [](const Event& a, const Event& b) { return a.time < b.time; });
 
-  const std::string tmp = options.out + ".tmp";
-  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  if (!out) return absl::UnavailableError(options.out + ": cannot open for writing");
   SynthStats stats;
   stats.users = U;
   stats.items = I;
   stats.segments = S;
-  char buf[256];
-  switch (p.format) {
-    case Format::kTaobao2014: {
-      out << "user_id,item_id,behavior_type,user_geohash,item_category,time\n";
-      static const char kGeo[] = "0123456789bcdefghjkmnpqrstuvwxyz";
-      for (const Event& e : events) {
-        const Civil c = ToCivil(e.time);
-        const double r = unit(rng);
-        const int behavior = r < 0.90 ? 1 : r < 0.93 ? 2 : r < 0.97 ? 3 : 4;
-        std::string geo;
-        if (unit(rng) < 0.3) {
-          uint64_t h = Mix(e.user * 31 + 7);
-          for (int k = 0; k < 7; ++k, h >>= 5) geo += kGeo[h & 31];
-        }
-        std::snprintf(buf, sizeof(buf), "%llu,%llu,%d,%s,%d,%04lld-%02u-%02u %02d\n",
-                      static_cast<unsigned long long>(1000000 + Mix(e.user) % 140000000),
-                      static_cast<unsigned long long>(1000 + Mix(e.item + (1ULL << 40)) % 400000000), behavior,
-                      geo.c_str(), 1000 + item_comm[e.item] * 37 % 13000, static_cast<long long>(c.year), c.month,
-                      c.day, c.hour);
-        out << buf;
-        ++stats.lines;
-      }
-      break;
-    }
-    case Format::kTaobao2015: {
-      out << "use_ID,sel_ID,ite_ID,cat_ID,act_ID,time\n";
-      for (const Event& e : events) {
-        const Civil c = ToCivil(e.time);
-        const double r = unit(rng);
-        const int act = r < 0.88 ? 0 : r < 0.93 ? 1 : r < 0.98 ? 2 : 3;
-        std::snprintf(buf, sizeof(buf), "%d,%d,%llu,%d,%d,%04lld%02u%02u\n", e.user + 1, e.item + 1,
-                      static_cast<unsigned long long>(Mix(e.item * 1000003ULL + (rng() % 20)) % 2000000 + 1),
-                      item_comm[e.item] + 1, act, static_cast<long long>(c.year), c.month, c.day);
-        out << buf;
-        ++stats.lines;
-      }
-      break;
-    }
-    case Format::kNetflix: {
-      // combined_data_N.txt layout: grouped by movie, each block opened by "MovieID:".
-      std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) { return a.item < b.item; });
-      int32_t current = -1;
-      for (const Event& e : events) {
-        if (e.item != current) {
-          current = e.item;
-          out << current + 1 << ":\n";
+  bool has_writer = true;
+  auto write = [&](std::ostream& out) {
+    char buf[256];
+    switch (p.format) {
+      case Format::kTaobao2014: {
+        out << "user_id,item_id,behavior_type,user_geohash,item_category,time\n";
+        static const char kGeo[] = "0123456789bcdefghjkmnpqrstuvwxyz";
+        for (const Event& e : events) {
+          const Civil c = CivilOf(e.time);
+          const double r = unit(rng);
+          const int behavior = r < 0.90 ? 1 : r < 0.93 ? 2 : r < 0.97 ? 3 : 4;
+          std::string geo;
+          if (unit(rng) < 0.3) {
+            uint64_t h = util::SplitMix64(e.user * 31 + 7);
+            for (int k = 0; k < 7; ++k, h >>= 5) geo += kGeo[h & 31];
+          }
+          std::snprintf(buf, sizeof(buf), "%llu,%llu,%d,%s,%d,%04lld-%02u-%02u %02d\n",
+                        static_cast<unsigned long long>(1000000 + util::SplitMix64(e.user) % 140000000),
+                        static_cast<unsigned long long>(1000 + util::SplitMix64(e.item + (1ULL << 40)) % 400000000), behavior,
+                        geo.c_str(), 1000 + item_comm[e.item] * 37 % 13000, static_cast<long long>(c.year), c.month,
+                        c.day, c.hour);
+          out << buf;
           ++stats.lines;
         }
-        const Civil c = ToCivil(e.time);
-        const int rating = 1 + static_cast<int>(Mix(static_cast<uint64_t>(e.user) * 7919 + e.item) % 5);
-        std::snprintf(buf, sizeof(buf), "%d,%d,%04lld-%02u-%02u\n", 6 + e.user * 7, rating,
-                      static_cast<long long>(c.year), c.month, c.day);
-        out << buf;
-        ++stats.lines;
+        break;
       }
-      break;
-    }
-    case Format::kFoursquare: {
-      static const int kOffsets[] = {-300, -240, -180, 0, 60, 120, 180, 420, 480, 540};
-      for (const Event& e : events) {
-        const Civil c = ToCivil(e.time);
-        const uint64_t a = Mix(e.item + 17), b = Mix(e.item + 91);
-        std::snprintf(buf, sizeof(buf), "%d\t%08llx%016llx\t%s %s %02u %02d:%02d:%02d +0000 %04lld\t%d\n", e.user + 1,
-                      static_cast<unsigned long long>(a & 0xffffffffULL), static_cast<unsigned long long>(b),
-                      kWeekdays[c.weekday], kMonths[c.month - 1], c.day, c.hour, c.minute, c.second,
-                      static_cast<long long>(c.year), kOffsets[Mix(e.user) % 10]);
-        out << buf;
-        ++stats.lines;
+      case Format::kTaobao2015: {
+        out << "use_ID,sel_ID,ite_ID,cat_ID,act_ID,time\n";
+        for (const Event& e : events) {
+          const Civil c = CivilOf(e.time);
+          const double r = unit(rng);
+          const int act = r < 0.88 ? 0 : r < 0.93 ? 1 : r < 0.98 ? 2 : 3;
+          std::snprintf(buf, sizeof(buf), "%d,%d,%llu,%d,%d,%04lld%02u%02u\n", e.user + 1, e.item + 1,
+                        static_cast<unsigned long long>(util::SplitMix64(e.item * 1000003ULL + (rng() % 20)) % 2000000 + 1),
+                        item_comm[e.item] + 1, act, static_cast<long long>(c.year), c.month, c.day);
+          out << buf;
+          ++stats.lines;
+        }
+        break;
       }
-      break;
+      case Format::kNetflix: {
+        // combined_data_N.txt layout: grouped by movie, each block opened by "MovieID:".
+        std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) { return a.item < b.item; });
+        int32_t current = -1;
+        for (const Event& e : events) {
+          if (e.item != current) {
+            current = e.item;
+            out << current + 1 << ":\n";
+            ++stats.lines;
+          }
+          const Civil c = CivilOf(e.time);
+          const int rating = 1 + static_cast<int>(util::SplitMix64(static_cast<uint64_t>(e.user) * 7919 + e.item) % 5);
+          std::snprintf(buf, sizeof(buf), "%d,%d,%04lld-%02u-%02u\n", 6 + e.user * 7, rating,
+                        static_cast<long long>(c.year), c.month, c.day);
+          out << buf;
+          ++stats.lines;
+        }
+        break;
+      }
+      case Format::kFoursquare: {
+        static const int kOffsets[] = {-300, -240, -180, 0, 60, 120, 180, 420, 480, 540};
+        for (const Event& e : events) {
+          const Civil c = CivilOf(e.time);
+          const uint64_t a = util::SplitMix64(e.item + 17), b = util::SplitMix64(e.item + 91);
+          std::snprintf(buf, sizeof(buf), "%d\t%08llx%016llx\t%s %s %02u %02d:%02d:%02d +0000 %04lld\t%d\n", e.user + 1,
+                        static_cast<unsigned long long>(a & 0xffffffffULL), static_cast<unsigned long long>(b),
+                        kWeekdays[c.weekday], kMonths[c.month - 1], c.day, c.hour, c.minute, c.second,
+                        static_cast<long long>(c.year), kOffsets[util::SplitMix64(e.user) % 10]);
+          out << buf;
+          ++stats.lines;
+        }
+        break;
+      }
+      default:
+        has_writer = false;
     }
-    default:
-      return absl::InternalError("profile has no raw format writer");
-  }
-  out.flush();
-  if (!out) return absl::UnavailableError(options.out + ": write failed");
-  out.close();
-  if (std::rename(tmp.c_str(), options.out.c_str()) != 0) return absl::UnavailableError(options.out + ": rename failed");
+  };
+  if (absl::Status s = util::WriteFileAtomically(options.out, write); !s.ok()) return s;
+  if (!has_writer) return absl::InternalError("profile has no raw format writer");
   return stats;
 }
 

@@ -3,8 +3,10 @@
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
-#include "eval/replay.h"
+#include "eval/preprocess.h"
+#include "eval/synth.h"
 
 int main(int argc, char** argv) {
   gpt4rec::eval::SynthOptions options;
@@ -54,9 +56,11 @@ int main(int argc, char** argv) {
                    s.train.size() + s.valid.size() + s.test.size(), s.num_users, s.new_users, s.num_items, s.new_items);
     }
   }
-  std::printf("{\"profile\":\"%s\",\"scale\":%g,\"users\":%lld,\"items\":%lld,\"segments\":%d,\"lines\":%lld,\"out\":\"%s\"}\n",
-              options.profile.c_str(), options.scale, static_cast<long long>(stats->users),
-              static_cast<long long>(stats->items), stats->segments, static_cast<long long>(stats->lines),
-              options.out.c_str());
+  // nlohmann escapes the path (quotes, backslashes), which printf did not.
+  const nlohmann::ordered_json summary = {{"profile", options.profile}, {"scale", options.scale},
+                                          {"users", stats->users},       {"items", stats->items},
+                                          {"segments", stats->segments}, {"lines", stats->lines},
+                                          {"out", options.out}};
+  std::printf("%s\n", summary.dump().c_str());
   return 0;
 }

@@ -1,7 +1,8 @@
 // Every loader on small files written in its dataset's exact raw format, including malformed lines.
 #include <catch2/catch.hpp>
 
-#include "eval/replay.h"
+#include "eval/calendar.h"
+#include "eval/loaders.h"
 #include "tests/common/temp_dir.h"
 #include "tests/eval/test_files.h"
 

@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "eval/replay.h"
+#include "eval/metrics.h"
 
 namespace ev = gpt4rec::eval;
 

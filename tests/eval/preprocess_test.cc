@@ -5,7 +5,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "eval/replay.h"
+#include "eval/calendar.h"
+#include "eval/preprocess.h"
 
 namespace ev = gpt4rec::eval;
 

@@ -8,7 +8,11 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "eval/replay.h"
+#include "eval/loaders.h"
+#include "eval/preprocess.h"
+#include "eval/replay_driver.h"
+#include "eval/report.h"
+#include "eval/synth.h"
 #include "tests/common/temp_dir.h"
 
 namespace ev = gpt4rec::eval;
@@ -42,6 +46,26 @@ double HandPopRecall(const ev::SegmentedStream& s, size_t t) {
       hits += wanted.count(i);
     }
     sum += static_cast<double>(hits) / static_cast<double>(wanted.size());
+  }
+  return test.empty() ? 0 : sum / static_cast<double>(test.size());
+}
+
+// Expected Recall@20 of a uniformly random ranking of segment t's candidates (all items known after t minus the
+// user's training items of segments 0..t): each of the user's test items is in the top 20 with probability
+// 20 / candidates.
+double ChanceRecall(const ev::SegmentedStream& s, size_t t) {
+  const int32_t items = s.segments[t].num_items;
+  std::map<int32_t, std::set<int32_t>> seen;
+  for (size_t k = 0; k <= t; ++k)
+    for (const auto& x : s.segments[k].train) seen[x.user].insert(x.item);
+  std::map<int32_t, std::set<int32_t>> test;
+  for (const auto& x : s.segments[t].test) test[x.user].insert(x.item);
+  double sum = 0;
+  for (const auto& [u, wanted] : test) {
+    const double candidates = static_cast<double>(items - static_cast<int32_t>(seen[u].size()));
+    int reachable = 0;  // a test item that is also a training item is excluded, never ranked
+    for (int32_t i : wanted) reachable += seen[u].count(i) == 0;
+    sum += std::min(1.0, 20.0 / candidates) * reachable / static_cast<double>(wanted.size());
   }
   return test.empty() ? 0 : sum / static_cast<double>(test.size());
 }
@@ -108,8 +132,13 @@ TEST_CASE("replay on a tiny synthetic foursquare stream") {
     CHECK(result->per_strategy[2][t].mode == "prompt_tuning");
     CHECK(result->per_strategy[2][t].epochs > 0);
   }
-  // Learned models beat chance: 20 random items out of hundreds would give a recall far below pop's.
-  CHECK(result->summary[2].recall20_avg > 0.02);
+  // The learned model beats chance: a random ranking's expected recall over the same segments (t >= 1, as the
+  // summary averages), by a clear factor (on this stream: 0.22 against 0.12).
+  double chance = 0;
+  for (size_t t = 1; t < 4; ++t) chance += ChanceRecall(*stream, t) / 3;
+  INFO("gpt4rec recall20_avg " << result->summary[2].recall20_avg << ", chance " << chance);
+  CHECK(chance > 0);
+  CHECK(result->summary[2].recall20_avg > 1.5 * chance);
 
   ev::ReportInfo info;
   info.dataset = "synthetic-foursquare";

@@ -5,7 +5,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "eval/replay.h"
+#include "eval/loaders.h"
+#include "eval/preprocess.h"
+#include "eval/synth.h"
 #include "tests/common/temp_dir.h"
 
 namespace ev = gpt4rec::eval;
