@@ -1,7 +1,7 @@
 // gpt4rec-bench serve: a real gpt4rec server and concurrent gRPC clients on loopback.
 //   1. ingest: --events over --streams concurrent IngestStreams (batches of --batch), events/s until the last ack;
 //   2. recommend: a SYNTHETIC model (random d-dim vectors for every stored user and item, installed through
-//      Server::InstallModelForTesting — no training, so the figure is pure serving) over --items items; --clients
+//      server::test_support::InstallModel — no training, so the figure is pure serving) over --items items; --clients
 //      concurrent clients ask top-k for random known users for --seconds; throughput and latency p50/p99;
 //   3. freshness: a new user's event is acknowledged, then Recommend is polled until it answers FOLD_IN;
 //   4. the physical limit, in the same run: the time to stream the item matrix once from memory; a per-request
@@ -18,13 +18,14 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "CLI/CLI.hpp"
 #include "bench/bench_registry.h"
 #include "gpt4rec/v1/recommender.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 #include "server/service.h"
+#include "server/test_support.h"
 
 namespace {
 namespace v1 = gpt4rec::v1;
@@ -46,34 +47,30 @@ struct Flags {
   int freshness_probes = 200;
 };
 
-bool ParseFlags(int argc, char** argv, Flags* f) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto eq = a.find('=');
-    if (a.rfind("--", 0) != 0 || eq == std::string::npos) {
-      std::fprintf(stderr, "serve bench: bad flag %s (use --name=value)\n", a.c_str());
-      return false;
-    }
-    const std::string name = a.substr(2, eq - 2), value = a.substr(eq + 1);
-    bool ok = true;
-    if (name == "events") ok = absl::SimpleAtoi(value, &f->events);
-    else if (name == "batch") ok = absl::SimpleAtoi(value, &f->batch);
-    else if (name == "streams") ok = absl::SimpleAtoi(value, &f->streams);
-    else if (name == "items") ok = absl::SimpleAtoi(value, &f->items);
-    else if (name == "users") ok = absl::SimpleAtoi(value, &f->users);
-    else if (name == "dim") ok = absl::SimpleAtoi(value, &f->dim);
-    else if (name == "k") ok = absl::SimpleAtoi(value, &f->k);
-    else if (name == "clients") ok = absl::SimpleAtoi(value, &f->clients);
-    else if (name == "seconds") ok = absl::SimpleAtod(value, &f->seconds);
-    else if (name == "scoring_threads") ok = absl::SimpleAtoi(value, &f->scoring_threads);
-    else if (name == "max_batch") ok = absl::SimpleAtoi(value, &f->max_batch);
-    else if (name == "batch_window_us") ok = absl::SimpleAtoi(value, &f->batch_window_us);
-    else if (name == "freshness_probes") ok = absl::SimpleAtoi(value, &f->freshness_probes);
-    else ok = false;
-    if (!ok) {
-      std::fprintf(stderr, "serve bench: bad flag %s\n", a.c_str());
-      return false;
-    }
+// false: print the error (or --help) and exit with `*exit_code`.
+bool ParseFlags(int argc, char** argv, Flags* f, int* exit_code) {
+  CLI::App app{"gpt4rec-bench serve: a gRPC server on loopback with a synthetic model installed; ingest events/s, "
+               "Recommend qps and p50/p99, freshness (ack -> fold-in) and the per-request scan limit. Last stdout "
+               "line: one JSON object."};
+  app.name("gpt4rec-bench serve");
+  app.add_option("--events", f->events, "events ingested for the ingest rate")->capture_default_str();
+  app.add_option("--batch", f->batch, "events per ingest request")->capture_default_str();
+  app.add_option("--streams", f->streams, "concurrent IngestStream clients")->capture_default_str();
+  app.add_option("--items", f->items, "items of the synthetic model")->capture_default_str();
+  app.add_option("--users", f->users, "users of the synthetic model")->capture_default_str();
+  app.add_option("--dim", f->dim, "embedding dimension of the synthetic model")->capture_default_str();
+  app.add_option("--k", f->k, "top-k per Recommend")->capture_default_str();
+  app.add_option("--clients", f->clients, "concurrent Recommend clients")->capture_default_str();
+  app.add_option("--seconds", f->seconds, "duration of the Recommend phase")->capture_default_str();
+  app.add_option("--scoring_threads", f->scoring_threads, "server --scoring_threads")->capture_default_str();
+  app.add_option("--max_batch", f->max_batch, "server --max_batch")->capture_default_str();
+  app.add_option("--batch_window_us", f->batch_window_us, "server --batch_window_us")->capture_default_str();
+  app.add_option("--freshness_probes", f->freshness_probes, "ack -> fold-in probes")->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    *exit_code = app.exit(e);
+    return false;
   }
   return true;
 }
@@ -169,7 +166,7 @@ double ScanMs(int items, int dim) {
 
 int RunServeBench(int argc, char** argv) {
   Flags f;
-  if (!ParseFlags(argc, argv, &f)) return 2;
+  if (int exit_code = 0; !ParseFlags(argc, argv, &f, &exit_code)) return exit_code;
   char templ[] = "/tmp/gpt4rec-serve-bench-XXXXXX";
   if (mkdtemp(templ) == nullptr) return 1;
   const std::string data_dir = templ;
@@ -201,7 +198,7 @@ int RunServeBench(int argc, char** argv) {
                static_cast<unsigned long long>(stats.edges()));
 
   // 2. synthetic model over every stored user and item
-  gpt4rec::server::SyntheticModel model;
+  gpt4rec::server::test_support::SyntheticModel model;
   model.dim = f.dim;
   model.num_users = static_cast<int32_t>(stats.users());
   model.num_items = static_cast<int32_t>(stats.items());
@@ -211,7 +208,7 @@ int RunServeBench(int argc, char** argv) {
   model.items.resize(static_cast<size_t>(model.num_items) * f.dim);
   for (auto& x : model.users) x = normal(rng);
   for (auto& x : model.items) x = normal(rng);
-  if (auto s = (*server)->InstallModelForTesting(model, 1); !s.ok()) {
+  if (auto s = gpt4rec::server::test_support::InstallModel(**server, model, 1); !s.ok()) {
     std::fprintf(stderr, "serve bench: install model: %s\n", s.ToString().c_str());
     return 1;
   }

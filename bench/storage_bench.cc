@@ -6,8 +6,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <ctime>
@@ -15,16 +13,24 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
 #include "bench/bench_registry.h"
-#include "rocksdb/write_batch.h"
+#include "storage/bench_support.h"  // the raw limit must use the store's exact RocksDB layout and tuning
 #include "storage/graph_store.h"
-#include "storage/rocks_layout.h"  // the raw limit must use the store's exact RocksDB layout and tuning
 
 namespace gpt4rec::bench {
 namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+
+// `v` to `digits` decimals, as the JSON line reports it.
+double Rounded(double v, int digits) {
+  const double scale = std::pow(10.0, digits);
+  return std::round(v * scale) / scale;
+}
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
@@ -54,58 +60,32 @@ struct Flags {
   std::string dir;
 };
 
-void PrintHelp() {
-  std::printf(
-      "gpt4rec-bench storage: appends synthetic power-law events to a fresh graph store (WAL on), then writes\n"
-      "the identical WriteBatch bytes with raw RocksDB (same column families and options) as the limit.\n"
-      "  --events=N      events to append (default 2000000)\n"
-      "  --batch=B       events per AppendBatch (default 1000)\n"
-      "  --users=U       distinct users, Zipf-distributed (default 200000)\n"
-      "  --items=I       distinct items, Zipf-distributed (default 50000)\n"
-      "  --exponent=S    Zipf exponent for users and items (default 1.0)\n"
-      "  --segments=P    segment policy: hour|day|month|manual|events:N (default day; ~1 day per 200k events)\n"
-      "  --event_ids     give every event an idempotency key (one more key per event)\n"
-      "  --sync          fsync the WAL per batch (both runs)\n"
-      "  --dir=PATH      scratch directory (default: a new folder under the system temp dir, removed after)\n"
-      "Last stdout line: {\"bench\":\"storage\",\"events\":..,\"events_per_s\":..,\"raw_rocksdb_events_per_s\":..,\n"
-      "\"ratio\":..,\"disk_bytes_per_edge\":..,\"ram_bytes_per_edge\":..,\"csr_build_s\":..}\n");
-}
-
-bool ParseFlags(int argc, char** argv, Flags* f) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&](const char* name) -> const char* {
-      const size_t n = std::strlen(name);
-      return a.compare(0, n, name) == 0 ? a.c_str() + n : nullptr;
-    };
-    if (a == "--help" || a == "-h") {
-      PrintHelp();
-      std::exit(0);
-    } else if (const char* v = value("--events=")) {
-      f->events = std::strtoull(v, nullptr, 10);
-    } else if (const char* v = value("--batch=")) {
-      f->batch = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
-    } else if (const char* v = value("--users=")) {
-      f->users = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
-    } else if (const char* v = value("--items=")) {
-      f->items = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
-    } else if (const char* v = value("--exponent=")) {
-      f->exponent = std::strtod(v, nullptr);
-    } else if (const char* v = value("--segments=")) {
-      f->segments = v;
-    } else if (const char* v = value("--dir=")) {
-      f->dir = v;
-    } else if (a == "--event_ids") {
-      f->event_ids = true;
-    } else if (a == "--sync") {
-      f->sync = true;
-    } else {
-      std::fprintf(stderr, "storage bench: unknown flag '%s' (try --help)\n", a.c_str());
-      return false;
-    }
+// false: print the error (or --help) and exit with `*exit_code`.
+bool ParseFlags(int argc, char** argv, Flags* f, int* exit_code) {
+  CLI::App app{"gpt4rec-bench storage: appends synthetic power-law events to a fresh graph store (WAL on), then "
+               "writes the identical WriteBatch bytes with raw RocksDB (same column families and options) as the "
+               "limit. Last stdout line: one JSON object with events, events_per_s, raw_rocksdb_events_per_s, "
+               "ratio, disk_bytes_per_edge, ram_bytes_per_edge, csr_build_s."};
+  app.name("gpt4rec-bench storage");
+  app.add_option("--events", f->events, "events to append")->capture_default_str();
+  app.add_option("--batch", f->batch, "events per AppendBatch")->capture_default_str();
+  app.add_option("--users", f->users, "distinct users, Zipf-distributed")->capture_default_str();
+  app.add_option("--items", f->items, "distinct items, Zipf-distributed")->capture_default_str();
+  app.add_option("--exponent", f->exponent, "Zipf exponent for users and items")->capture_default_str();
+  app.add_option("--segments", f->segments, "segment policy: hour|day|month|manual|events:N (~1 day per 200k events)")
+      ->capture_default_str();
+  app.add_flag("--event_ids", f->event_ids, "give every event an idempotency key (one more key per event)");
+  app.add_flag("--sync", f->sync, "fsync the WAL per batch (both runs)");
+  app.add_option("--dir", f->dir, "scratch directory (default: a new folder under the system temp dir, removed after)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    *exit_code = app.exit(e);
+    return false;
   }
   if (f->events == 0 || f->batch == 0 || f->users == 0 || f->items == 0) {
     std::fprintf(stderr, "storage bench: --events, --batch, --users and --items must be positive\n");
+    *exit_code = 2;
     return false;
   }
   return true;
@@ -139,7 +119,7 @@ uint64_t DirBytes(const fs::path& dir) {
 
 int RunStorageBench(int argc, char** argv) {
   Flags flags;
-  if (!ParseFlags(argc, argv, &flags)) return 2;
+  if (int exit_code = 0; !ParseFlags(argc, argv, &flags, &exit_code)) return exit_code;
   absl::StatusOr<storage::SegmentPolicy> policy = storage::ParseSegmentPolicy(flags.segments);
   if (!policy.ok()) {
     std::fprintf(stderr, "storage bench: %s\n", policy.status().ToString().c_str());
@@ -181,14 +161,14 @@ int RunStorageBench(int argc, char** argv) {
   storage::StoreOptions options;
   options.sync = flags.sync;
   options.segments = *policy;
-  options.write_batch_observer = [&](std::string_view rep) { captured.emplace_back(rep); };
   const std::string store_dir = (root / "store").string();
   uint64_t edges = 0, ram = 0, disk = 0;
   double store_s = 0, csr_s = 0, flush_s = 0, reopen_s = 0, store_cpu = 0, raw_cpu = 0;
   const std::string load_before = LoadAverage();
   size_t csr_nnz = 0;
   {
-    auto store = storage::GraphStore::Open(store_dir, options);
+    auto store = storage::bench::OpenObservingWriteBatches(
+        store_dir, options, [&](std::string_view rep) { captured.emplace_back(rep); });
     if (!store.ok()) {
       std::fprintf(stderr, "storage bench: %s\n", store.status().ToString().c_str());
       return 1;
@@ -233,20 +213,16 @@ int RunStorageBench(int argc, char** argv) {
   {
     storage::StoreOptions raw_options;
     raw_options.sync = flags.sync;
-    auto raw = storage::OpenRocks((root / "raw").string(), raw_options);
+    auto raw = storage::bench::RawRocksReplay::Open((root / "raw").string(), raw_options);
     if (!raw.ok()) {
       std::fprintf(stderr, "storage bench: %s\n", raw.status().ToString().c_str());
       return 1;
     }
-    rocksdb::WriteOptions wo;
-    wo.sync = flags.sync;
     const auto start = Clock::now();
     const double cpu_start = ThreadCpuSeconds();
     for (const std::string& rep : captured) {
-      rocksdb::WriteBatch wb(rep);
-      rocksdb::Status s = (*raw)->db->Write(wo, &wb);
-      if (!s.ok()) {
-        std::fprintf(stderr, "storage bench: raw write failed: %s\n", s.ToString().c_str());
+      if (absl::Status s = (*raw)->Write(rep, flags.sync); !s.ok()) {
+        std::fprintf(stderr, "storage bench: %s\n", s.ToString().c_str());
         return 1;
       }
     }
@@ -267,15 +243,21 @@ int RunStorageBench(int argc, char** argv) {
               n / (store_s + flush_s));
   std::printf("final flush %.2f s, reopen (mirror rebuild) %.2f s, disk %.1f MB, mirror %.1f MB, csr %.3f s\n",
               flush_s, reopen_s, disk / 1e6, ram / 1e6, csr_s);
-  std::printf(
-      "{\"bench\":\"storage\",\"events\":%llu,\"events_per_s\":%.0f,\"raw_rocksdb_events_per_s\":%.0f,"
-      "\"ratio\":%.3f,\"disk_bytes_per_edge\":%.1f,\"ram_bytes_per_edge\":%.1f,\"csr_build_s\":%.4f}\n",
-      static_cast<unsigned long long>(flags.events), eps, raw_eps, eps / raw_eps,
-      edges ? static_cast<double>(disk) / edges : 0.0, edges ? static_cast<double>(ram) / edges : 0.0, csr_s);
+  // Rounded as the figures are reported (a rate to whole events, a ratio to 3 decimals).
+  nlohmann::ordered_json j = {
+      {"bench", "storage"},
+      {"events", flags.events},
+      {"events_per_s", std::round(eps)},
+      {"raw_rocksdb_events_per_s", std::round(raw_eps)},
+      {"ratio", Rounded(eps / raw_eps, 3)},
+      {"disk_bytes_per_edge", Rounded(edges ? static_cast<double>(disk) / edges : 0.0, 1)},
+      {"ram_bytes_per_edge", Rounded(edges ? static_cast<double>(ram) / edges : 0.0, 1)},
+      {"csr_build_s", Rounded(csr_s, 4)}};
+  std::printf("%s\n", j.dump().c_str());
   return 0;
 }
 
-Registration registration("storage", "graph store ingest vs raw RocksDB (--events=N --batch=B, --help)",
+Registration registration("storage", "graph store ingest vs raw RocksDB (--events N --batch B, --help)",
                           &RunStorageBench);
 
 }  // namespace

@@ -9,18 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "util/header_columns.h"
 
 namespace gpt4rec::server {
-namespace {
-
-// RecBole headers carry a type suffix ("user_id:token"); CSV headers are plain names.
-std::string ColumnName(absl::string_view raw) {
-  std::string name(absl::StripAsciiWhitespace(raw));
-  if (auto colon = name.find(':'); colon != std::string::npos) name.resize(colon);
-  return absl::AsciiStrToLower(name);
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<EventFileReader>> EventFileReader::Open(const std::string& path) {
   std::unique_ptr<EventFileReader> r(new EventFileReader());
@@ -35,15 +26,14 @@ absl::StatusOr<std::unique_ptr<EventFileReader>> EventFileReader::Open(const std
   r->bytes_read_ = header.size() + 1;
   if (!header.empty() && header.back() == '\r') header.pop_back();
   r->sep_ = header.find('\t') != std::string::npos ? '\t' : ',';
-  std::vector<std::string> cols = absl::StrSplit(header, r->sep_);
-  for (int i = 0; i < static_cast<int>(cols.size()); ++i) {
-    const std::string name = ColumnName(cols[i]);
-    if (name == "user" || name == "user_id") r->user_col_ = i;
-    else if (name == "item" || name == "item_id") r->item_col_ = i;
-    else if (name == "timestamp" || name == "time" || name == "ts") r->time_col_ = i;
-    else if (name == "type" || name == "event_type") r->type_col_ = i;
-    else if (name == "weight") r->weight_col_ = i;
-  }
+  // Column names match case-insensitively, surrounding blanks ignored.
+  std::vector<std::string> cols = absl::StrSplit(absl::AsciiStrToLower(header), r->sep_);
+  for (std::string& c : cols) c = std::string(absl::StripAsciiWhitespace(c));
+  r->user_col_ = util::FindColumn(cols, {"user", "user_id"});
+  r->item_col_ = util::FindColumn(cols, {"item", "item_id"});
+  r->time_col_ = util::FindColumn(cols, {"timestamp", "time", "ts"});
+  r->type_col_ = util::FindColumn(cols, {"type", "event_type"});
+  r->weight_col_ = util::FindColumn(cols, {"weight"});
   if (r->user_col_ < 0 || r->item_col_ < 0 || r->time_col_ < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         path, ":1: header needs user, item and timestamp columns (CSV user,item,timestamp[,type,weight] or a "

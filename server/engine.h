@@ -1,15 +1,23 @@
-// The service's logic without gRPC: storage, trainer, serving snapshots, fold-in, popularity, micro-batching.
+// The service's logic without gRPC: storage, trainer, serving tables, fold-in, popularity, micro-batching.
 // The gRPC layer (recommender_service.cc) maps protos onto these calls and adds auth, limits and metrics.
 //
 // Data directory layout:
 //   <data_dir>/graph/                 RocksDB graph store
-//   <data_dir>/model/model.ckpt       model checkpoint (model Save/Load), the trainer's state
-//   <data_dir>/model/serving.bin      the serving representations + version (restart serves them at once)
-//   <data_dir>/model/last_training.json  summary of the last training (GetStats after a restart)
-//   <data_dir>/snapshots/<unix time>/ Snapshot RPC output (same layout: graph/ and model/)
+//   <data_dir>/model/                 model checkpoint, serving file, training summary (server/model_dir.h)
+//   <data_dir>/snapshots/<unix time>/ backups written by the Snapshot RPC (same layout: graph/ and model/)
+//
+// Engine's methods live in one file per concern:
+//   engine.cc                Open, Stop, ingest, segments, stats, DeleteUser
+//   engine_restore.cc        start-up: store, model checkpoint, serving tables, trainer, catch-up training
+//   engine_serving_tables.cc building and publishing serving tables (after training, at install)
+//   engine_fold_in.cc        Recommend: trained row or fold-in query, folded-in new items
+//   engine_popular.cc        the popular list and popularity replies
+//   engine_refresh.cc        the background loop that refreshes both
+//   engine_backup.cc         the backup directory (Snapshot RPC)
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -24,8 +32,11 @@
 #include "server/metrics.h"
 #include "server/micro_batcher.h"
 #include "server/segment_trainer.h"
+#include "server/model_dir.h"
 #include "server/service.h"
-#include "server/serving_snapshot.h"
+#include "server/serving_tables.h"
+#include "server/test_support.h"
+#include "server/training_summary.h"
 #include "storage/graph_store.h"
 
 namespace gpt4rec::server {
@@ -43,18 +54,6 @@ struct RecResult {
   RecSource source = RecSource::kPopular;
 };
 
-struct TrainingSummary {
-  bool present = false;
-  uint32_t segment = 0;
-  uint64_t model_version = 0;
-  std::string mode;
-  uint32_t epochs = 0;
-  float final_loss = 0;
-  float valid_recall20 = 0;
-  double seconds = 0;
-  int64_t finished_at = 0;
-};
-
 struct EngineStats {
   storage::Counts counts;
   storage::SegmentInfo open_segment;
@@ -65,7 +64,9 @@ struct EngineStats {
   TrainingSummary last_training;
 };
 
-struct SnapshotResult {
+// A backup directory written by Backup (the Snapshot RPC): a RocksDB checkpoint of the store plus copies of the
+// model directory's files.
+struct BackupResult {
   std::string dir;
   uint64_t events = 0;
   uint64_t model_version = 0;
@@ -86,17 +87,19 @@ class Engine {
   absl::StatusOr<storage::SegmentInfo> CloseSegment();
   EngineStats GetStats() const;
   absl::StatusOr<storage::DeleteResult> DeleteUser(const std::string& user_id);
-  absl::StatusOr<SnapshotResult> Snapshot(const std::string& dir);
+  // `dir` empty: <data_dir>/snapshots/<unix time>.
+  absl::StatusOr<BackupResult> Backup(const std::string& dir);
 
+  // server/test_support.h
   bool WaitForTrainingIdle(int timeout_ms);
-  absl::Status InstallModel(const SyntheticModel& model, uint64_t version);
+  absl::Status InstallModel(const test_support::SyntheticModel& model, uint64_t version);
   // Drains scoring, interrupts a running training, stops background threads, flushes storage. Idempotent.
   void Stop();
 
  private:
   Engine(const ServerOptions& options, Metrics* metrics);
   absl::Status Init();
-  // Builds a snapshot from representations in storage dense ids and publishes it.
+  // Builds serving tables from representations in storage dense ids and publishes them.
   absl::Status PublishRepresentations(uint64_t version, int64_t trained_segment, int32_t dim, int32_t num_users,
                                       std::vector<float> users, int32_t num_items, std::vector<float> items);
   absl::Status OnTrained(TrainingOutcome&& outcome);
@@ -104,16 +107,16 @@ class Engine {
   void RefreshNewItems();
   void RefreshLoop();
   RecResult Popular(const std::vector<uint32_t>& exclude, uint32_t k, uint64_t version) const;
-  std::shared_ptr<const ServingSnapshot> snapshot() const { return std::atomic_load(&snapshot_); }
+  std::shared_ptr<const ServingTables> serving() const { return std::atomic_load(&serving_); }
 
   const ServerOptions options_;
   Metrics* const metrics_;
-  std::string model_dir_;
+  ModelDir model_dir_;
   std::unique_ptr<storage::GraphStore> store_;
   std::unique_ptr<SegmentTrainer> trainer_;
   std::unique_ptr<MicroBatcher> batcher_;
 
-  std::shared_ptr<const ServingSnapshot> snapshot_;  // atomic_load / atomic_store only
+  std::shared_ptr<const ServingTables> serving_;  // atomic_load / atomic_store only
 
   // Most frequent items of the last popular_window_events events, most popular first.
   struct PopularList {
@@ -138,7 +141,7 @@ class Engine {
 
   mutable std::mutex summary_mu_;
   TrainingSummary last_training_;
-  std::mutex publish_mu_;  // serialises snapshot replacement (training vs DeleteUser vs install)
+  std::mutex publish_mu_;  // serialises serving-table replacement (training vs DeleteUser vs install)
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

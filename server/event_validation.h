@@ -1,4 +1,4 @@
-// Checks an IngestRequest against the proto contract and converts it to storage events, so a bad batch is
+// Converts an IngestRequest to storage events and checks them with storage::ValidateEvents, so a bad batch is
 // rejected before anything is written. Errors name the field and index: "events[3].user_id: empty".
 #pragma once
 

@@ -14,7 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/scoring_kernel.h"
-#include "server/serving_snapshot.h"
+#include "server/serving_tables.h"
 
 namespace gpt4rec::server {
 

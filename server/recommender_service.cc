@@ -3,7 +3,9 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
 #include "server/event_validation.h"
+#include "server/training_summary.h"
 
 namespace gpt4rec::server {
 namespace v1 = gpt4rec::v1;
@@ -224,15 +226,10 @@ grpc::Status RecommenderService::GetStats(grpc::ServerContext* context, const v1
   reply->set_training_queue(stats.training_queue);
   reply->set_training_now(stats.training_now);
   if (stats.last_training.present) {
-    auto* t = reply->mutable_last_training();
-    t->set_segment(stats.last_training.segment);
-    t->set_model_version(stats.last_training.model_version);
-    t->set_mode(stats.last_training.mode);
-    t->set_epochs(stats.last_training.epochs);
-    t->set_final_loss(stats.last_training.final_loss);
-    t->set_valid_recall20(stats.last_training.valid_recall20);
-    t->set_seconds(stats.last_training.seconds);
-    t->set_finished_at(stats.last_training.finished_at);
+    // The summary's JSON form has the proto's field names (server/training_summary.h): no second field list.
+    const auto parsed = google::protobuf::util::JsonStringToMessage(TrainingSummaryJson(stats.last_training).dump(),
+                                                                    reply->mutable_last_training());
+    if (!parsed.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "last_training: " + parsed.ToString());
   }
   return grpc::Status::OK;
 }
@@ -253,7 +250,7 @@ grpc::Status RecommenderService::Snapshot(grpc::ServerContext* context, const v1
                                           v1::SnapshotReply* reply) {
   Engine* engine;
   if (grpc::Status s = Admit(context, true, &engine); !s.ok()) return s;
-  auto result = engine->Snapshot(request->dir());
+  auto result = engine->Backup(request->dir());
   if (!result.ok()) return ToGrpc(result.status());
   reply->set_dir(result->dir);
   reply->set_events(result->events);

@@ -6,19 +6,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
+#include "util/split_mix64.h"
 
 namespace gpt4rec::server {
 namespace {
 
-uint64_t SplitMix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
 bool HeldOut(uint32_t user, uint32_t item, uint64_t seed, double fraction) {
-  const uint64_t h = SplitMix64((static_cast<uint64_t>(user) << 32 | item) ^ SplitMix64(seed));
+  const uint64_t h = util::SplitMix64((static_cast<uint64_t>(user) << 32 | item) ^ util::SplitMix64(seed));
   return static_cast<double>(h >> 11) * 0x1.0p-53 < fraction;
 }
 

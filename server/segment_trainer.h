@@ -62,7 +62,7 @@ class SegmentTrainer {
   bool training_now() const;
   bool WaitIdle(int timeout_ms);
 
-  // Held while the checkpoint is written; copy the model files under it for a consistent snapshot.
+  // Held while the checkpoint is written; copy the model files under it for a consistent backup.
   std::mutex& files_mutex() { return files_mu_; }
 
  private:

@@ -14,6 +14,7 @@
 #include "server/metrics_http.h"
 #include "server/recommender_service.h"
 #include "server/service.h"
+#include "server/test_support.h"
 #include "spdlog/spdlog.h"
 
 namespace gpt4rec::server {
@@ -71,11 +72,11 @@ class ServerImpl final : public Server {
     cv_.notify_all();
   }
 
-  bool WaitForTrainingIdle(int timeout_ms) override {
+  // server/test_support.h
+  bool WaitForTrainingIdle(int timeout_ms) {
     return engine_ != nullptr && engine_->WaitForTrainingIdle(timeout_ms);
   }
-
-  absl::Status InstallModelForTesting(const SyntheticModel& model, uint64_t version) override {
+  absl::Status InstallModel(const test_support::SyntheticModel& model, uint64_t version) {
     if (!engine_) return absl::FailedPreconditionError("server not running");
     return engine_->InstallModel(model, version);
   }
@@ -165,5 +166,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   if (absl::Status s = server->Init(); !s.ok()) return s;
   return std::unique_ptr<Server>(std::move(server));
 }
+
+// The test-support functions live here because ServerImpl is private to this file; the cast is safe since
+// Server::Start above is the only way to get a Server.
+namespace test_support {
+
+bool WaitForTrainingIdle(Server& server, int timeout_ms) {
+  return static_cast<ServerImpl&>(server).WaitForTrainingIdle(timeout_ms);
+}
+
+absl::Status InstallModel(Server& server, const SyntheticModel& model, uint64_t version) {
+  return static_cast<ServerImpl&>(server).InstallModel(model, version);
+}
+
+}  // namespace test_support
 
 }  // namespace gpt4rec::server

@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -56,15 +55,6 @@ struct ServerOptions {
   std::string tls_key;
 };
 
-// Representations installed directly (benchmarks and tests only): user u / item i in STORAGE dense ids.
-struct SyntheticModel {
-  int32_t dim = 0;
-  int32_t num_users = 0;
-  int32_t num_items = 0;
-  std::vector<float> users;  // num_users x dim
-  std::vector<float> items;  // num_items x dim
-};
-
 class Server {
  public:
   // Binds, opens storage and the last model, starts serving. Health is NOT_SERVING until both are loaded.
@@ -80,12 +70,6 @@ class Server {
   // Graceful: health NOT_SERVING, stop accepting, finish in-flight RPCs (up to `grace_ms`), interrupt a running
   // training (its segment is retrained after restart), flush storage. Idempotent.
   virtual void Shutdown(int grace_ms = 5000) = 0;
-
-  // Blocks until the training queue is empty and no training runs, or `timeout_ms` passes (false).
-  virtual bool WaitForTrainingIdle(int timeout_ms) = 0;
-
-  // Benchmarks/tests: publishes `model` as serving version `version` without training (not persisted).
-  virtual absl::Status InstallModelForTesting(const SyntheticModel& model, uint64_t version) = 0;
 };
 
 }  // namespace gpt4rec::server

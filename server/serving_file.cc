@@ -1,13 +1,11 @@
-#include "server/serving_snapshot.h"
+#include "server/serving_file.h"
 
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
-
-#include <unistd.h>
+#include <ostream>
 
 #include "absl/strings/str_cat.h"
+#include "util/atomic_file.h"
 
 namespace gpt4rec::server {
 namespace {
@@ -26,15 +24,12 @@ struct Header {
 
 }  // namespace
 
-absl::Status WriteSnapshotFile(const std::string& path, const SnapshotFile& file) {
+absl::Status WriteServingFile(const std::string& path, const ServingFile& file) {
   if (file.users.size() != static_cast<size_t>(file.num_users) * file.dim ||
       file.items.size() != static_cast<size_t>(file.num_items) * file.dim) {
-    return absl::InternalError("serving snapshot: matrix sizes disagree with the header");
+    return absl::InternalError("serving file: matrix sizes disagree with the header");
   }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+  return util::WriteFileAtomically(path, [&](std::ostream& out) {
     Header h{};
     std::memcpy(h.magic, kMagic, sizeof(kMagic));
     h.version = file.version;
@@ -45,32 +40,21 @@ absl::Status WriteSnapshotFile(const std::string& path, const SnapshotFile& file
     out.write(reinterpret_cast<const char*>(&h), sizeof(h));
     out.write(reinterpret_cast<const char*>(file.users.data()), file.users.size() * sizeof(float));
     out.write(reinterpret_cast<const char*>(file.items.data()), file.items.size() * sizeof(float));
-    out.flush();
-    if (!out) return absl::InternalError(absl::StrCat("short write to ", tmp));
-  }
-  // fsync the data before the rename so a crash never leaves a renamed but empty file.
-  if (FILE* f = std::fopen(tmp.c_str(), "rb")) {
-    fsync(fileno(f));
-    std::fclose(f);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("rename ", tmp, " -> ", path, ": ", ec.message()));
-  return absl::OkStatus();
+  });
 }
 
-absl::StatusOr<SnapshotFile> ReadSnapshotFile(const std::string& path) {
+absl::StatusOr<ServingFile> ReadServingFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("no serving snapshot at ", path));
+  if (!in) return absl::NotFoundError(absl::StrCat("no serving file at ", path));
   Header h{};
   in.read(reinterpret_cast<char*>(&h), sizeof(h));
   if (!in || std::memcmp(h.magic, kMagic, sizeof(kMagic)) != 0) {
-    return absl::DataLossError(absl::StrCat(path, ": not a serving snapshot (bad header)"));
+    return absl::DataLossError(absl::StrCat(path, ": not a serving file (bad header)"));
   }
   if (h.dim <= 0 || h.num_users < 0 || h.num_items < 0) {
     return absl::DataLossError(absl::StrCat(path, ": bad sizes in header"));
   }
-  SnapshotFile file;
+  ServingFile file;
   file.version = h.version;
   file.trained_segment = h.trained_segment;
   file.dim = h.dim;

@@ -7,8 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/status/status.h"
-#include "absl/status/statusor.h"
 #include "server/scoring_kernel.h"
 
 namespace gpt4rec::server {
@@ -24,31 +22,16 @@ struct ItemTable {
   const float* row(uint32_t i) const { return packed.rows.data() + static_cast<size_t>(i) * dim; }
 };
 
-struct ServingSnapshot {
+struct ServingTables {
   uint64_t version = 0;          // 0: no model yet (known users are served by popularity)
   int64_t trained_segment = -1;  // last segment in the model's graph; users with edges of later segments fold in
   int32_t dim = 0;
   int32_t num_users = 0;         // dense user ids [0, num_users) have a trained row
   std::shared_ptr<const std::vector<float>> users;  // num_users x dim
-  std::shared_ptr<const ItemTable> items;           // shared by snapshots that differ only in users
+  std::shared_ptr<const ItemTable> items;           // shared by tables that differ only in users
 
   int32_t num_items() const { return items ? items->num_items() : 0; }
   const float* user_row(uint32_t u) const { return users->data() + static_cast<size_t>(u) * dim; }
 };
-
-// The persisted form of a snapshot's representations (<data_dir>/model/serving.bin): a restarted server serves
-// them at once without re-propagating the model. Written atomically (temp file + rename).
-struct SnapshotFile {
-  uint64_t version = 0;
-  int64_t trained_segment = -1;
-  int32_t dim = 0;
-  int32_t num_users = 0;
-  int32_t num_items = 0;
-  std::vector<float> users;
-  std::vector<float> items;
-};
-
-absl::Status WriteSnapshotFile(const std::string& path, const SnapshotFile& file);
-absl::StatusOr<SnapshotFile> ReadSnapshotFile(const std::string& path);
 
 }  // namespace gpt4rec::server

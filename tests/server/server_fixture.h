@@ -18,6 +18,18 @@ namespace gpt4rec::testing {
 
 namespace v1 = gpt4rec::v1;
 
+// Waits until `condition()` holds (true) or `timeout` passes (false), checking every few milliseconds: what the
+// server does in the background (refreshes, swaps) is observable only through its replies.
+template <typename Condition>
+bool WaitUntil(Condition condition, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
 // A model small enough to train in well under a second per segment.
 inline server::ServerOptions SmallServerOptions(const std::string& data_dir) {
   server::ServerOptions o;

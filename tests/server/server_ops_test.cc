@@ -14,6 +14,7 @@
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/common/temp_dir.h"
+#include "server/test_support.h"
 #include "tests/server/server_fixture.h"
 
 using namespace gpt4rec::testing;
@@ -121,14 +122,14 @@ TEST_CASE("overload: Recommend beyond --max_pending_recommend gets RESOURCE_EXHA
   v1::IngestReply ing;
   REQUIRE(Ingest(stub.get(), Batch(10, "r"), &ing).ok());
   // A large synthetic item matrix makes each scoring pass take a while.
-  gpt4rec::server::SyntheticModel model;
+  gpt4rec::server::test_support::SyntheticModel model;
   model.dim = 64;
   model.num_users = 97;
   model.num_items = 300000;
   model.users.assign(static_cast<size_t>(model.num_users) * model.dim, 0.5f);
   model.items.resize(static_cast<size_t>(model.num_items) * model.dim);
   for (size_t i = 0; i < model.items.size(); ++i) model.items[i] = static_cast<float>(i % 13) * 0.1f;
-  REQUIRE(server->InstallModelForTesting(model, 7).ok());
+  REQUIRE(gpt4rec::server::test_support::InstallModel(*server, model, 7).ok());
   std::atomic<int> ok{0}, exhausted{0}, other{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 12; ++t) {
@@ -161,7 +162,7 @@ TEST_CASE("restart recovers data and the last model at once; snapshot restores; 
     REQUIRE(Ingest(stub.get(), CommunityEvents(20, 15, 6, 1000), &ing).ok());
     v1::CloseSegmentReply close;
     REQUIRE(CloseSegment(stub.get(), &close).ok());
-    REQUIRE(server->WaitForTrainingIdle(120000));
+    REQUIRE(gpt4rec::server::test_support::WaitForTrainingIdle(*server, 120000));
     REQUIRE(Ingest(stub.get(), CommunityEvents(3, 15, 2, 8000, 5), &ing).ok());  // open segment 1
     REQUIRE(Recommend(stub.get(), "a4", 10, &before).ok());
     REQUIRE(before.source() == v1::MODEL);
@@ -188,7 +189,7 @@ TEST_CASE("restart recovers data and the last model at once; snapshot restores; 
     v1::CloseSegmentReply close;
     REQUIRE(CloseSegment(stub.get(), &close).ok());
     CHECK(close.closed_segment() == 1);
-    REQUIRE(server->WaitForTrainingIdle(120000));
+    REQUIRE(gpt4rec::server::test_support::WaitForTrainingIdle(*server, 120000));
     CHECK(Stats(stub.get()).model_version() == 2);
 
     // Snapshot, then delete a user; the snapshot still has them, the live server does not.

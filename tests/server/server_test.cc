@@ -14,6 +14,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "model/checkpoint_io.h"
 #include "tests/common/temp_dir.h"
+#include "server/test_support.h"
 #include "tests/server/server_fixture.h"
 
 using namespace gpt4rec::testing;
@@ -31,7 +32,7 @@ void TrainFirstSegment(Server* server, v1::Recommender::Stub* stub) {
   REQUIRE(CloseSegment(stub, &close).ok());
   REQUIRE(close.closed_segment() == 0);
   REQUIRE(close.events() == 480);
-  REQUIRE(server->WaitForTrainingIdle(120000));
+  REQUIRE(gpt4rec::server::test_support::WaitForTrainingIdle(*server, 120000));
   REQUIRE(Stats(stub).model_version() == 1);
 }
 
@@ -55,16 +56,16 @@ TEST_CASE("ingest, close segment, recommend: trained results without seen items"
   REQUIRE(Ingest(stub.get(), CommunityEvents(30, 20, 8, 1000), &ing).ok());
   CHECK(ing.accepted() == 480);
   CHECK(ing.last_sequence() == 480);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // popular list refresh
   v1::RecommendReply rep;
-  REQUIRE(Recommend(stub.get(), "nobody", 5, &rep).ok());
+  // The popular list is recomputed by the refresh loop (refresh_ms = 50): wait until it holds the events.
+  REQUIRE(WaitUntil([&] { return Recommend(stub.get(), "nobody", 5, &rep).ok() && rep.items_size() == 5; }));
   CHECK(rep.source() == v1::POPULAR);
   CHECK(rep.model_version() == 0);
   CHECK(rep.items_size() == 5);
 
   v1::CloseSegmentReply close;
   REQUIRE(CloseSegment(stub.get(), &close).ok());
-  REQUIRE(server->WaitForTrainingIdle(120000));
+  REQUIRE(gpt4rec::server::test_support::WaitForTrainingIdle(*server, 120000));
   auto stats = Stats(stub.get());
   CHECK(stats.model_version() == 1);
   CHECK(stats.events() == 480);
@@ -134,6 +135,7 @@ TEST_CASE("recommendations keep succeeding while a segment trains; model_version
   std::atomic<bool> stop{false};
   std::atomic<int> failures{0}, during_training{0};
   std::vector<std::map<uint64_t, int>> versions(2);
+  std::atomic<uint64_t> latest[2] = {0, 0};  // the last version each client was served
   std::vector<std::thread> clients;
   for (int t = 0; t < 2; ++t) {
     clients.emplace_back([&, t] {
@@ -148,10 +150,12 @@ TEST_CASE("recommendations keep succeeding while a segment trains; model_version
         if (r.model_version() < last) ++failures;  // versions never go back
         last = r.model_version();
         ++versions[t][r.model_version()];
+        latest[t] = last;
       }
     });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Both clients are being served version 1 before the segment closes.
+  REQUIRE(WaitUntil([&] { return latest[0] >= 1 && latest[1] >= 1; }));
   v1::CloseSegmentReply close;
   REQUIRE(CloseSegment(stub.get(), &close).ok());
   CHECK(close.closed_segment() == 1);
@@ -166,8 +170,9 @@ TEST_CASE("recommendations keep succeeding while a segment trains; model_version
       if (r.model_version() == 1) ++during_training;
     }
   }
-  REQUIRE(server->WaitForTrainingIdle(120000));
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  REQUIRE(gpt4rec::server::test_support::WaitForTrainingIdle(*server, 120000));
+  // ... and both are served version 2 before they stop.
+  REQUIRE(WaitUntil([&] { return latest[0] >= 2 && latest[1] >= 2; }));
   stop = true;
   for (auto& c : clients) c.join();
   CHECK(failures == 0);
@@ -238,9 +243,14 @@ TEST_CASE("fold-in: an event changes a user's results at once, without training"
   v1::IngestRequest new_item;
   for (const char* u : {"b0", "b1", "b2"}) *new_item.add_events() = MakeEvent(u, "NEWB", 9200);
   REQUIRE(Ingest(stub.get(), new_item, &ing).ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // refresh_ms = 50
   v1::RecommendReply b_user, a_user;
-  REQUIRE(Recommend(stub.get(), "b7", 20, &b_user).ok());
+  // The refresh loop (refresh_ms = 50) folds the new item in: wait until it is ranked for a B user.
+  auto b_gets_new_item = [&] {
+    if (!Recommend(stub.get(), "b7", 20, &b_user).ok()) return false;
+    const auto ids = ItemIds(b_user);
+    return std::find(ids.begin(), ids.end(), "NEWB") != ids.end();
+  };
+  CHECK(WaitUntil(b_gets_new_item));
   CHECK(b_user.source() == v1::MODEL);
   const auto b_ids = ItemIds(b_user);
   CHECK(std::find(b_ids.begin(), b_ids.end(), "NEWB") != b_ids.end());

@@ -1,0 +1,125 @@
+// Recommend without retraining: a user whose edges are all trained is served its trained row; a user with newer
+// edges gets a folded-in query (the mean of the trained rows of their items); items stored after the training
+// are folded in as the mean of their users' trained rows and scored next to the batched pass.
+#include "server/engine.h"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gpt4rec::server {
+
+void Engine::Recommend(const std::string& user_id, uint32_t k, const std::vector<std::string>& exclude_item_ids,
+                       bool include_seen, RecDone done) {
+  auto tables = serving();
+  std::vector<uint32_t> exclude;
+  exclude.reserve(exclude_item_ids.size());
+  for (const auto& id : exclude_item_ids) {
+    if (auto item = store_->FindItem(id)) exclude.push_back(*item);
+  }
+  const auto user = store_->FindUser(user_id);
+  std::vector<storage::EdgeInfo> edges;
+  if (user) edges = store_->UserItems(*user);
+  if (!include_seen) {
+    for (const auto& e : edges) exclude.push_back(e.other);
+  }
+  std::sort(exclude.begin(), exclude.end());
+  exclude.erase(std::unique(exclude.begin(), exclude.end()), exclude.end());
+  if (!user || tables->num_items() == 0) return done(Popular(exclude, k, tables->version));
+
+  // The trained row is current unless the user gained edges after the model's last segment; then fold in:
+  // the mean of the trained representations of every item the user touched (LightGCN's user representation is
+  // itself a normalised sum over its items, so the mean lives in the same space and needs no training).
+  const bool changed = std::any_of(edges.begin(), edges.end(), [&](const storage::EdgeInfo& e) {
+    return static_cast<int64_t>(e.first_segment) > tables->trained_segment;
+  });
+  std::vector<float> query(tables->dim, 0.0f);
+  RecSource source;
+  if (!changed && static_cast<int32_t>(*user) < tables->num_users) {
+    const float* row = tables->user_row(*user);
+    std::copy(row, row + tables->dim, query.begin());
+    source = RecSource::kModel;
+  } else {
+    int touched = 0;
+    for (const auto& e : edges) {
+      if (static_cast<int32_t>(e.other) >= tables->num_items()) continue;  // an item the model has not seen yet
+      const float* row = tables->items->row(e.other);
+      for (int32_t d = 0; d < tables->dim; ++d) query[d] += row[d];
+      ++touched;
+    }
+    if (touched == 0) return done(Popular(exclude, k, tables->version));
+    for (auto& x : query) x /= static_cast<float>(touched);
+    source = RecSource::kFoldIn;
+  }
+  // Folded-in new items compete with the trained ones: score them here (few) and merge.
+  auto fresh = std::atomic_load(&new_items_);
+  std::vector<RecItem> fresh_scored;
+  if (fresh && fresh->base == tables->items.get() && !fresh->ids.empty()) {
+    for (size_t i = 0; i < fresh->ids.size(); ++i) {
+      if (std::binary_search(exclude.begin(), exclude.end(), fresh->ids[i])) continue;
+      const float* row = fresh->rows.data() + i * fresh->dim;
+      float score = 0;
+      for (int32_t d = 0; d < fresh->dim; ++d) score += query[d] * row[d];
+      fresh_scored.push_back({fresh->names[i], score});
+    }
+  }
+  // Runs on a scoring thread once the batch containing this request is ranked.
+  auto finish = [tables, source, k, fresh_scored = std::move(fresh_scored),
+                 done = std::move(done)](absl::StatusOr<std::vector<Scored>> ranked) mutable {
+    if (!ranked.ok()) return done(ranked.status());
+    RecResult result;
+    result.model_version = tables->version;
+    result.source = source;
+    result.items.reserve(ranked->size() + fresh_scored.size());
+    for (const auto& s : *ranked) {
+      const std::string& name = tables->items->names[s.item];
+      if (name.empty()) continue;  // no longer named by storage
+      result.items.push_back({name, s.score});
+    }
+    if (!fresh_scored.empty()) {
+      result.items.insert(result.items.end(), fresh_scored.begin(), fresh_scored.end());
+      std::stable_sort(result.items.begin(), result.items.end(),
+                       [](const RecItem& a, const RecItem& b) { return a.score > b.score; });
+      if (result.items.size() > k) result.items.resize(k);
+    }
+    done(std::move(result));
+  };
+  batcher_->Submit(tables->items, std::move(query), k, std::move(exclude), std::move(finish));
+}
+
+void Engine::RefreshNewItems() {
+  auto tables = serving();
+  const uint64_t last = last_sequence_.load();
+  auto current = std::atomic_load(&new_items_);
+  if (current && current->base == tables->items.get() && current->through_sequence == last) return;
+  auto fresh = std::make_shared<NewItems>();
+  fresh->base = tables->items.get();
+  fresh->through_sequence = last;
+  fresh->dim = tables->dim;
+  const uint32_t space = store_->ItemIdSpace();
+  if (tables->version > 0) {
+    std::vector<float> mean(tables->dim);
+    for (uint32_t item = static_cast<uint32_t>(tables->num_items()); item < space; ++item) {
+      std::fill(mean.begin(), mean.end(), 0.0f);
+      int users = 0;
+      for (const auto& e : store_->ItemUsers(item)) {
+        if (static_cast<int32_t>(e.other) >= tables->num_users) continue;  // a user the model has not seen
+        const float* row = tables->user_row(e.other);
+        for (int32_t d = 0; d < tables->dim; ++d) mean[d] += row[d];
+        ++users;
+      }
+      if (users == 0) continue;
+      auto name = store_->ItemName(item);
+      if (!name.ok()) continue;
+      for (auto& x : mean) x /= static_cast<float>(users);
+      fresh->ids.push_back(item);
+      fresh->rows.insert(fresh->rows.end(), mean.begin(), mean.end());
+      fresh->names.push_back(std::move(*name));
+    }
+  }
+  std::atomic_store(&new_items_, std::shared_ptr<const NewItems>(std::move(fresh)));
+}
+
+}  // namespace gpt4rec::server

@@ -1,0 +1,34 @@
+// <data_dir>/model/: the files the engine keeps about the model, named in one place.
+//   model.ckpt          the model checkpoint (model Save/Load), the trainer's state
+//   serving.bin         the serving file: the serving tables' representations + version (server/serving_file.h)
+//   last_training.json  the summary of the last training (GetStats after a restart)
+#pragma once
+
+#include <array>
+#include <string>
+
+#include "absl/status/status.h"
+#include "server/training_summary.h"
+
+namespace gpt4rec::server {
+
+struct ModelDir {
+  std::string dir;
+
+  static constexpr const char* kCheckpoint = "model.ckpt";
+  static constexpr const char* kServingFile = "serving.bin";
+  static constexpr const char* kTrainingSummary = "last_training.json";
+  // Every file above (a backup copies them).
+  static constexpr std::array<const char*, 3> kFiles = {kCheckpoint, kServingFile, kTrainingSummary};
+
+  std::string checkpoint() const { return dir + "/" + kCheckpoint; }
+  std::string serving_file() const { return dir + "/" + kServingFile; }
+  std::string training_summary() const { return dir + "/" + kTrainingSummary; }
+};
+
+// last_training.json, replaced atomically.
+absl::Status WriteTrainingSummary(const std::string& path, const TrainingSummary& summary);
+// present == false when the file is missing or unreadable.
+TrainingSummary ReadTrainingSummary(const std::string& path);
+
+}  // namespace gpt4rec::server
