@@ -94,7 +94,7 @@ absl::StatusOr<ReplayResult> RunReplay(const SegmentedStream& stream, const Repl
       out.best_epoch = report->best_epoch;
       for (const model::EpochLog& e : report->log) out.train_epoch_seconds += e.train_seconds / report->log.size();
       out.best_valid_recall20 = report->best_valid_recall20;
-      out.mode = report->mode;
+      out.mode = model::TrainModeName(report->mode);
       const auto eval_start = std::chrono::steady_clock::now();
       const model::RecommenderModel* m = models[k].get();
       auto metrics = EvaluateTest(

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "util/atomic_file.h"
 
 namespace gpt4rec::model {
 namespace {
@@ -80,29 +81,8 @@ absl::Status WriteCheckpointFile(const std::string& path, const CheckpointConten
   }
   Put<uint64_t>(&out, Fnv1a(out));
 
-  const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return absl::InternalError(absl::StrCat("checkpoint: cannot create ", tmp, ": ", std::strerror(errno)));
-  size_t written = 0;
-  while (written < out.size()) {
-    ssize_t n = ::write(fd, out.data() + written, out.size() - written);
-    if (n <= 0) {
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return absl::InternalError(absl::StrCat("checkpoint: write to ", tmp, " failed: ", std::strerror(err)));
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    return absl::InternalError(absl::StrCat("checkpoint: fsync/close of ", tmp, " failed"));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return absl::InternalError(absl::StrCat("checkpoint: rename to ", path, " failed: ", std::strerror(err)));
-  }
+  if (absl::Status st = util::WriteFileAtomically(path, out); !st.ok())
+    return absl::InternalError(absl::StrCat("checkpoint: ", st.message()));
   return absl::OkStatus();
 }
 

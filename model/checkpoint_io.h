@@ -3,7 +3,7 @@
 // Layout (little-endian): magic "GPT4RCKP", u32 format version, u32 config length + config text,
 // i64 counter count + (u32 name length, name, i64 value)*, u32 array count + per array:
 // u32 name length, name, u8 dtype (0 f32, 1 i64, 2 i32), u32 ndim, i64 dims[ndim], raw data; then u64 FNV-1a
-// checksum of everything before it. Written to "<path>.tmp.<pid>", fsynced, then renamed over <path>.
+// checksum of everything before it. Written with util::WriteFileAtomically (temp file, fsync, rename over <path>, fsync of the directory).
 #pragma once
 
 #include <cstdint>

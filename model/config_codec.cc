@@ -30,6 +30,17 @@ std::string StrategyName(Strategy s) {
   return "unknown";
 }
 
+std::string TrainModeName(TrainMode m) {
+  switch (m) {
+    case TrainMode::kNone: return "none";
+    case TrainMode::kTrain: return "train";
+    case TrainMode::kPromptTuning: return "prompt_tuning";
+    case TrainMode::kFinetune: return "finetune";
+    case TrainMode::kRetrain: return "retrain";
+  }
+  return "none";
+}
+
 std::string StructurePromptName(StructurePrompt s) {
   switch (s) {
     case StructurePrompt::kSoftmax: return "softmax";
@@ -75,6 +86,7 @@ absl::Status ValidateConfig(const ModelConfig& c) {
   if (c.max_epochs < 0) return Bad("max_epochs", "must be >= 0");
   if (c.patience < 0) return Bad("patience", "must be >= 0");
   if (c.min_epochs < 0) return Bad("min_epochs", "must be >= 0");
+  if (!(c.early_stop_se >= 0)) return Bad("early_stop_se", "must be >= 0");
   if (c.threads < 0) return Bad("threads", "must be >= 0 (0 = all cores)");
   return absl::OkStatus();
 }
@@ -143,6 +155,13 @@ std::string EncodeConfig(const ModelConfig& c) {
 
 absl::StatusOr<ModelConfig> ParseConfigText(const std::string& text) {
   ModelConfig c;
+  // Fields added after the first checkpoints: a checkpoint without them was written by a trainer that behaved as
+  // these values do, so that is what it keeps (today's defaults differ).
+  c.prompts_in_segment0 = true;
+  c.l2_on_ego = false;
+  c.init_std = 0.1f;
+  c.view_projection = true;
+  c.early_stop_se = 0;
   int line_no = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     ++line_no;

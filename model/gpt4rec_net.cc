@@ -13,8 +13,9 @@ ViewProjectionImpl::ViewProjectionImpl(int64_t dim) {
   view_c = register_parameter("view_c", torch::zeros({dim}));
 }
 
-NodePromptImpl::NodePromptImpl(int64_t K, int64_t L, int64_t dk) {
-  node_P = register_parameter("node_P", Normal({K, L, dk}, 0.01));  // small: the prompt starts close to "no change"
+NodePromptImpl::NodePromptImpl(int64_t K, int64_t L, int64_t dk, bool random_prompts) {
+  // Zero, or small: the prompt starts as (close to) "no change". A zero P still trains (its gradient is α).
+  node_P = register_parameter("node_P", random_prompts ? Normal({K, L, dk}, 0.01) : torch::zeros({K, L, dk}));
   node_A = register_parameter("node_A", Normal({K, dk, L}, 1.0 / std::sqrt(static_cast<double>(dk))));
   node_b = register_parameter("node_b", torch::zeros({K, L}));
 }
@@ -24,10 +25,11 @@ torch::Tensor NodePromptImpl::forward(const torch::Tensor& x) {
   return x + torch::einsum("nkl,kld->nkd", {alpha, node_P});                         // x_i + Σ_j α_ij p_j
 }
 
-StructurePromptsImpl::StructurePromptsImpl(StructurePrompt f, int64_t K, int64_t M, int64_t dk) : form(f) {
+StructurePromptsImpl::StructurePromptsImpl(StructurePrompt f, int64_t K, int64_t M, int64_t dk, bool random_prompts)
+    : form(f) {
   const double score_std = 1.0 / std::sqrt(static_cast<double>(dk));
   if (form == StructurePrompt::kSoftmax) {
-    struct_S = register_parameter("struct_S", Normal({K, M, dk}, 0.01));
+    struct_S = register_parameter("struct_S", random_prompts ? Normal({K, M, dk}, 0.01) : torch::zeros({K, M, dk}));
     struct_Gu = register_parameter("struct_Gu", Normal({K, dk, M}, score_std));
     struct_Gi = register_parameter("struct_Gi", Normal({K, dk, M}, score_std));
     struct_b = register_parameter("struct_b", torch::zeros({K, M}));
@@ -90,48 +92,56 @@ Gpt4RecNetImpl::Gpt4RecNetImpl(const NetShape& shape, int64_t num_users, int64_t
   item_new = Normal({num_items, d}, std_for(num_items));
   backbone = register_module("backbone", ViewProjection(d));
   if (!shape.prompts) return;
-  if (shape.node_prompts > 0) node_prompt = register_module("node_prompt", NodePrompt(K, shape.node_prompts, dk));
+  if (shape.node_prompts > 0) node_prompt = register_module("node_prompt", NodePrompt(K, shape.node_prompts, dk, shape.random_prompts));
   if (shape.structure != StructurePrompt::kOff)
     structure_prompt = register_module("structure_prompt",
-                                       StructurePrompts(shape.structure, K, shape.structure_prompts, dk));
+                                       StructurePrompts(shape.structure, K, shape.structure_prompts, dk, shape.random_prompts));
   if (shape.view_prompts) view_prompt = register_module("view_prompt", ViewPrompt(K, dk));
   if (shape.recency) recency_prompt = register_module("recency_prompt", RecencyPrompt(K));
   if (shape.layer_prompt) layer_prompt = register_module("layer_prompt", LayerPrompt(shape.layers, K));
 }
 
 torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj) {
-  const int64_t d = shape_.dim, K = shape_.views, dk = d / K;
-  const int64_t N = num_users() + num_items();
+  const int64_t N = num_users() + num_items(), K = shape_.views, dk = shape_.dim / K;
   auto x = backbone(Ego()).view({N, K, dk});  // x^(k) = W_k e + c_k
+  if (!prompts_on) return Propagate(x, adj, {}, {}, {}).reshape({N, -1});
   if (node_prompt) x = node_prompt(x);        // x̂^(k) = x^(k) + Σ_j α_j p_j
   // The messages: Â, optionally scaled per edge (edge gate, recency), plus the softmax structure term.
   const bool has_edges = adj.edge_user.numel() > 0;
-  torch::Tensor structure_term, edge_weight;
+  torch::Tensor structure_term, edge_weight, layer_weight;
   if (has_edges && structure_prompt && structure_prompt->form == StructurePrompt::kSoftmax)
-    structure_term = structure_prompt->Term(x, adj).reshape({N, d});
+    structure_term = structure_prompt->Term(x, adj);  // (Σ_i Â_ui β_ui) S
   if (has_edges && structure_prompt && structure_prompt->form == StructurePrompt::kEdgeGate)
-    edge_weight = structure_prompt->Gate(x, adj);  // [E,K]
+    edge_weight = structure_prompt->Gate(x, adj);  // σ(g_k(...)) on Â_ui
   if (has_edges && recency_prompt && adj.edge_bucket.defined()) {
-    auto by_age = recency_prompt(adj);
+    auto by_age = recency_prompt(adj);  // 2σ(τ_k[bucket(age)]) on Â_ui
     edge_weight = edge_weight.defined() ? edge_weight * by_age : by_age;
   }
-  // h^(k) = mean_l Â^l x̂^(k) (layer-weighted by the layer prompt). All K views share Â, so one N×d product
-  // propagates every view at once.
-  torch::Tensor lw;  // [layers+1, K], mean 1
-  if (layer_prompt) lw = layer_prompt();
+  if (layer_prompt) layer_weight = layer_prompt();
+  auto h = Propagate(x, adj, edge_weight, structure_term, layer_weight);  // h^(k) = mean_l Â^l x̂^(k)
+  if (view_prompt) h = view_prompt(h);                                    // z_i = concat_k(K γ_ik h_i^(k))
+  return h.reshape({N, -1});
+}
+
+// LightGCN over the views: mean over layers 0..Lg of Â^l x, each layer's messages optionally scaled per edge and
+// view ([E,K]), plus a per-node term ([N,K,dk]) in every layer, the layer mean optionally weighted ([Lg+1,K], mean
+// 1). All K views share Â, so one N×d product propagates every view at once. [N,K,dk] -> [N,K,dk].
+torch::Tensor Gpt4RecNetImpl::Propagate(const torch::Tensor& x, const NormAdjacency& adj,
+                                        const torch::Tensor& edge_weight, const torch::Tensor& node_term,
+                                        const torch::Tensor& layer_weight) const {
+  const int64_t N = x.size(0), K = x.size(1), dk = x.size(2), d = K * dk;
   auto weigh = [&](const torch::Tensor& t, int l) {
-    return lw.defined() ? (t.view({N, K, dk}) * lw[l].view({1, K, 1})).view({N, d}) : t;
+    return layer_weight.defined() ? (t.view({N, K, dk}) * layer_weight[l].view({1, K, 1})).view({N, d}) : t;
   };
+  const auto term = node_term.defined() ? node_term.reshape({N, d}) : node_term;
   auto h = x.reshape({N, d});
   auto acc = weigh(h, 0);
   for (int l = 0; l < shape_.layers; ++l) {
     h = edge_weight.defined() ? GatedAdjacencyMatmul(adj, h, edge_weight) : AdjacencyMatmul(adj, h);
-    if (structure_term.defined()) h = h + structure_term;
+    if (term.defined()) h = h + term;
     acc = acc + weigh(h, l + 1);
   }
-  auto hv = (acc / static_cast<double>(shape_.layers + 1)).view({N, K, dk});
-  if (view_prompt) hv = view_prompt(hv);  // z_i = concat_k(K γ_ik h_i^(k))
-  return hv.reshape({N, d});
+  return (acc / static_cast<double>(shape_.layers + 1)).view({N, K, dk});
 }
 
 std::vector<torch::Tensor> Gpt4RecNetImpl::PromptParameters() const {

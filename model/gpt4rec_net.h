@@ -27,6 +27,9 @@ struct NetShape {
   bool prompts = true;         // false: the bare backbone (views + LightGCN), used by the baselines
   int layers = 2;
   float init_std = 0.1f;       // ModelConfig.init_std (0: xavier-normal per table)
+  // false: the prompt vectors (node P, structure S) start at zero, so every prompt starts as the exact identity
+  // (ModelConfig.prompts_in_segment0 = false); true: N(0, 0.01), the paper's from-scratch training of segment 0.
+  bool random_prompts = true;
 };
 
 // §2.1 x^(k) = W_k e + c_k for all K views at once: W is d×d, rows k·dk..(k+1)·dk are W_k. Starts as the
@@ -40,7 +43,7 @@ TORCH_MODULE(ViewProjection);
 
 // §2.2 node-level prompts (GPF-plus), per view: x̂_i = x_i + Σ_j α_ij p_j with α_i = softmax(a_k(x_i)).
 struct NodePromptImpl : torch::nn::Module {
-  NodePromptImpl(int64_t views, int64_t prompts, int64_t view_dim);
+  NodePromptImpl(int64_t views, int64_t prompts, int64_t view_dim, bool random_prompts);
   torch::Tensor forward(const torch::Tensor& x);  // [N,K,dk] -> [N,K,dk]
   torch::Tensor node_P, node_A, node_b;           // [K,L,dk], [K,dk,L], [K,L]
 };
@@ -50,7 +53,7 @@ TORCH_MODULE(NodePrompt);
 // the message along (u,i) gains Σ_m β_ui,m s_m, computed in the cheap form (Σ_i Â_ui β_ui) S. Edge-gate form: a
 // scalar σ(g_k(...)) scales Â_ui.
 struct StructurePromptsImpl : torch::nn::Module {
-  StructurePromptsImpl(StructurePrompt form, int64_t views, int64_t prompts, int64_t view_dim);
+  StructurePromptsImpl(StructurePrompt form, int64_t views, int64_t prompts, int64_t view_dim, bool random_prompts);
   torch::Tensor Term(const torch::Tensor& xhat, const NormAdjacency& adj);  // softmax form: [N,K,dk]
   torch::Tensor Gate(const torch::Tensor& xhat, const NormAdjacency& adj);  // edge gate: [E,K]
   StructurePrompt form;
@@ -100,6 +103,9 @@ class Gpt4RecNetImpl : public torch::nn::Module {
 
   // Final representations z for all N = users + items nodes, [N, dim].
   torch::Tensor forward(const NormAdjacency& adj);
+  // false: forward skips every prompt (the bare backbone). Only valid while the prompts are at their identity
+  // start; the trainer uses it to pre-train the backbone alone in segment 0.
+  bool prompts_on = true;
 
   // Joins old and new rows into the old part (end of a segment) and appends `new_users`/`new_items` rows as the
   // new part (start of a segment). Results have requires_grad off; the trainer decides what trains.
@@ -128,6 +134,8 @@ class Gpt4RecNetImpl : public torch::nn::Module {
   LayerPrompt layer_prompt{nullptr};
 
  private:
+  torch::Tensor Propagate(const torch::Tensor& x, const NormAdjacency& adj, const torch::Tensor& edge_weight,
+                          const torch::Tensor& node_term, const torch::Tensor& layer_weight) const;
   NetShape shape_;
 };
 TORCH_MODULE(Gpt4RecNet);

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "util/split_mix64.h"
 
 namespace gpt4rec::model {
 
@@ -165,11 +166,6 @@ void SampleNegatives(const BipartiteCsr& g, const int32_t* users, int64_t begin,
   }
 }
 
-uint64_t MixSeed(uint64_t a, uint64_t b) {
-  uint64_t z = a + 0x9e3779b97f4a7c15ULL * (b + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
+uint64_t MixSeed(uint64_t a, uint64_t b) { return util::SplitMix64(a + util::kSplitMix64Gamma * b); }
 
 }  // namespace gpt4rec::model

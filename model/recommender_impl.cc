@@ -39,6 +39,7 @@ NetShape ShapeFor(const ModelConfig& c) {
   s.prompts = UsesPrompts(c);
   s.layers = c.layers;
   s.init_std = c.init_std;
+  s.random_prompts = c.prompts_in_segment0;
   return s;
 }
 
@@ -84,14 +85,19 @@ ValidSet GroupValid(const std::vector<Interaction>& valid, int32_t num_users, in
   return v;
 }
 
-// Recall@20 over validation users with full ranking; the user's training items are excluded.
-double ValidRecall20(const torch::Tensor& z, const BipartiteCsr& g, const ValidSet& v) {
-  if (v.users.empty()) return 0;
+// Recall@20 over validation users with full ranking (the user's training items excluded), and the standard error
+// of that mean over users (what early stopping takes for noise).
+struct ValidScore {
+  double recall20 = 0;
+  double standard_error = 0;
+};
+ValidScore ValidRecall20(const torch::Tensor& z, const BipartiteCsr& g, const ValidSet& v) {
+  if (v.users.empty()) return {};
   torch::NoGradGuard no_grad;
   const int64_t U = g.num_users, I = g.num_items;
   auto zi = z.slice(0, U, U + I);
   const int64_t k = std::min<int64_t>(20, I);
-  double sum = 0;
+  double sum = 0, sum_sq = 0;
   const int64_t batch = 512;
   for (int64_t b0 = 0; b0 < static_cast<int64_t>(v.users.size()); b0 += batch) {
     const int64_t b1 = std::min<int64_t>(b0 + batch, v.users.size());
@@ -109,10 +115,14 @@ double ValidRecall20(const torch::Tensor& z, const BipartiteCsr& g, const ValidS
       int hits = 0;
       for (int64_t c = 0; c < k; ++c)
         hits += std::binary_search(truth.begin(), truth.end(), static_cast<int32_t>(t[r * k + c]));
-      sum += static_cast<double>(hits) / truth.size();
+      const double recall = static_cast<double>(hits) / truth.size();
+      sum += recall;
+      sum_sq += recall * recall;
     }
   }
-  return sum / v.users.size();
+  const double n = static_cast<double>(v.users.size()), mean = sum / n;
+  const double var = n > 1 ? std::max(0.0, (sum_sq - n * mean * mean) / (n - 1)) : 0.0;
+  return {mean, std::sqrt(var / n)};
 }
 
 class ModelImpl final : public RecommenderModel {
@@ -191,7 +201,7 @@ absl::StatusOr<TrainReport> ModelImpl::Update(const SegmentInput& input, const E
 
   TrainReport report;
   report.segment = segments_;
-  report.mode = "none";
+  report.mode = TrainMode::kNone;
   const Strategy s = config_.strategy;
   if (s != Strategy::kPop) {
     const bool fresh = !net_ || s == Strategy::kRetrain;
@@ -209,7 +219,7 @@ absl::StatusOr<TrainReport> ModelImpl::Update(const SegmentInput& input, const E
     }
     if (fresh) {
       net_ = Gpt4RecNet(ShapeFor(config_), g.num_users, g.num_items);
-      report.mode = segments_ == 0 ? "train" : "retrain";
+      report.mode = segments_ == 0 ? TrainMode::kTrain : TrainMode::kRetrain;
     } else {
       // New nodes: mean of their old 2-hop neighbours' ID embeddings over the accumulated graph.
       const int32_t old_u = static_cast<int32_t>(net_->num_users()), old_i = static_cast<int32_t>(net_->num_items());
@@ -221,12 +231,15 @@ absl::StatusOr<TrainReport> ModelImpl::Update(const SegmentInput& input, const E
       TwoHopMeanInit(*bip, Side::kItem, io.data_ptr<float>(), old_i, g.num_items - old_i, config_.dim,
                      new_i.data_ptr<float>(), config_.two_hop_distinct);
       net_->AppendRows(new_u, new_i);
-      if (s == Strategy::kFinetune) report.mode = "finetune";
-      if (s == Strategy::kGpt4Rec) report.mode = "prompt_tuning";
+      if (s == Strategy::kFinetune) report.mode = TrainMode::kFinetune;
+      if (s == Strategy::kGpt4Rec) report.mode = TrainMode::kPromptTuning;
     }
-    if (report.mode != "none") {
+    if (report.mode != TrainMode::kNone) {
       ValidSet valid = GroupValid(input.valid, g.num_users, g.num_items);
-      if (!Train(*bip, *adj, pos_u, pos_i, valid, report.mode == "prompt_tuning", input.cancel, on_epoch, &report)) {
+      // The epochs' draws (shuffles) get their own seed, so they do not depend on how many prompt tensors the
+      // network drew at creation: GPT4Rec's backbone-only segment 0 is then Finetune's, bitwise.
+      torch::manual_seed(MixSeed(config_.seed ^ 0x7e57, static_cast<uint64_t>(segments_)));
+      if (!Train(*bip, *adj, pos_u, pos_i, valid, report.mode == TrainMode::kPromptTuning, input.cancel, on_epoch, &report)) {
         return absl::CancelledError(absl::StrCat("training of segment ", segments_, " was cancelled"));
       }
     }
@@ -260,7 +273,11 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
   auto backbone = net_->BackboneParameters(), prompts = net_->PromptParameters(),
        temporal = net_->TemporalPromptParameters();
   for (auto& t : backbone) use(&t, !prompt_tuning && config_.view_projection, &main_group);
-  for (auto& t : prompts) use(&t, true, &main_group);
+  // Segment 0 of GPT4Rec pre-trains the backbone alone unless prompts_in_segment0: the prompts stay at their
+  // identity start and forward skips them (the same network as Finetune's, at its cost).
+  const bool train_prompts = prompt_tuning || config_.prompts_in_segment0;
+  net_->prompts_on = train_prompts;
+  for (auto& t : prompts) use(&t, train_prompts, &main_group);
   for (auto& t : temporal) use(&t, prompt_tuning, &main_group);
   const bool train_old = !prompt_tuning || config_.old_embedding_lr > 0;
   const bool own_new_rate = prompt_tuning && config_.new_embedding_lr > 0;
@@ -282,7 +299,7 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
   const int64_t U = g.num_users;
   const int neg = config_.negatives;
   const bool has_valid = !valid.users.empty();
-  double best = -1;
+  double best = -1, best_se = 0;
   int bad = 0;
   std::vector<torch::Tensor> best_state;
   std::vector<int32_t> ep_users(P), ep_items(P);
@@ -340,7 +357,9 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
     log.train_seconds = Since(te);
     if (has_valid) {
       torch::NoGradGuard no_grad;
-      log.valid_recall20 = ValidRecall20(net_->forward(adj), g, valid);
+      const ValidScore score = ValidRecall20(net_->forward(adj), g, valid);
+      log.valid_recall20 = score.recall20;
+      log.valid_standard_error = score.standard_error;
     }
     log.seconds = Since(te);
     report->log.push_back(log);
@@ -351,14 +370,19 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
       report->best_epoch = epoch;
       continue;
     }
+    // The best epoch's parameters are kept. Stopping needs `patience` epochs without a new best, min_epochs
+    // done, and (early_stop_se > 0) the last epoch below the best by more than early_stop_se standard errors of
+    // the best's mean: on a small validation split a dip within the noise is not a reason to stop.
     if (log.valid_recall20 > best) {
       best = log.valid_recall20;
+      best_se = log.valid_standard_error;
       report->best_epoch = epoch;
       report->best_valid_recall20 = best;
       bad = 0;
       best_state.clear();
       for (auto* t : trainable) best_state.push_back(t->detach().clone());
-    } else if (++bad >= std::max(1, config_.patience) && epoch >= config_.min_epochs) {
+    } else if (++bad >= std::max(1, config_.patience) && epoch >= config_.min_epochs &&
+               (config_.early_stop_se <= 0 || log.valid_recall20 < best - config_.early_stop_se * best_se)) {
       break;
     }
   }
@@ -366,6 +390,7 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
   torch::NoGradGuard no_grad;
   if (!best_state.empty() && report->best_epoch != report->epochs)
     for (size_t k = 0; k < trainable.size(); ++k) trainable[k]->copy_(best_state[k]);
+  net_->prompts_on = true;
   for (auto* t : trainable) t->mutable_grad().reset();
   for (auto& t : net_->parameters()) t.set_requires_grad(false);
   for (torch::Tensor* t : {&net_->user_old, &net_->user_new, &net_->item_old, &net_->item_new}) *t = t->detach();

@@ -58,7 +58,7 @@ absl::Status Engine::OnTrained(TrainingOutcome&& outcome) {
   summary.present = true;
   summary.segment = outcome.segment;
   summary.model_version = version;
-  summary.mode = outcome.report.mode;
+  summary.mode = model::TrainModeName(outcome.report.mode);
   summary.epochs = static_cast<uint32_t>(outcome.report.epochs);
   summary.final_loss = static_cast<float>(outcome.report.final_loss);
   summary.valid_recall20 = static_cast<float>(outcome.report.best_valid_recall20);

@@ -9,6 +9,7 @@
 #include <set>
 #include <fstream>
 
+#include "absl/strings/str_split.h"
 #include "model/test_support.h"
 #include "model/recommender_model.h"
 #include "tests/common/temp_dir.h"
@@ -121,7 +122,7 @@ TEST_CASE("forward gives finite representations of the right shape", "[model]") 
     for (float v : e.users) REQUIRE(std::isfinite(v));
     for (float v : e.items) REQUIRE(std::isfinite(v));
     if (strategy != Strategy::kPop) {
-      REQUIRE(report.mode == "train");
+      REQUIRE(report.mode == TrainMode::kTrain);
       REQUIRE(report.epochs >= 1);
       REQUIRE(std::isfinite(report.final_loss));
       REQUIRE(report.final_loss < std::log(2.0) + 1e-3);  // below an untrained BPR loss
@@ -141,7 +142,7 @@ TEST_CASE("pop scores items by their degree in the accumulated graph", "[model]"
   Stepper s;
   s.Run(*m, 0);
   auto r = s.Run(*m, 1);
-  REQUIRE(r.mode == "none");
+  REQUIRE(r.mode == TrainMode::kNone);
   std::vector<int> degree(s.graphs[1].num_items, 0);
   for (int32_t i : s.graphs[1].indices) ++degree[i];
   std::vector<float> scores;
@@ -153,6 +154,7 @@ TEST_CASE("prompt tuning leaves backbone and old embeddings bitwise unchanged an
   TempDir dir("model-freeze");
   ModelConfig config = SmallConfig(Strategy::kGpt4Rec);
   config.old_embedding_lr = 0;  // the paper's strict form
+  config.view_projection = true;  // so that there is a backbone besides E to keep frozen
   auto m = RecommenderModel::Create(config).value();
   Stepper s;
   s.Run(*m, 0);
@@ -163,7 +165,7 @@ TEST_CASE("prompt tuning leaves backbone and old embeddings bitwise unchanged an
     for (float v : Floats(before.arrays.at(prompt))) REQUIRE(v == 0.0f);
   }
   auto report = s.Run(*m, 1);
-  REQUIRE(report.mode == "prompt_tuning");
+  REQUIRE(report.mode == TrainMode::kPromptTuning);
   auto after = Snapshot(*m, dir, "seg1.ckpt");
 
   REQUIRE(after.arrays.at("view_W").bytes == before.arrays.at("view_W").bytes);
@@ -202,30 +204,114 @@ TEST_CASE("prompt tuning with old_embedding_lr moves old rows but never the back
 
 TEST_CASE("finetune keeps training the backbone and old embeddings", "[model]") {
   TempDir dir("model-finetune");
-  auto m = RecommenderModel::Create(SmallConfig(Strategy::kFinetune)).value();
+  ModelConfig config = SmallConfig(Strategy::kFinetune);
+  config.view_projection = true;  // a backbone with parameters besides E (off by default)
+  auto m = RecommenderModel::Create(config).value();
   Stepper s;
   s.Run(*m, 0);
   auto before = Snapshot(*m, dir, "seg0.ckpt");
   REQUIRE(before.arrays.count("node_P") == 0);  // the baseline has no prompts
-  REQUIRE(s.Run(*m, 1).mode == "finetune");
+  REQUIRE(s.Run(*m, 1).mode == TrainMode::kFinetune);
   auto after = Snapshot(*m, dir, "seg1.ckpt");
   REQUIRE(after.arrays.at("view_W").bytes != before.arrays.at("view_W").bytes);
   const auto& old_rows = before.arrays.at("user_emb");
   REQUIRE(after.arrays.at("user_emb").bytes.compare(0, old_rows.bytes.size(), old_rows.bytes) != 0);
 }
 
+TEST_CASE("without view projections the backbone is E alone: W stays the identity", "[model]") {
+  TempDir dir("model-noproj");
+  ModelConfig config = SmallConfig(Strategy::kFinetune);
+  REQUIRE(!config.view_projection);  // the default
+  auto m = RecommenderModel::Create(config).value();
+  Stepper s;
+  s.Run(*m, 0);
+  s.Run(*m, 1);
+  auto c = Snapshot(*m, dir, "seg1.ckpt");
+  const std::vector<float> w = Floats(c.arrays.at("view_W"));
+  const int64_t d = c.arrays.at("view_W").shape[0];
+  for (int64_t r = 0; r < d; ++r)
+    for (int64_t k = 0; k < d; ++k) REQUIRE(w[r * d + k] == (r == k ? 1.0f : 0.0f));
+  for (float v : Floats(c.arrays.at("view_c"))) REQUIRE(v == 0.0f);
+}
+
+TEST_CASE("GPT4Rec's segment 0 pre-trains the bare backbone: Finetune's model, bitwise", "[model]") {
+  TempDir dir("model-seg0");
+  Stepper s;
+  auto g = RecommenderModel::Create(SmallConfig(Strategy::kGpt4Rec)).value();
+  auto f = RecommenderModel::Create(SmallConfig(Strategy::kFinetune)).value();
+  s.Run(*g, 0);
+  s.Run(*f, 0);
+  const std::vector<int32_t> users = {0, 1, 2, 50, 119};
+  std::vector<float> a, b;
+  REQUIRE(g->Score(users, &a).ok());
+  REQUIRE(f->Score(users, &b).ok());
+  REQUIRE(a == b);
+  // Its prompts are still the identity (P and S zero, view prompt uniform), and move once prompt tuning starts.
+  auto seg0 = Snapshot(*g, dir, "seg0.ckpt");
+  for (const char* prompt : {"node_P", "struct_S", "view_v"}) {
+    INFO(prompt);
+    for (float v : Floats(seg0.arrays.at(prompt))) REQUIRE(v == 0.0f);
+  }
+  s.Run(*g, 1);
+  auto seg1 = Snapshot(*g, dir, "seg1.ckpt");
+  for (const char* prompt : {"node_P", "struct_S", "view_v"}) REQUIRE(seg1.arrays.at(prompt).bytes != seg0.arrays.at(prompt).bytes);
+
+  // The design page's form trains the prompts in segment 0 too: a different model.
+  ModelConfig paper = SmallConfig(Strategy::kGpt4Rec);
+  paper.prompts_in_segment0 = true;
+  auto p = RecommenderModel::Create(paper).value();
+  s.Run(*p, 0);
+  REQUIRE(p->Score(users, &a).ok());
+  REQUIRE(a != b);
+}
+
+TEST_CASE("a checkpoint written before the newer config fields loads with the behaviour it was trained with",
+          "[model]") {
+  TempDir dir("model-oldckpt");
+  Stepper s;
+  auto m = RecommenderModel::Create(SmallConfig(Strategy::kGpt4Rec)).value();
+  s.Run(*m, 0);
+  REQUIRE(m->Save(dir / "new.ckpt").ok());
+  // Rewrite it in the older layout: the same tensors, a config text without the fields added since.
+  auto c = ReadCheckpointFile(dir / "new.ckpt").value();
+  std::string old_text;
+  for (absl::string_view line : absl::StrSplit(c.config_text, '\n', absl::SkipEmpty())) {
+    const std::string key(line.substr(0, line.find('=')));
+    if (key == "prompts_in_segment0" || key == "l2_on_ego" || key == "init_std" || key == "view_projection" ||
+        key == "early_stop_se")
+      continue;
+    old_text += std::string(line) + "\n";
+  }
+  REQUIRE(old_text.size() < c.config_text.size());
+  c.config_text = old_text;
+  REQUIRE(WriteCheckpointFile(dir / "old.ckpt", c).ok());
+  auto loaded = RecommenderModel::Load(dir / "old.ckpt");
+  REQUIRE(loaded.ok());
+  const ModelConfig& lc = (*loaded)->config();
+  REQUIRE(lc.prompts_in_segment0);  // what trainers did before the fields existed
+  REQUIRE(lc.view_projection);
+  REQUIRE(!lc.l2_on_ego);
+  REQUIRE(lc.init_std == 0.1f);
+  REQUIRE(lc.early_stop_se == 0.0f);
+  const std::vector<int32_t> users = {0, 1, 2, 50};
+  std::vector<float> a, b;
+  REQUIRE(m->Score(users, &a).ok());
+  REQUIRE((*loaded)->Score(users, &b).ok());
+  REQUIRE(a == b);
+}
+
 TEST_CASE("static never trains after segment 0; retrain starts from scratch", "[model]") {
   Stepper s;
   auto st = RecommenderModel::Create(SmallConfig(Strategy::kStatic)).value();
-  REQUIRE(s.Run(*st, 0).mode == "train");
+  REQUIRE(s.Run(*st, 0).mode == TrainMode::kTrain);
   auto r = s.Run(*st, 1);
-  REQUIRE(r.mode == "none");
+  REQUIRE(r.mode == TrainMode::kNone);
   REQUIRE(r.epochs == 0);
   REQUIRE(st->ExportEmbeddings().value().num_users == s.graphs[1].num_users);
 
   auto re = RecommenderModel::Create(SmallConfig(Strategy::kRetrain)).value();
   s.Run(*re, 0);
-  REQUIRE(s.Run(*re, 1).mode == "retrain");
+  REQUIRE(s.Run(*re, 1).mode == TrainMode::kRetrain);
 }
 
 TEST_CASE("new nodes start from their old 2-hop neighbours' mean", "[model]") {

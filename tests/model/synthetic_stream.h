@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <set>
 #include <utility>
@@ -83,6 +84,55 @@ inline std::vector<StreamSegment> MakeDriftingStream(const StreamSpec& s) {
     out.push_back(std::move(seg));
   }
   return out;
+}
+
+// One segment shaped like a real interaction log rather than clean communities: item popularity follows a power law
+// (rank^-1), user activity is skewed (5..80 interactions, most users near the bottom), and half of a user's
+// interactions follow the global popularity, half their taste group's own popular items. Pop is a strong baseline
+// here, as on ml-100k and Koubei.
+inline StreamSegment MakeRealShapedSegment(int users, int items, int groups, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> unit(0, 1);
+  // Popularity by rank: P(rank r) ∝ 1 / (r + 5), sampled by inverting the cumulative sum.
+  auto make_sampler = [&](const std::vector<int32_t>& pool) {
+    std::vector<double> cum;
+    double total = 0;
+    for (size_t r = 0; r < pool.size(); ++r) cum.push_back(total += 1.0 / (static_cast<double>(r) + 5));
+    return [pool, cum, total](double u) {
+      return pool[std::lower_bound(cum.begin(), cum.end(), u * total) - cum.begin()];
+    };
+  };
+  std::vector<int32_t> all(items);
+  for (int32_t i = 0; i < items; ++i) all[i] = i;
+  std::shuffle(all.begin(), all.end(), rng);  // global popularity order
+  auto global = make_sampler(all);
+  std::vector<std::vector<int32_t>> group_items(groups);
+  for (int32_t i = 0; i < items; ++i) group_items[rng() % groups].push_back(i);
+  std::vector<std::function<int32_t(double)>> by_group;
+  for (auto& g : group_items) {
+    std::shuffle(g.begin(), g.end(), rng);  // the group's own order, unrelated to the global one
+    by_group.push_back(make_sampler(g));
+  }
+  std::set<std::pair<int32_t, int32_t>> seen;
+  std::vector<model::Interaction> events;
+  for (int32_t u = 0; u < users; ++u) {
+    const int group = static_cast<int>(rng() % groups);
+    const double a = unit(rng);
+    const int n = 5 + static_cast<int>(75 * a * a * a);
+    for (int k = 0; k < n; ++k) {
+      const int32_t item = unit(rng) < 0.5 ? global(unit(rng)) : by_group[group](unit(rng));
+      if (seen.insert({u, item}).second) events.push_back({u, item});
+    }
+  }
+  std::shuffle(events.begin(), events.end(), rng);
+  StreamSegment seg;
+  seg.num_users = users;
+  seg.num_items = items;
+  const size_t n_train = events.size() * 8 / 10, n_valid = events.size() / 10;
+  seg.train.assign(events.begin(), events.begin() + n_train);
+  seg.valid.assign(events.begin() + n_train, events.begin() + n_train + n_valid);
+  seg.test.assign(events.begin() + n_train + n_valid, events.end());
+  return seg;
 }
 
 // CSR of the training edges of segments 0..t (user-major, rows sorted).

@@ -12,7 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "model/checkpoint_io.h"
+#include "model/test_support.h"
 #include "tests/common/temp_dir.h"
 #include "server/test_support.h"
 #include "tests/server/server_fixture.h"
