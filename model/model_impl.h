@@ -1,0 +1,94 @@
+// Private (torch): the model behind RecommenderModel. One class, its methods in one file per concern:
+//   recommender_impl.cc   Create/Load, input validation, the per-segment strategy dispatch (Update)
+//   bpr_trainer.cc        the epochs: parameter groups, BPR steps, early stopping
+//   serving_export.cc     the published representations: Score, ExportEmbeddings, refresh
+//   model_checkpoint.cc   Save and Restore
+// Design page §2–4.
+#pragma once
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <shared_mutex>
+#include <thread>
+#include <vector>
+
+#include "model/checkpoint_io.h"
+#include "model/config_codec.h"
+#include "model/csr_spmm.h"
+#include "model/gpt4rec_net.h"
+#include "model/graph_ops.h"
+#include "model/recommender_model.h"
+#include "model/validation_metric.h"
+
+namespace gpt4rec::model {
+
+using Clock = std::chrono::steady_clock;
+inline double Since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+inline NetShape ShapeFor(const ModelConfig& c) {
+  NetShape s;
+  s.dim = c.dim;
+  s.views = c.views;
+  s.node_prompts = c.node_prompts;
+  s.structure_prompts = c.structure_prompts;
+  s.structure = c.structure_prompt;
+  s.view_prompts = c.view_prompts;
+  s.recency = c.recency_prompt;
+  s.layer_prompt = c.layer_prompt;
+  s.prompts = UsesPrompts(c);
+  s.layers = c.layers;
+  s.init_std = c.init_std;
+  s.random_prompts = c.prompts_in_segment0;
+  return s;
+}
+
+inline void ApplyThreads(const ModelConfig& c) {
+  int n = c.threads > 0 ? c.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (at::get_num_threads() != n) torch::set_num_threads(n);
+}
+
+class ModelImpl final : public RecommenderModel {
+ public:
+  explicit ModelImpl(const ModelConfig& config) : config_(config) {}
+
+  absl::StatusOr<TrainReport> Update(const SegmentInput& input, const EpochCallback& on_epoch) override;
+  absl::StatusOr<Embeddings> ExportEmbeddings() const override;
+  absl::Status Score(const std::vector<int32_t>& users, std::vector<float>* out) const override;
+  absl::Status Save(const std::string& path) const override;
+  const ModelConfig& config() const override { return config_; }
+  int segments_seen() const override { return segments_; }
+
+  absl::StatusOr<double> Recompute();
+  void SetEpochs(int max_epochs, int min_epochs) {
+    config_.max_epochs = max_epochs;
+    config_.min_epochs = min_epochs;
+  }
+  absl::Status Restore(const CheckpointContents& c);
+
+ private:
+  absl::Status ValidateInput(const SegmentInput& input) const;
+  // false: cancelled through `cancel` before finishing.
+  bool Train(const BipartiteCsr& g, const NormAdjacency& adj, const std::vector<int32_t>& pos_users,
+             const std::vector<int32_t>& pos_items, const ValidSet& valid, bool prompt_tuning,
+             const std::atomic<bool>* cancel, const EpochCallback& on_epoch, TrainReport* report);
+  // Computes z over the last graph and publishes it for Score/ExportEmbeddings.
+  void PublishEmbeddings();
+  void SetGraph(Graph graph);
+
+  ModelConfig config_;
+  int segments_ = 0;
+  Gpt4RecNet net_{nullptr};  // null until the first trained segment (and for pop)
+  Graph graph_;                           // the last accumulated graph
+  std::unique_ptr<BipartiteCsr> bip_;     // its prepared form
+  std::unique_ptr<NormAdjacency> adj_;    // and its Â (autograd keeps a pointer to it during training)
+
+  mutable std::shared_mutex mu_;          // guards the serving cache below
+  torch::Tensor z_users_, z_items_, user_mean_;
+};
+
+}  // namespace gpt4rec::model

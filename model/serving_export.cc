@@ -1,0 +1,65 @@
+// The published representations that Score and ExportEmbeddings read while the next segment trains.
+#include "absl/strings/str_cat.h"
+#include "model/model_impl.h"
+#include <mutex>
+
+namespace gpt4rec::model {
+
+void ModelImpl::PublishEmbeddings() {
+  torch::NoGradGuard no_grad;
+  torch::Tensor zu, zi;
+  if (config_.strategy == Strategy::kPop) {
+    // Popularity as a 1-dim embedding: users are all 1, items carry their degree; score = degree.
+    zu = torch::ones({graph_.num_users, 1});
+    zi = torch::empty({graph_.num_items, 1});
+    float* p = zi.data_ptr<float>();
+    for (int32_t i = 0; i < graph_.num_items; ++i) p[i] = static_cast<float>(bip_->item_ptr[i + 1] - bip_->item_ptr[i]);
+  } else {
+    auto z = net_->forward(*adj_);
+    zu = z.slice(0, 0, graph_.num_users).contiguous();
+    zi = z.slice(0, graph_.num_users).contiguous();
+  }
+  auto mean = zu.size(0) > 0 ? zu.mean(0) : torch::zeros({zi.size(1)});
+  std::unique_lock lock(mu_);
+  z_users_ = zu;
+  z_items_ = zi;
+  user_mean_ = mean;
+}
+
+absl::StatusOr<double> ModelImpl::Recompute() {
+  if (!adj_) return absl::FailedPreconditionError("RecomputeEmbeddings: no Update yet");
+  const auto t0 = Clock::now();
+  ApplyThreads(config_);
+  PublishEmbeddings();
+  return Since(t0);
+}
+
+absl::StatusOr<Embeddings> ModelImpl::ExportEmbeddings() const {
+  std::shared_lock lock(mu_);
+  if (!z_users_.defined()) return absl::FailedPreconditionError("ExportEmbeddings: no Update yet");
+  Embeddings e;
+  e.num_users = static_cast<int32_t>(z_users_.size(0));
+  e.num_items = static_cast<int32_t>(z_items_.size(0));
+  e.dim = static_cast<int32_t>(z_items_.size(1));
+  e.users.assign(z_users_.data_ptr<float>(), z_users_.data_ptr<float>() + z_users_.numel());
+  e.items.assign(z_items_.data_ptr<float>(), z_items_.data_ptr<float>() + z_items_.numel());
+  return e;
+}
+
+absl::Status ModelImpl::Score(const std::vector<int32_t>& users, std::vector<float>* out) const {
+  std::shared_lock lock(mu_);
+  if (!z_users_.defined()) return absl::FailedPreconditionError("Score: no Update yet");
+  for (size_t k = 0; k < users.size(); ++k)
+    if (users[k] < 0) return absl::InvalidArgumentError(absl::StrCat("users[", k, "]: negative id ", users[k]));
+  torch::NoGradGuard no_grad;
+  const int64_t n = static_cast<int64_t>(users.size()), I = z_items_.size(0), U = z_users_.size(0);
+  auto q = torch::empty({n, z_items_.size(1)});
+  for (int64_t k = 0; k < n; ++k) q[k].copy_(users[k] < U ? z_users_[users[k]] : user_mean_);
+  out->assign(static_cast<size_t>(n * I), 0.f);
+  if (n == 0 || I == 0) return absl::OkStatus();
+  auto result = torch::from_blob(out->data(), {n, I});
+  torch::mm_out(result, q, z_items_.t());
+  return absl::OkStatus();
+}
+
+}  // namespace gpt4rec::model
