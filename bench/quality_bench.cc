@@ -1,8 +1,6 @@
 // gpt4rec-bench quality: our plain backbone (the Finetune strategy on one segment) against RecBole's LightGCN on
 // the same ml-100k file, the same protocol (10-core, one global random 80/10/10 split, full ranking with the
 // user's train items excluded) and the same early stopping, in the same run. Takes minutes; not in `make test`.
-#include <sys/wait.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -13,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "bench/bench_registry.h"
+#include "bench/json_command.h"
 #include "eval/loaders.h"
 #include "eval/preprocess.h"
 #include "eval/replay_driver.h"
@@ -34,22 +33,6 @@ struct QualityFlags {
   std::vector<uint64_t> seeds = {42};      // our split and model seeds (the peer keeps its own seed 2020)
   model::ModelConfig model;
 };
-
-// The last stdout line of `command` parsed as JSON, or null.
-nlohmann::json RunJsonCommand(const std::string& command) {
-  FILE* p = popen(command.c_str(), "r");
-  if (p == nullptr) return nullptr;
-  std::string out, last;
-  char buf[4096];
-  while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
-  const int rc = pclose(p);
-  if (rc != 0) return nullptr;
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  const size_t nl = out.rfind('\n');
-  last = nl == std::string::npos ? out : out.substr(nl + 1);
-  auto j = nlohmann::json::parse(last, nullptr, false);
-  return j.is_discarded() ? nlohmann::json(nullptr) : j;
-}
 
 int RunQualityBench(int argc, char** argv) {
   QualityFlags f;
@@ -136,7 +119,7 @@ int RunQualityBench(int argc, char** argv) {
                     f.model.threads > 0 ? f.model.threads : static_cast<int>(std::thread::hardware_concurrency()),
                     fs::absolute(f.input).c_str(), f.peer.c_str());
       std::fprintf(stderr, "quality: peer: %s\n", cmd);
-      nlohmann::json p = RunJsonCommand(cmd);
+      nlohmann::json p = LastJsonLine(cmd);
       if (p.is_object() && p.contains("test_mask_train_only")) {
         const auto& m = p["test_mask_train_only"];
         const double pr = m.value("recall20", 0.0), pn = m.value("ndcg20", 0.0);

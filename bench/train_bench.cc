@@ -19,6 +19,7 @@
 #include "bench/bench_registry.h"
 #include "model/recommender_model.h"
 #include "model/test_support.h"
+#include "bench/json_command.h"
 #include "model/config_flags.h"
 #include "model/config_json.h"
 #include "nlohmann/json.hpp"
@@ -150,18 +151,7 @@ nlohmann::json RunPytorchPeer(const TrainFlags& f, int64_t users, int64_t items,
                 static_cast<long long>(edges), f.model.dim, f.model.views, f.model.layers, f.model.batch_size, f.model.negatives, threads,
                 f.pytorch_steps, static_cast<unsigned long long>(f.model.seed));
   std::fprintf(stderr, "  peer: %s\n", cmd);
-  FILE* p = popen(cmd, "r");
-  if (p == nullptr) return nullptr;
-  std::string last, line;
-  char buf[4096];
-  while (std::fgets(buf, sizeof(buf), p) != nullptr) {
-    line = buf;
-    if (!line.empty() && line.back() == '\n') line.pop_back();
-    if (!line.empty()) last = line;
-  }
-  if (pclose(p) != 0) return nullptr;
-  auto j = nlohmann::json::parse(last, nullptr, false);
-  return j.is_discarded() ? nlohmann::json(nullptr) : j;
+  return LastJsonLine(cmd);
 }
 
 // CPU seconds of this process (user + system): on a shared machine the wall times above depend on the load,

@@ -7,8 +7,8 @@ namespace gpt4rec::model {
 bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std::vector<int32_t>& pos_users,
                       const std::vector<int32_t>& pos_items, const ValidSet& valid, bool prompt_tuning,
                       const std::atomic<bool>* cancel, const EpochCallback& on_epoch, TrainReport* report) {
-  // Parameter groups. Prompt tuning: prompts at prompt_lr, new rows at new_embedding_lr (default prompt_lr), old
-  // rows at old_embedding_lr; the backbone (and old rows when old_embedding_lr is 0) is frozen — not given to the
+  // Parameter groups. Prompt tuning: prompts at prompt_lr, new rows at new_embedding_lr (0: prompt_lr), old rows
+  // at old_embedding_lr; the backbone (and old rows when old_embedding_lr is 0) is frozen — not given to the
   // optimiser, requires_grad off, so it stays bitwise unchanged. Otherwise everything trains at lr, except the
   // temporal prompts, which stay at the identity outside prompt tuning.
   std::vector<torch::Tensor> main_group, old_group, new_group;
@@ -79,7 +79,8 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
       auto bu = torch::from_blob(ep_users.data() + b0, {B}, torch::kInt32).to(torch::kLong);
       auto bi = torch::from_blob(ep_items.data() + b0, {B}, torch::kInt32).to(torch::kLong) + U;
       auto bj = torch::from_blob(ep_neg.data() + b0 * neg, {B * neg}, torch::kLong) + U;
-      auto z = net_->forward(adj);
+      torch::Tensor e;  // the ID table this step's forward used
+      auto z = net_->forward(adj, &e);
       auto zu = z.index_select(0, bu);
       auto zi = z.index_select(0, bi);
       auto zj = z.index_select(0, bj).view({B, neg, -1});
@@ -88,7 +89,6 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
       auto bpr = -torch::log_sigmoid(pos - negs).mean();
       torch::Tensor reg;
       if (config_.l2_on_ego) {  // LightGCN's form: the batch's layer-0 ID rows
-        auto e = net_->Ego();
         reg = (e.index_select(0, bu).pow(2).sum() + e.index_select(0, bi).pow(2).sum() +
                e.index_select(0, bj).pow(2).sum() / neg) /
               (2.0 * B);

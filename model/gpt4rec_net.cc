@@ -101,9 +101,11 @@ Gpt4RecNetImpl::Gpt4RecNetImpl(const NetShape& shape, int64_t num_users, int64_t
   if (shape.layer_prompt) layer_prompt = register_module("layer_prompt", LayerPrompt(shape.layers, K));
 }
 
-torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj) {
+torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj, torch::Tensor* ego) {
   const int64_t N = num_users() + num_items(), K = shape_.views, dk = shape_.dim / K;
-  auto x = backbone(Ego()).view({N, K, dk});  // x^(k) = W_k e + c_k
+  auto e = Ego();
+  if (ego != nullptr) *ego = e;
+  auto x = backbone(e).view({N, K, dk});  // x^(k) = W_k e + c_k
   if (!prompts_on) return Propagate(x, adj, {}, {}, {}).reshape({N, -1});
   if (node_prompt) x = node_prompt(x);        // x̂^(k) = x^(k) + Σ_j α_j p_j
   // The messages: Â, optionally scaled per edge (edge gate, recency), plus the softmax structure term.

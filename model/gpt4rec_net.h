@@ -101,8 +101,9 @@ class Gpt4RecNetImpl : public torch::nn::Module {
   // The ID table E in node order (users, then items), [N, dim].
   torch::Tensor Ego() const { return torch::cat({user_old, user_new, item_old, item_new}, 0); }
 
-  // Final representations z for all N = users + items nodes, [N, dim].
-  torch::Tensor forward(const NormAdjacency& adj);
+  // Final representations z for all N = users + items nodes, [N, dim]. `ego`, when given, receives the ID table
+  // E that forward concatenated (for a loss on the layer-0 rows without concatenating it again).
+  torch::Tensor forward(const NormAdjacency& adj, torch::Tensor* ego = nullptr);
   // false: forward skips every prompt (the bare backbone). Only valid while the prompts are at their identity
   // start; the trainer uses it to pre-train the backbone alone in segment 0.
   bool prompts_on = true;
