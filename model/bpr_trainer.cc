@@ -75,6 +75,10 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
     double loss_sum = 0;
     for (int64_t b0 = 0; b0 < P; b0 += config_.batch_size) {
       if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) return false;
+      if (throw_on_next_step_) {
+        throw_on_next_step_ = false;
+        TORCH_CHECK(false, "injected failure of a training step (test seam)");
+      }
       const int64_t B = std::min<int64_t>(config_.batch_size, P - b0);
       auto bu = torch::from_blob(ep_users.data() + b0, {B}, torch::kInt32).to(torch::kLong);
       auto bi = torch::from_blob(ep_items.data() + b0, {B}, torch::kInt32).to(torch::kLong) + U;

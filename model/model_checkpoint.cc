@@ -7,7 +7,7 @@
 
 namespace gpt4rec::model {
 
-absl::Status ModelImpl::Save(const std::string& path) const {
+absl::Status ModelImpl::SaveUnguarded(const std::string& path) const {
   CheckpointContents c;
   c.config_text = EncodeConfig(config_);
   c.counters["segments_seen"] = segments_;

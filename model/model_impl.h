@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "model/checkpoint_io.h"
 #include "model/config_codec.h"
 #include "model/csr_spmm.h"
@@ -52,14 +53,40 @@ inline void ApplyThreads(const ModelConfig& c) {
   if (at::get_num_threads() != n) torch::set_num_threads(n);
 }
 
+// The module boundary: LibTorch reports failures (an allocation that fails, a shape it rejects) as C++
+// exceptions, and none may cross the contract. `f` returns absl::Status or StatusOr; an escaping exception
+// becomes RESOURCE_EXHAUSTED (out of memory) or INTERNAL naming the entry point and torch's message.
+template <class F>
+auto AtBoundary(const char* entry, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat(entry, ": out of memory"));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(entry, ": ", e.what()));
+  } catch (...) {
+    return absl::InternalError(absl::StrCat(entry, ": unknown exception"));
+  }
+}
+
 class ModelImpl final : public RecommenderModel {
  public:
   explicit ModelImpl(const ModelConfig& config) : config_(config) {}
 
-  absl::StatusOr<TrainReport> Update(const SegmentInput& input, const EpochCallback& on_epoch) override;
-  absl::StatusOr<Embeddings> ExportEmbeddings() const override;
-  absl::Status Score(const std::vector<int32_t>& users, std::vector<float>* out) const override;
-  absl::Status Save(const std::string& path) const override;
+  // The contract's entry points, each behind AtBoundary. After a failed Update the parameters may be partly
+  // updated (as after a cancel): discard the object and Load the last checkpoint.
+  absl::StatusOr<TrainReport> Update(const SegmentInput& input, const EpochCallback& on_epoch) override {
+    return AtBoundary("Update", [&] { return UpdateUnguarded(input, on_epoch); });
+  }
+  absl::StatusOr<Embeddings> ExportEmbeddings() const override {
+    return AtBoundary("ExportEmbeddings", [&] { return ExportUnguarded(); });
+  }
+  absl::Status Score(const std::vector<int32_t>& users, std::vector<float>* out) const override {
+    return AtBoundary("Score", [&] { return ScoreUnguarded(users, out); });
+  }
+  absl::Status Save(const std::string& path) const override {
+    return AtBoundary("Save", [&] { return SaveUnguarded(path); });
+  }
   const ModelConfig& config() const override { return config_; }
   int segments_seen() const override { return segments_; }
 
@@ -69,8 +96,14 @@ class ModelImpl final : public RecommenderModel {
     config_.min_epochs = min_epochs;
   }
   absl::Status Restore(const CheckpointContents& c);
+  // Test seam (test_support.h): the next training step throws a c10::Error, as a failing torch op would.
+  void ThrowOnNextStep() { throw_on_next_step_ = true; }
 
  private:
+  absl::StatusOr<TrainReport> UpdateUnguarded(const SegmentInput& input, const EpochCallback& on_epoch);
+  absl::StatusOr<Embeddings> ExportUnguarded() const;
+  absl::Status ScoreUnguarded(const std::vector<int32_t>& users, std::vector<float>* out) const;
+  absl::Status SaveUnguarded(const std::string& path) const;
   absl::Status ValidateInput(const SegmentInput& input) const;
   // false: cancelled through `cancel` before finishing.
   bool Train(const BipartiteCsr& g, const NormAdjacency& adj, const std::vector<int32_t>& pos_users,
@@ -87,6 +120,7 @@ class ModelImpl final : public RecommenderModel {
   std::unique_ptr<BipartiteCsr> bip_;     // its prepared form
   std::unique_ptr<NormAdjacency> adj_;    // and its Â (autograd keeps a pointer to it during training)
 
+  bool throw_on_next_step_ = false;
   mutable std::shared_mutex mu_;          // guards the serving cache below
   torch::Tensor z_users_, z_items_, user_mean_;
 };

@@ -32,7 +32,7 @@ void ModelImpl::SetGraph(Graph graph) {
   adj_ = std::make_unique<NormAdjacency>(BuildNormAdjacency(*bip_));
 }
 
-absl::StatusOr<TrainReport> ModelImpl::Update(const SegmentInput& input, const EpochCallback& on_epoch) {
+absl::StatusOr<TrainReport> ModelImpl::UpdateUnguarded(const SegmentInput& input, const EpochCallback& on_epoch) {
   if (auto st = ValidateInput(input); !st.ok()) return st;
   const auto t0 = Clock::now();
   ApplyThreads(config_);
@@ -126,6 +126,13 @@ absl::Status SetEpochs(RecommenderModel& model, int max_epochs, int min_epochs) 
   auto* impl = dynamic_cast<ModelImpl*>(&model);
   if (impl == nullptr) return absl::InvalidArgumentError("SetEpochs: not a gpt4rec model");
   impl->SetEpochs(max_epochs, min_epochs);
+  return absl::OkStatus();
+}
+
+absl::Status ThrowOnNextTrainingStep(RecommenderModel& model) {
+  auto* impl = dynamic_cast<ModelImpl*>(&model);
+  if (impl == nullptr) return absl::InvalidArgumentError("ThrowOnNextTrainingStep: not a gpt4rec model");
+  impl->ThrowOnNextStep();
   return absl::OkStatus();
 }
 

@@ -34,7 +34,7 @@ absl::StatusOr<double> ModelImpl::Recompute() {
   return Since(t0);
 }
 
-absl::StatusOr<Embeddings> ModelImpl::ExportEmbeddings() const {
+absl::StatusOr<Embeddings> ModelImpl::ExportUnguarded() const {
   std::shared_lock lock(mu_);
   if (!z_users_.defined()) return absl::FailedPreconditionError("ExportEmbeddings: no Update yet");
   Embeddings e;
@@ -46,7 +46,7 @@ absl::StatusOr<Embeddings> ModelImpl::ExportEmbeddings() const {
   return e;
 }
 
-absl::Status ModelImpl::Score(const std::vector<int32_t>& users, std::vector<float>* out) const {
+absl::Status ModelImpl::ScoreUnguarded(const std::vector<int32_t>& users, std::vector<float>* out) const {
   std::shared_lock lock(mu_);
   if (!z_users_.defined()) return absl::FailedPreconditionError("Score: no Update yet");
   for (size_t k = 0; k < users.size(); ++k)

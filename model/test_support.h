@@ -33,4 +33,8 @@ absl::StatusOr<double> RecomputeEmbeddings(RecommenderModel& model);
 // epochs. INVALID_ARGUMENT for negative values.
 absl::Status SetEpochs(RecommenderModel& model, int max_epochs, int min_epochs);
 
+// Makes the next training step throw a c10::Error inside LibTorch, as a failing op would, to check that the
+// contract returns it as a Status (INTERNAL naming the entry point) instead of letting it escape.
+absl::Status ThrowOnNextTrainingStep(RecommenderModel& model);
+
 }  // namespace gpt4rec::model

@@ -424,6 +424,34 @@ TEST_CASE("a cancel flag stops training before the next batch with CANCELLED", "
   REQUIRE(epochs_seen == 1);
 }
 
+TEST_CASE("an exception inside LibTorch during Update comes back as INTERNAL, not a crash", "[model]") {
+  TempDir dir("model-throw");
+  Stepper s;
+  auto m = RecommenderModel::Create(SmallConfig(Strategy::kGpt4Rec)).value();
+  s.Run(*m, 0);
+  REQUIRE(m->Save(dir / "m.ckpt").ok());
+  REQUIRE(ThrowOnNextTrainingStep(*m).ok());
+  SegmentInput in;
+  in.graph = &s.graphs[1];
+  in.train = s.stream[1].train;
+  in.valid = s.stream[1].valid;
+  auto failed = m->Update(in, nullptr);  // without the boundary this throws c10::Error out of the call
+  REQUIRE(failed.status().code() == absl::StatusCode::kInternal);
+  REQUIRE(std::string(failed.status().message()).find("Update: ") == 0);
+  REQUIRE(std::string(failed.status().message()).find("injected failure") != std::string::npos);
+  // The documented recovery: the last checkpoint loads and takes the segment as if nothing had happened.
+  auto reloaded = RecommenderModel::Load(dir / "m.ckpt").value();
+  auto fresh = RecommenderModel::Create(SmallConfig(Strategy::kGpt4Rec)).value();
+  s.Run(*fresh, 0);
+  s.Run(*fresh, 1);
+  s.Run(*reloaded, 1);
+  std::vector<int32_t> users = {0, 1, 2, 50};
+  std::vector<float> a, b;
+  REQUIRE(fresh->Score(users, &a).ok());
+  REQUIRE(reloaded->Score(users, &b).ok());
+  REQUIRE(a == b);
+}
+
 TEST_CASE("training is deterministic under a seed", "[model]") {
   std::vector<float> runs[2];
   for (auto& scores : runs) {
