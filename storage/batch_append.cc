@@ -31,6 +31,7 @@ std::string Be32(uint32_t v) {
 absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Event>& events) {
   if (absl::Status st = ValidateEvents(events); !st.ok()) return st;
   std::lock_guard write_lock(write_mu_);
+  if (absl::Status st = AdmitWrite(); !st.ok()) return st;
 
   // Plan the batch against the mirror without changing it (only this thread mutates the mirror).
   codec::PersistedState st = state_;
@@ -183,9 +184,9 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Even
     result.closed_segments.push_back(seg.index);
   }
   wb.Put(cf[kCfMeta], codec::kStateKey, codec::EncodeState(st));
-  if (absl::Status s = FromRocks(cf.db->Write(WriteOpts(), &wb), "appending batch"); !s.ok()) {
+  if (rocksdb::Status s = cf.db->Write(WriteOpts(), &wb); !s.ok()) {
     forget_reserved();
-    return s;
+    return WriteFailed(s, "appending batch");
   }
   if (write_batch_observer_) write_batch_observer_(std::string_view(wb.Data()));
 

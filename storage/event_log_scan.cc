@@ -27,6 +27,7 @@ absl::Status RocksGraphStore::ScanRange(uint64_t from, uint64_t to, const std::v
                                         const std::function<bool(const StoredEvent&)>& fn, bool* stopped) const {
   *stopped = false;
   if (from >= to) return absl::OkStatus();
+  if (rocks_ == nullptr) return absl::UnavailableError("events: the store could not be reopened after a disk-full error");
   const std::string upper = codec::SequenceKey(to);
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;

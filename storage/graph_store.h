@@ -56,6 +56,13 @@ struct StoreOptions {
   SegmentPolicy segments;
   // RocksDB block cache (bytes).
   size_t block_cache_bytes = 64ull << 20;
+  // Writes are refused (RESOURCE_EXHAUSTED, nothing applied) while the data directory's file system has less
+  // than this many bytes free, so RocksDB's own flushes and compactions keep room and it rarely meets ENOSPC
+  // itself. 0 disables the check (RocksDB's ENOSPC is still handled: see WritableStatus).
+  uint64_t min_free_disk_bytes = 64ull << 20;
+  // RocksDB write buffer (memtable) of the adjacency column families; the others get half. RocksDB
+  // preallocates about 1.1x this for each WAL file.
+  uint64_t memtable_bytes = 128ull << 20;
 };
 
 // Outcome of one AppendBatch.
@@ -195,8 +202,21 @@ class GraphStore {
   // is unknown (the compaction still runs, so retrying after a crash mid-delete completes the erasure).
   // Blocks other writers and event scans while it compacts (seconds on a large store).
   virtual absl::StatusOr<DeleteResult> DeleteUser(const std::string& external_id) = 0;
-  // Flushes memtables and syncs the WAL (for graceful shutdown).
+  // Flushes memtables and syncs the WAL (for graceful shutdown). While writes are refused (see WritableStatus)
+  // it touches nothing and returns that status: the acknowledged batches are already in the WAL.
   virtual absl::Status Flush() = 0;
+
+  // --- disk full ---
+  // OK when writes are accepted. Otherwise the status every write (AppendBatch, CloseSegment, DeleteUser,
+  // Checkpoint) gets now, its message naming the cause:
+  //  - RESOURCE_EXHAUSTED "storage refuses writes: disk full: ..." — free space below
+  //    StoreOptions::min_free_disk_bytes, RocksDB hit ENOSPC (its background error), or the store was opened
+  //    on a full disk (read-only: Open then succeeds and every read works);
+  //  - UNAVAILABLE "storage refuses writes: write error: ..." — another I/O error stopped RocksDB.
+  // Reads are never affected. Each call (and each write) first tries to recover: once enough space is free it
+  // resumes RocksDB (DB::Resume, which flushes the memtables) or reopens a read-only store for writing, with
+  // no restart and no acknowledged batch lost. Cheap when writable (one statvfs).
+  virtual absl::Status WritableStatus() = 0;
 };
 
 }  // namespace gpt4rec::storage

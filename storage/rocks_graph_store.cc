@@ -12,6 +12,7 @@
 #include "rocksdb/write_batch.h"
 #include "absl/strings/str_cat.h"
 #include "storage/codec.h"
+#include "storage/disk_space.h"
 #include "storage/rocks_graph_store.h"
 
 namespace gpt4rec::storage {
@@ -31,6 +32,7 @@ std::vector<EdgeInfo> RocksGraphStore::Edges(const std::vector<uint32_t>& slots,
 
 absl::StatusOr<SegmentInfo> RocksGraphStore::CloseSegment() {
   std::lock_guard write_lock(write_mu_);
+  if (absl::Status s = AdmitWrite(); !s.ok()) return s;
   codec::PersistedState st = state_;
   if (st.open.events == 0)
     return absl::FailedPreconditionError(absl::StrCat("segment ", st.open.index, " holds no events"));
@@ -42,7 +44,7 @@ absl::StatusOr<SegmentInfo> RocksGraphStore::CloseSegment() {
   rocksdb::WriteBatch wb;
   wb.Put((*rocks_)[kCfMeta], codec::SegmentKey(done.index), codec::EncodeSegment(done));
   wb.Put((*rocks_)[kCfMeta], codec::kStateKey, codec::EncodeState(st));
-  if (absl::Status s = FromRocks(rocks_->db->Write(WriteOpts(), &wb), "closing segment"); !s.ok()) return s;
+  if (rocksdb::Status s = rocks_->db->Write(WriteOpts(), &wb); !s.ok()) return WriteFailed(s, "closing segment");
   absl::WriterMutexLock state_lock(&state_mu_);
   closed_.push_back(done);
   state_ = st;
@@ -68,6 +70,8 @@ absl::StatusOr<Csr> RocksGraphStore::AccumulatedCsr(uint32_t segment) const {
 absl::Status RocksGraphStore::Checkpoint(const std::string& dir) const {
   std::lock_guard write_lock(write_mu_);
   if (std::filesystem::exists(dir)) return absl::AlreadyExistsError(absl::StrCat("checkpoint dir ", dir, " exists"));
+  // A checkpoint flushes the memtables and syncs the WAL: the same writes as an append.
+  if (absl::Status s = const_cast<RocksGraphStore*>(this)->AdmitWrite(); !s.ok()) return s;
   rocksdb::Checkpoint* raw = nullptr;
   if (absl::Status s = FromRocks(rocksdb::Checkpoint::Create(rocks_->db, &raw), "checkpoint"); !s.ok()) return s;
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
@@ -77,10 +81,14 @@ absl::Status RocksGraphStore::Checkpoint(const std::string& dir) const {
 
 absl::Status RocksGraphStore::Flush() {
   std::lock_guard write_lock(write_mu_);
-  if (absl::Status s = FromRocks(rocks_->db->FlushWAL(/*sync=*/true), "syncing WAL"); !s.ok()) return s;
+  // Refused writes: syncing a WAL writer that failed would abort the process (write_admission.cc); what was
+  // acknowledged is in the WAL already and is replayed on the next Open.
+  if (absl::Status s = AdmitWrite(); !s.ok()) return s;
+  if (rocksdb::Status s = rocks_->db->FlushWAL(/*sync=*/true); !s.ok()) return WriteFailed(s, "syncing WAL");
   rocksdb::FlushOptions fo;
   fo.wait = true;
-  return FromRocks(rocks_->db->Flush(fo, rocks_->cf), "flushing memtables");
+  if (rocksdb::Status s = rocks_->db->Flush(fo, rocks_->cf); !s.ok()) return WriteFailed(s, "flushing memtables");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<GraphStore>> OpenRocksGraphStore(const std::string& dir, const StoreOptions& options,
@@ -93,10 +101,25 @@ absl::StatusOr<std::unique_ptr<GraphStore>> OpenRocksGraphStore(const std::strin
     std::filesystem::create_directories(dir, ec);
     if (ec) return absl::InternalError(absl::StrCat("creating ", dir, ": ", ec.message()));
   }
-  absl::StatusOr<std::unique_ptr<RocksHandles>> rocks = OpenRocks(dir, options);
+  // On a full disk an existing store opens read-only: reads are served, writes wait for space
+  // (write_admission.cc). A read-write open there could meet ENOSPC inside RocksDB's recovery.
+  const bool exists = std::filesystem::exists(std::filesystem::path(dir) / "CURRENT");
+  std::string read_only_why;
+  const absl::StatusOr<uint64_t> free = FreeDiskBytes(dir);
+  if (exists && free.ok() && *free < options.min_free_disk_bytes)
+    read_only_why = absl::StrCat("opened read-only: ", HumanBytes(*free), " free on the file system of ", dir,
+                                 ", below the ", HumanBytes(options.min_free_disk_bytes),
+                                 " reserve (min_free_disk_bytes)");
+  rocksdb::Status raw;
+  absl::StatusOr<std::unique_ptr<RocksHandles>> rocks = OpenRocks(dir, options, !read_only_why.empty(), &raw);
+  if (!rocks.ok() && exists && read_only_why.empty() && raw.IsNoSpace()) {
+    read_only_why = absl::StrCat("opened read-only: ", rocks.status().message());
+    rocks = OpenRocks(dir, options, /*read_only=*/true);
+  }
   if (!rocks.ok()) return rocks.status();
   auto store = std::make_unique<RocksGraphStore>(dir, options, std::move(*rocks),
                                                  std::move(write_batch_observer));
+  if (!read_only_why.empty()) store->StartReadOnly(std::move(read_only_why));
   if (absl::Status s = store->Load(); !s.ok()) return s;
   return store;
 }

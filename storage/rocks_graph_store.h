@@ -4,6 +4,7 @@
 //   batch_append.cc       AppendBatch
 //   event_log_scan.cc     event-log scans (by sequence, by time, a segment's edges)
 //   user_erasure.cc       DeleteUser and the compaction that erases the bytes
+//   write_admission.cc    disk full / write errors: admission, refusal, Resume, read-only reopen
 #pragma once
 
 #include <functional>
@@ -116,8 +117,25 @@ class RocksGraphStore final : public GraphStore {
   absl::Status Checkpoint(const std::string& dir) const override;
   absl::StatusOr<DeleteResult> DeleteUser(const std::string& external_id) override;
   absl::Status Flush() override;
+  absl::Status WritableStatus() override;
+
+  // Open found the disk full: the store was opened read-only (`why` says so); writes wait for space.
+  void StartReadOnly(std::string why) {
+    write_state_ = WriteState::kReadOnly;
+    write_no_space_ = true;
+    write_error_ = std::move(why);
+  }
 
  private:
+  // write_admission.cc. Callers hold write_mu_. AdmitWrite: OK, or the refusal, after trying to recover.
+  absl::Status AdmitWrite();
+  // A failed RocksDB write: I/O errors (ENOSPC first) stop writes until recovery; returns the request's status.
+  absl::Status WriteFailed(const rocksdb::Status& s, const std::string& what);
+  absl::Status WriteFailedReadOnly(const rocksdb::Status& s);
+  // Opens RocksDB for writing in place of rocks_ (closing it first when `close_first`); caller holds write_mu_.
+  absl::Status ReopenForWrites(bool close_first);
+  absl::Status Refusal(const std::string& cause) const;
+
   std::vector<EdgeInfo> Edges(const std::vector<uint32_t>& slots, bool user_side) const;
   // Scans [from, to) of the event log; `stopped` is set when fn returned false. Caller holds db_mu_ shared.
   absl::Status ScanRange(uint64_t from, uint64_t to, const std::vector<uint64_t>& segment_starts,
@@ -134,6 +152,15 @@ class RocksGraphStore final : public GraphStore {
   const std::string dir_;
   const StoreOptions options_;
   const WriteBatchObserver write_batch_observer_;
+
+  // Whether writes reach RocksDB (guarded by write_mu_). kStopped: a write or a background flush/compaction
+  // failed with an I/O error, RocksDB holds it as its background error, the failed WAL writer must not be used
+  // again before DB::Resume. kReadOnly: opened read-only on a full disk (rocks_ is null only if a reopen
+  // failed to open even read-only; event scans then answer UNAVAILABLE).
+  enum class WriteState { kWritable, kStopped, kReadOnly };
+  WriteState write_state_ = WriteState::kWritable;
+  bool write_no_space_ = false;  // the cause is lack of space (RESOURCE_EXHAUSTED) rather than another error
+  std::string write_error_;      // what failed, RocksDB's words
 
   // Lock order: write_mu_, then db_mu_, then state_mu_.
   mutable std::mutex write_mu_;          // one writer at a time (append, close, delete, checkpoint, flush)

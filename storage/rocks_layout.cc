@@ -4,6 +4,7 @@
 #include "rocksdb/cache.h"
 #include "rocksdb/memtablerep.h"
 #include "rocksdb/table.h"
+#include "storage/rocks_logger.h"
 
 namespace gpt4rec::storage {
 
@@ -24,7 +25,8 @@ absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   return absl::InternalError(msg);
 }
 
-absl::StatusOr<std::unique_ptr<RocksHandles>> OpenRocks(const std::string& dir, const StoreOptions& options) {
+absl::StatusOr<std::unique_ptr<RocksHandles>> OpenRocks(const std::string& dir, const StoreOptions& options,
+                                                        bool read_only, rocksdb::Status* raw_error) {
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = options.create_if_missing;
   db_options.create_missing_column_families = true;
@@ -37,6 +39,8 @@ absl::StatusOr<std::unique_ptr<RocksHandles>> OpenRocks(const std::string& dir, 
   db_options.max_background_compactions = 2;
   // Column families written rarely (ids, names) would otherwise pin old WAL files for a long time.
   db_options.max_total_wal_size = 512ull << 20;
+  // A read-only open must not rotate the writable instance's LOG; RocksDB's default then logs nowhere useful.
+  if (!read_only) db_options.info_log = OpenTolerantLogger(dir);  // storage/rocks_logger.h: why not RocksDB's
   db_options.keep_log_file_num = 2;
   db_options.recycle_log_file_num = 0;  // a recycled WAL could keep an erased user's bytes
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
@@ -45,7 +49,7 @@ absl::StatusOr<std::unique_ptr<RocksHandles>> OpenRocks(const std::string& dir, 
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   rocksdb::ColumnFamilyOptions base;
   base.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  base.write_buffer_size = 64ull << 20;
+  base.write_buffer_size = options.memtable_bytes / 2;
   base.max_write_buffer_number = 4;
   base.level0_slowdown_writes_trigger = 40;
   base.level0_stop_writes_trigger = 64;
@@ -57,7 +61,7 @@ absl::StatusOr<std::unique_ptr<RocksHandles>> OpenRocks(const std::string& dir, 
   // by point Get. Only the event log (read by scans, one key per batch) keeps the skiplist.
   rocksdb::ColumnFamilyOptions adjacency = base;
   adjacency.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
-  adjacency.write_buffer_size = 128ull << 20;
+  adjacency.write_buffer_size = options.memtable_bytes;
   adjacency.compression_per_level = {rocksdb::kNoCompression, rocksdb::kNoCompression, rocksdb::kLZ4Compression,
                                      rocksdb::kLZ4Compression, rocksdb::kLZ4Compression, rocksdb::kLZ4Compression,
                                      rocksdb::kLZ4Compression};
@@ -83,8 +87,11 @@ absl::StatusOr<std::unique_ptr<RocksHandles>> OpenRocks(const std::string& dir, 
     descriptors.emplace_back(kColumnFamilyNames[c], o);
   }
   auto handles = std::make_unique<RocksHandles>();
-  rocksdb::Status s = rocksdb::DB::Open(db_options, dir, descriptors, &handles->cf, &handles->db);
+  rocksdb::Status s = read_only
+                          ? rocksdb::DB::OpenForReadOnly(db_options, dir, descriptors, &handles->cf, &handles->db)
+                          : rocksdb::DB::Open(db_options, dir, descriptors, &handles->cf, &handles->db);
   if (!s.ok()) {
+    if (raw_error != nullptr) *raw_error = s;
     handles->db = nullptr;
     return FromRocks(s, absl::StrCat("opening ", dir));
   }

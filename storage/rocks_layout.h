@@ -26,6 +26,10 @@ struct RocksHandles {
 
 absl::Status FromRocks(const rocksdb::Status& s, const std::string& what);
 
-absl::StatusOr<std::unique_ptr<RocksHandles>> OpenRocks(const std::string& dir, const StoreOptions& options);
+// `read_only`: DB::OpenForReadOnly (replays the WAL into memory, writes nothing: how a store opens on a full
+// disk). `raw_error`, when given, receives RocksDB's own status of a failed open.
+absl::StatusOr<std::unique_ptr<RocksHandles>> OpenRocks(const std::string& dir, const StoreOptions& options,
+                                                        bool read_only = false,
+                                                        rocksdb::Status* raw_error = nullptr);
 
 }  // namespace gpt4rec::storage

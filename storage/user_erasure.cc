@@ -18,6 +18,7 @@ namespace gpt4rec::storage {
 
 absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& external_id) {
   std::lock_guard write_lock(write_mu_);
+  if (absl::Status s = AdmitWrite(); !s.ok()) return s;  // before db_mu_: recovery may take it
   absl::WriterMutexLock db_lock(&db_mu_);
   DeleteResult result;
   const std::optional<uint32_t> found = mirror_.users.Find(external_id);
@@ -94,8 +95,8 @@ absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& exte
   wb.Delete(cf[kCfIds], codec::NameKey('u', external_id));
   wb.Delete(cf[kCfNames], codec::IdKey('u', user));
   wb.Put(cf[kCfMeta], codec::kStateKey, codec::EncodeState(st));
-  if (absl::Status s = FromRocks(cf.db->Write(WriteOpts(/*force_sync=*/true), &wb), "deleting user"); !s.ok())
-    return s;
+  if (rocksdb::Status s = cf.db->Write(WriteOpts(/*force_sync=*/true), &wb); !s.ok())
+    return WriteFailed(s, "deleting user");
   {
     absl::WriterMutexLock state_lock(&state_mu_);
     mirror_.RemoveUserEdges(user);
@@ -115,13 +116,13 @@ absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& exte
 absl::Status RocksGraphStore::EraseFromFiles() {
   rocksdb::FlushOptions fo;
   fo.wait = true;
-  if (absl::Status s = FromRocks(rocks_->db->Flush(fo, rocks_->cf), "flushing"); !s.ok()) return s;
+  if (rocksdb::Status s = rocks_->db->Flush(fo, rocks_->cf); !s.ok()) return WriteFailed(s, "flushing");
   rocksdb::CompactRangeOptions co;
   co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   co.exclusive_manual_compaction = true;
   for (auto* h : rocks_->cf)
-    if (absl::Status s = FromRocks(rocks_->db->CompactRange(co, h, nullptr, nullptr), "compacting"); !s.ok())
-      return s;
+    if (rocksdb::Status s = rocks_->db->CompactRange(co, h, nullptr, nullptr); !s.ok())
+      return WriteFailed(s, "compacting");
   rocks_.reset();
   absl::StatusOr<std::unique_ptr<RocksHandles>> reopened = OpenRocks(dir_, options_);
   if (!reopened.ok()) return reopened.status();
