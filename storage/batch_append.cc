@@ -28,6 +28,40 @@ std::string Be32(uint32_t v) {
 
 }  // namespace
 
+// An event is a duplicate when its id is in the RAM window, earlier in the batch, or stored in RocksDB (the
+// ids the window does not hold, in one MultiGet: the bloom filters answer most of them without a read).
+absl::Status RocksGraphStore::FindDuplicateEventIds(const std::vector<Event>& events,
+                                                    absl::flat_hash_set<std::string_view>* batch_ids,
+                                                    std::vector<uint8_t>* duplicate) const {
+  std::vector<size_t> unknown;
+  for (size_t k = 0; k < events.size(); ++k) {
+    const std::string& id = events[k].event_id;
+    if (id.empty()) continue;
+    if (mirror_.event_ids.Contains(RecentEventIds::Of(id)) || !batch_ids->insert(id).second)
+      (*duplicate)[k] = 1;
+    else
+      unknown.push_back(k);
+  }
+  if (unknown.empty()) return absl::OkStatus();
+  std::vector<std::string> keys(unknown.size());
+  std::vector<rocksdb::Slice> slices(unknown.size());
+  for (size_t i = 0; i < unknown.size(); ++i) {
+    keys[i] = codec::EventIdKey(events[unknown[i]].event_id);
+    slices[i] = keys[i];
+  }
+  std::vector<rocksdb::PinnableSlice> values(unknown.size());
+  std::vector<rocksdb::Status> found(unknown.size());
+  rocks_->db->MultiGet(rocksdb::ReadOptions(), (*rocks_)[kCfMeta], slices.size(), slices.data(), values.data(),
+                       found.data());
+  for (size_t i = 0; i < unknown.size(); ++i) {
+    if (found[i].ok())
+      (*duplicate)[unknown[i]] = 1;
+    else if (!found[i].IsNotFound())
+      return FromRocks(found[i], "looking up event ids");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Event>& events) {
   if (absl::Status st = ValidateEvents(events); !st.ok()) return st;
   std::lock_guard write_lock(write_mu_);
@@ -80,15 +114,11 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Even
     mirror_.items.Prefetch(ev.item_id);
   }
   std::vector<uint8_t> duplicate(events.size(), 0);
+  if (absl::Status s = FindDuplicateEventIds(events, &batch_event_ids, &duplicate); !s.ok()) return s;
   std::vector<std::pair<uint32_t, uint32_t>> ids(events.size());
   for (size_t k = 0; k < events.size(); ++k) {
     const Event& ev = events[k];
-    if (!ev.event_id.empty() &&
-        (mirror_.event_ids.contains(GraphMirror::Fingerprint(ev.event_id)) ||
-         !batch_event_ids.insert(ev.event_id).second)) {
-      duplicate[k] = 1;
-      continue;
-    }
+    if (duplicate[k]) continue;
     ids[k] = {users.Resolve(ev.user_id), items.Resolve(ev.item_id)};
     mirror_.PrefetchEdge(ids[k].first, ids[k].second);
   }
@@ -201,7 +231,7 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Even
       mirror_.mutable_edge(p.slot).value = p.edge.value;
   }
   for (size_t i = 0; i < new_event_ids.size(); ++i)
-    mirror_.event_ids.insert(GraphMirror::Fingerprint(new_event_ids[i].first));
+    mirror_.event_ids.Add(RecentEventIds::Of(new_event_ids[i].first));
   closed_.insert(closed_.end(), newly_closed.begin(), newly_closed.end());
   state_ = st;
   return result;

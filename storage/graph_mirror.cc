@@ -130,11 +130,6 @@ Csr GraphMirror::AccumulatedCsr(uint32_t segment) const {
   return csr;
 }
 
-GraphMirror::EventIdFingerprint GraphMirror::Fingerprint(std::string_view event_id) {
-  return {absl::Hash<absl::string_view>()(absl::string_view(event_id.data(), event_id.size())),
-          std::hash<std::string_view>()(event_id)};
-}
-
 uint64_t GraphMirror::MemoryBytes() const {
   uint64_t bytes = users.MemoryBytes() + items.MemoryBytes();
   bytes += chunks_.size() * (kChunkMask + 1) * sizeof(MirrorEdge);
@@ -142,7 +137,7 @@ uint64_t GraphMirror::MemoryBytes() const {
   bytes += (user_edges_.capacity() + item_edges_.capacity()) * sizeof(std::vector<uint32_t>);
   for (const auto& l : user_edges_) bytes += l.capacity() * sizeof(uint32_t);
   for (const auto& l : item_edges_) bytes += l.capacity() * sizeof(uint32_t);
-  bytes += event_ids.capacity() * (sizeof(EventIdFingerprint) + 1);
+  bytes += event_ids.MemoryBytes();
   return bytes;
 }
 

@@ -15,6 +15,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "storage/codec.h"
 #include "storage/graph_store.h"
+#include "storage/recent_event_ids.h"
 
 namespace gpt4rec::storage {
 
@@ -50,19 +51,9 @@ class GraphMirror {
  public:
   IdSpace users;
   IdSpace items;
-  // Idempotency: a 128-bit fingerprint of every stored event_id (two independent 64-bit hashes; a false
-  // "duplicate" needs a 128-bit collision). The ids themselves live only in RocksDB (meta 'E' keys, whose
-  // value names the user, read back by DeleteUser). Rebuilt on Open, so per-process hash seeds are fine.
-  struct EventIdFingerprint {
-    uint64_t a = 0, b = 0;
-    bool operator==(const EventIdFingerprint& o) const { return a == o.a && b == o.b; }
-    template <typename H>
-    friend H AbslHashValue(H h, const EventIdFingerprint& f) {
-      return H::combine(std::move(h), f.a);  // a is already a strong hash
-    }
-  };
-  static EventIdFingerprint Fingerprint(std::string_view event_id);
-  absl::flat_hash_set<EventIdFingerprint> event_ids;
+  // Idempotency window (storage/recent_event_ids.h): RAM bounded by StoreOptions::event_id_window.
+  explicit GraphMirror(uint64_t event_id_window) : event_ids(event_id_window) {}
+  RecentEventIds event_ids;
 
   static uint64_t PairKey(uint32_t user, uint32_t item) { return (uint64_t{user} << 32) | item; }
   void PrefetchEdge(uint32_t user, uint32_t item) const;

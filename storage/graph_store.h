@@ -63,6 +63,10 @@ struct StoreOptions {
   // RocksDB write buffer (memtable) of the adjacency column families; the others get half. RocksDB
   // preallocates about 1.1x this for each WAL file.
   uint64_t memtable_bytes = 128ull << 20;
+  // Idempotency window: the fingerprints of this many most recent event ids stay in RAM (~50 bytes each).
+  // Exactly-once holds beyond it too: an id the window does not hold is looked up in RocksDB (bloom-filtered,
+  // one MultiGet per batch), so a retry of any age is still acknowledged as a duplicate. 0: always look up.
+  uint64_t event_id_window = 1ull << 20;
 };
 
 // Outcome of one AppendBatch.

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/options.h"
 #include "storage/codec.h"
@@ -38,7 +39,8 @@ class RocksGraphStore final : public GraphStore {
       : dir_(std::move(dir)),
         options_(std::move(options)),
         write_batch_observer_(std::move(write_batch_observer)),
-        rocks_(std::move(rocks)) {}
+        rocks_(std::move(rocks)),
+        mirror_(options_.event_id_window) {}
 
   // Rebuilds the mirror, the persisted state and the closed segments from the column families (store_recovery.cc).
   absl::Status Load();
@@ -135,6 +137,10 @@ class RocksGraphStore final : public GraphStore {
   // Opens RocksDB for writing in place of rocks_ (closing it first when `close_first`); caller holds write_mu_.
   absl::Status ReopenForWrites(bool close_first);
   absl::Status Refusal(const std::string& cause) const;
+  // batch_append.cc: marks events whose event_id was seen before (window, batch, RocksDB).
+  absl::Status FindDuplicateEventIds(const std::vector<Event>& events,
+                                     absl::flat_hash_set<std::string_view>* batch_ids,
+                                     std::vector<uint8_t>* duplicate) const;
 
   std::vector<EdgeInfo> Edges(const std::vector<uint32_t>& slots, bool user_side) const;
   // Scans [from, to) of the event log; `stopped` is set when fn returned false. Caller holds db_mu_ shared.

@@ -1,5 +1,5 @@
-// Open-time recovery: the persisted state, the id maps, the adjacency mirror, the closed segments and the
-// event-id fingerprints, rebuilt from the column families (RocksDB already replayed its WAL).
+// Open-time recovery: the persisted state, the id maps, the adjacency mirror and the closed segments, rebuilt
+// from the column families (RocksDB already replayed its WAL). Event ids are not read (recent_event_ids.h).
 #include <memory>
 #include <string>
 #include <string_view>
@@ -47,18 +47,16 @@ absl::Status RocksGraphStore::Load() {
   if (!it->status().ok()) return FromRocks(it->status(), "scanning user_items");
 
   it.reset(db->NewIterator(rocksdb::ReadOptions(), (*rocks_)[kCfMeta]));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+  // Only the closed segments: the event-id keys are not read on Open (the idempotency window starts empty and
+  // RocksDB answers for older ids), so restart time does not grow with them.
+  const std::string segments(1, codec::kSegmentPrefix);
+  for (it->Seek(segments); it->Valid() && it->key().starts_with(segments); it->Next()) {
     const rocksdb::Slice k = it->key();
     const std::string_view v(it->value().data(), it->value().size());
-    if (!k.empty() && k[0] == codec::kSegmentPrefix && k.size() == 5) {
+    if (k.size() == 5) {
       SegmentInfo seg;
       if (!codec::DecodeSegment(v, &seg)) return absl::DataLossError("meta: undecodable segment");
       closed_.push_back(seg);
-    } else if (!k.empty() && k[0] == codec::kEventIdPrefix) {
-      uint64_t seq;
-      uint32_t user;
-      if (!codec::DecodeEventIdValue(v, &seq, &user)) return absl::DataLossError("meta: undecodable event id");
-      mirror_.event_ids.insert(GraphMirror::Fingerprint(std::string_view(k.data() + 1, k.size() - 1)));
     }
   }
   if (!it->status().ok()) return FromRocks(it->status(), "scanning meta");

@@ -77,7 +77,7 @@ absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& exte
     ++result.edges_removed;
   }
   // The user's event-id keys: the meta 'E' range, whose values name the user (ids are not kept in memory).
-  std::vector<GraphMirror::EventIdFingerprint> event_ids;
+  std::vector<RecentEventIds::Fingerprint> event_ids;
   {
     const std::string prefix(1, codec::kEventIdPrefix);
     std::unique_ptr<rocksdb::Iterator> it(cf.db->NewIterator(rocksdb::ReadOptions(), cf[kCfMeta]));
@@ -87,7 +87,7 @@ absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& exte
       if (!codec::DecodeEventIdValue(std::string_view(it->value().data(), it->value().size()), &seq, &owner))
         return absl::DataLossError("meta: undecodable event id");
       if (owner != user) continue;
-      event_ids.push_back(GraphMirror::Fingerprint(std::string_view(it->key().data() + 1, it->key().size() - 1)));
+      event_ids.push_back(RecentEventIds::Of(std::string_view(it->key().data() + 1, it->key().size() - 1)));
       wb.Delete(cf[kCfMeta], it->key());
     }
     if (!it->status().ok()) return FromRocks(it->status(), "scanning event ids");
@@ -101,7 +101,7 @@ absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& exte
     absl::WriterMutexLock state_lock(&state_mu_);
     mirror_.RemoveUserEdges(user);
     mirror_.users.Remove(user);
-    for (const auto& id : event_ids) mirror_.event_ids.erase(id);
+    for (const auto& id : event_ids) mirror_.event_ids.Erase(id);
     closed_ = std::move(segments);
     state_ = st;
   }

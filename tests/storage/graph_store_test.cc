@@ -352,3 +352,44 @@ TEST_CASE("edge values round-trip, and values written before last_segment decode
   // A truncated value is refused, never read past its end.
   CHECK_FALSE(codec::DecodeEdge(std::string_view(bytes).substr(0, 3), &old));
 }
+
+TEST_CASE("the event-id window bounds RAM; a retry older than the window is still a duplicate (RocksDB)",
+          "[storage]") {
+  TempDir tmp;
+  const std::string dir = tmp / "db";
+  StoreOptions options;
+  options.event_id_window = 100;
+  auto with_ids = [](int from, int n) {
+    std::vector<Event> batch;
+    for (int k = from; k < from + n; ++k)
+      batch.push_back(Ev("u" + std::to_string(k % 13), "i" + std::to_string(k % 7), k, 0, 1.0f,
+                         "evt-" + std::to_string(k)));
+    return batch;
+  };
+  {
+    auto opened = GraphStore::Open(dir, options);
+    REQUIRE(opened.ok());
+    auto& store = **opened;
+    for (int b = 0; b < 20; ++b) REQUIRE(Append(store, with_ids(b * 500, 500)).appended == 500);
+    const uint64_t ram_10k_ids = store.MemoryBytes();
+    for (int b = 20; b < 40; ++b) REQUIRE(Append(store, with_ids(b * 500, 500)).appended == 500);
+    // 10,000 more ids, RAM for them unchanged: only the window's 100 fingerprints are held.
+    REQUIRE(store.MemoryBytes() == ram_10k_ids);
+    // The oldest ids are far outside the window: RocksDB answers, all duplicates, nothing stored twice.
+    AppendResult r = Append(store, with_ids(0, 500));
+    REQUIRE(r.duplicates == 500);
+    REQUIRE(r.appended == 0);
+    // Mixed: 250 old (outside), 250 inside the window... and 10 new ids.
+    r = Append(store, with_ids(19750, 260));
+    REQUIRE(r.duplicates == 250);
+    REQUIRE(r.appended == 10);
+    REQUIRE(store.GetCounts().events == 20010);
+  }
+  // After reopen (the window starts empty) and with no window at all.
+  options.event_id_window = 0;
+  auto reopened = GraphStore::Open(dir, options);
+  REQUIRE(reopened.ok());
+  AppendResult r = Append(**reopened, with_ids(5000, 1000));
+  REQUIRE(r.duplicates == 1000);
+  REQUIRE((*reopened)->GetCounts().events == 20010);
+}
