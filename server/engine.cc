@@ -40,7 +40,15 @@ void Engine::Stop() {
 
 absl::StatusOr<storage::AppendResult> Engine::Ingest(const std::vector<storage::Event>& events) {
   auto result = store_->AppendBatch(events);
-  if (!result.ok()) return result.status();
+  if (!result.ok()) {
+    // Disk full (or another write error): storage's status already names the cause and maps 1:1 onto the
+    // gRPC code (RESOURCE_EXHAUSTED / UNAVAILABLE); nothing of the batch was applied.
+    if (absl::IsResourceExhausted(result.status()) || absl::IsUnavailable(result.status())) {
+      if (metrics_) metrics_->ingest_storage_refused->Increment();
+      NoteStorageWritable(result.status());
+    }
+    return result.status();
+  }
   uint64_t prev = last_sequence_.load();
   while (result->last_sequence > prev && !last_sequence_.compare_exchange_weak(prev, result->last_sequence)) {
   }
@@ -50,6 +58,27 @@ absl::StatusOr<storage::AppendResult> Engine::Ingest(const std::vector<storage::
     trainer_->TrainThrough(last);
   }
   return result;
+}
+
+void Engine::OnStorageWritableChange(std::function<void(bool writable)> on_change) {
+  std::lock_guard<std::mutex> lock(storage_state_mu_);
+  on_storage_change_ = std::move(on_change);
+}
+
+void Engine::CheckStorageWritable() { NoteStorageWritable(store_->WritableStatus()); }
+
+void Engine::NoteStorageWritable(const absl::Status& status) {
+  std::lock_guard<std::mutex> lock(storage_state_mu_);
+  if (metrics_) metrics_->storage_writable->Set(status.ok() ? 1 : 0);
+  if (status.ok() == storage_writable_) return;
+  storage_writable_ = status.ok();
+  if (status.ok())
+    spdlog::warn("storage accepts writes again; Ingest resumes (health gpt4rec.v1.Recommender/Ingest: SERVING)");
+  else
+    spdlog::error("{} — Ingest, CloseSegment, DeleteUser and Snapshot are refused, Recommend keeps serving "
+                  "(health gpt4rec.v1.Recommender/Ingest: NOT_SERVING)",
+                  status.ToString());
+  if (on_storage_change_) on_storage_change_(storage_writable_);
 }
 
 absl::StatusOr<storage::SegmentInfo> Engine::CloseSegment() {

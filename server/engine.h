@@ -96,6 +96,12 @@ class Engine {
   // Drains scoring, interrupts a running training, stops background threads, flushes storage. Idempotent.
   void Stop();
 
+  // Disk full: asks the store whether it accepts writes (storage's WritableStatus, which also retries its
+  // recovery); keeps gpt4rec_storage_writable, logs each change, and calls `on_change` (the server's ingest
+  // health) with it. Run by the refresh loop every --refresh_ms, by the server at start and on a refused Ingest.
+  void CheckStorageWritable();
+  void OnStorageWritableChange(std::function<void(bool writable)> on_change);
+
  private:
   Engine(const ServerOptions& options, Metrics* metrics);
   absl::Status Init();
@@ -147,6 +153,11 @@ class Engine {
   std::condition_variable stop_cv_;
   bool stopped_ = false;
   std::thread refresher_;
+
+  void NoteStorageWritable(const absl::Status& status);  // engine.cc
+  std::mutex storage_state_mu_;
+  bool storage_writable_ = true;  // as last reported (guarded by storage_state_mu_)
+  std::function<void(bool)> on_storage_change_;
 };
 
 }  // namespace gpt4rec::server

@@ -20,6 +20,7 @@ void Engine::RefreshLoop() {
     const auto t0 = std::chrono::steady_clock::now();
     RefreshPopular();
     RefreshNewItems();
+    CheckStorageWritable();  // disk full: notices freed space and resumes writes without a restart
     last_cost = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
     if (metrics_) {
       metrics_->training_queue->Set(trainer_->queued());

@@ -24,6 +24,11 @@ Metrics::Metrics() : registry(std::make_shared<prometheus::Registry>()) {
                        .Register(r);
   ingest_invalid = &rejected.Add({{"reason", "invalid_argument"}});
   ingest_overloaded = &rejected.Add({{"reason", "resource_exhausted"}});
+  ingest_storage_refused = &rejected.Add({{"reason", "storage_refused"}});
+  storage_writable = AddGauge(r, "gpt4rec_storage_writable",
+                              "1 while the graph store accepts writes; 0 while it refuses them (disk full, write "
+                              "error): Ingest answers RESOURCE_EXHAUSTED or UNAVAILABLE, Recommend keeps serving");
+  storage_writable->Set(1);
   ingest_latency = &prometheus::BuildHistogram()
                         .Name("gpt4rec_ingest_batch_seconds")
                         .Help("Time from receiving an ingest batch to its acknowledgement")

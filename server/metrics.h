@@ -21,6 +21,8 @@ struct Metrics {
   prometheus::Counter* ingest_invalid = nullptr;     // batches rejected with INVALID_ARGUMENT
   prometheus::Counter* ingest_overloaded = nullptr;  // batches rejected with RESOURCE_EXHAUSTED
   prometheus::Histogram* ingest_latency = nullptr;   // seconds per batch
+  prometheus::Counter* ingest_storage_refused = nullptr;  // batches storage refused (disk full, write error)
+  prometheus::Gauge* storage_writable = nullptr;     // 1 while storage accepts writes, 0 while disk full
   // Recommend
   prometheus::Counter* recommend_model = nullptr;    // replies by source
   prometheus::Counter* recommend_fold_in = nullptr;

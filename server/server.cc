@@ -21,6 +21,8 @@ namespace gpt4rec::server {
 namespace {
 
 constexpr char kServiceName[] = "gpt4rec.v1.Recommender";
+// NOT_SERVING while storage refuses writes (disk full), whatever "" and kServiceName say.
+constexpr char kIngestHealthName[] = "gpt4rec.v1.Recommender/Ingest";
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, const char* flag) {
   std::ifstream in(path);
@@ -87,6 +89,7 @@ class ServerImpl final : public Server {
     if (health == nullptr) return;
     health->SetServingStatus(serving);
     health->SetServingStatus(kServiceName, serving);
+    health->SetServingStatus(kIngestHealthName, serving);
   }
 
   const ServerOptions options_;
@@ -155,6 +158,14 @@ absl::Status ServerImpl::Init() {
   engine_ = std::move(*engine);
   service_->SetEngine(engine_.get());
   SetServing(true);
+  // Disk full: "" and the service stay SERVING (Recommend, GetStats serve from memory); the ingest name says
+  // whether writes are accepted. A server started on a full disk gets here too, its store opened read-only.
+  engine_->OnStorageWritableChange([this](bool writable) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutting_down_) return;
+    if (auto* health = grpc_server_->GetHealthCheckService()) health->SetServingStatus(kIngestHealthName, writable);
+  });
+  engine_->CheckStorageWritable();
   spdlog::info("serving (model version {})", engine_->GetStats().model_version);
   return absl::OkStatus();
 }
