@@ -41,6 +41,18 @@ double ThreadCpuSeconds() {
   return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
 }
 
+// Resident set (VmRSS) and its peak (VmHWM) in bytes, from /proc/self/status.
+uint64_t ProcStatusBytes(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  const std::string prefix = std::string(field) + ":";
+  while (std::getline(in, line))
+    if (line.rfind(prefix, 0) == 0) return std::stoull(line.substr(prefix.size())) * 1024;  // "  123 kB"
+  return 0;
+}
+// Makes VmHWM restart from the current RSS (Linux: "5" to clear_refs), so the store's own peak can be read.
+void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+
 std::string LoadAverage() {
   std::ifstream in("/proc/loadavg");
   std::string one;
@@ -64,8 +76,9 @@ struct Flags {
 bool ParseFlags(int argc, char** argv, Flags* f, int* exit_code) {
   CLI::App app{"gpt4rec-bench storage: appends synthetic power-law events to a fresh graph store (WAL on), then "
                "writes the identical WriteBatch bytes with raw RocksDB (same column families and options) as the "
-               "limit. Last stdout line: one JSON object with events, events_per_s, raw_rocksdb_events_per_s, "
-               "ratio, disk_bytes_per_edge, ram_bytes_per_edge, csr_build_s."};
+               "limit, and once more only the packed event log (the least a durable store writes). Last stdout line: one "
+               "JSON object with events_per_s, both raw limits and ratios, bytes written per event, RAM and disk "
+               "bytes per edge, csr_build_s, reopen_s, peak RSS."};
   app.name("gpt4rec-bench storage");
   app.add_option("--events", f->events, "events to append")->capture_default_str();
   app.add_option("--batch", f->batch, "events per AppendBatch")->capture_default_str();
@@ -165,6 +178,10 @@ int RunStorageBench(int argc, char** argv) {
   uint64_t edges = 0, ram = 0, disk = 0;
   double store_s = 0, csr_s = 0, flush_s = 0, reopen_s = 0, store_cpu = 0, raw_cpu = 0;
   const std::string load_before = LoadAverage();
+  // The generated events are held in RAM for the whole run: the store's share is the peak above this.
+  const uint64_t rss_before_store = ProcStatusBytes("VmRSS");
+  ResetPeakRss();
+  uint64_t store_peak_rss = 0;
   size_t csr_nnz = 0;
   {
     auto store = storage::bench::OpenObservingWriteBatches(
@@ -194,6 +211,7 @@ int RunStorageBench(int argc, char** argv) {
     const auto flush_start = Clock::now();
     if (!(*store)->Flush().ok()) return 1;
     flush_s = Seconds(flush_start);
+    store_peak_rss = ProcStatusBytes("VmHWM");
     std::fprintf(stderr, "storage bench: store %.2f s, %zu closed segments, %llu edges, csr nnz %zu\n", store_s,
                  (*store)->ClosedSegments().size(), static_cast<unsigned long long>(edges), csr_nnz);
   }
@@ -208,8 +226,9 @@ int RunStorageBench(int argc, char** argv) {
     }
   }
 
-  // 2. The limit: the same WriteBatch bytes straight into RocksDB with the same layout and options.
-  double raw_s = 0;
+  // 2. The limits: the same WriteBatch bytes straight into RocksDB with the same layout and options; and only
+  // the packed event log of the same events (what any durable store must write at least).
+  double raw_s = 0, log_s = 0;
   {
     storage::StoreOptions raw_options;
     raw_options.sync = flags.sync;
@@ -229,12 +248,32 @@ int RunStorageBench(int argc, char** argv) {
     raw_s = Seconds(start);
     raw_cpu = ThreadCpuSeconds() - cpu_start;
   }
-  uint64_t wb_bytes = 0;
-  for (const auto& rep : captured) wb_bytes += rep.size();
+  {
+    storage::StoreOptions raw_options;
+    raw_options.sync = flags.sync;
+    auto raw = storage::bench::RawRocksReplay::Open((root / "rawlog").string(), raw_options);
+    if (!raw.ok()) {
+      std::fprintf(stderr, "storage bench: %s\n", raw.status().ToString().c_str());
+      return 1;
+    }
+    const auto start = Clock::now();
+    for (const std::string& rep : captured) {
+      if (absl::Status s = (*raw)->WriteEventLogOnly(rep, flags.sync); !s.ok()) {
+        std::fprintf(stderr, "storage bench: %s\n", s.ToString().c_str());
+        return 1;
+      }
+    }
+    log_s = Seconds(start);
+  }
+  uint64_t wb_bytes = 0, log_bytes = 0;
+  for (const auto& rep : captured) {
+    wb_bytes += rep.size();
+    log_bytes += storage::bench::RawRocksReplay::EventLogBytes(rep);
+  }
   if (own_dir) fs::remove_all(root);
 
   const double n = static_cast<double>(flags.events);
-  const double eps = n / store_s, raw_eps = n / raw_s;
+  const double eps = n / store_s, raw_eps = n / raw_s, log_eps = n / log_s;
   std::printf("store: %.0f events/s (%.2f s); raw RocksDB, same %.1f MB of WriteBatches: %.0f events/s (%.2f s)\n",
               eps, store_s, wb_bytes / 1e6, raw_eps, raw_s);
   std::printf("calling-thread CPU: store %.2f s, raw %.2f s, CPU ratio %.3f (1-min load average %s before, %s after)\n",
@@ -243,6 +282,11 @@ int RunStorageBench(int argc, char** argv) {
               n / (store_s + flush_s));
   std::printf("final flush %.2f s, reopen (mirror rebuild) %.2f s, disk %.1f MB, mirror %.1f MB, csr %.3f s\n",
               flush_s, reopen_s, disk / 1e6, ram / 1e6, csr_s);
+  std::printf("raw RocksDB, packed event log only (%.1f MB): %.0f events/s; written per event: %.1f B (log %.1f B)\n",
+              log_bytes / 1e6, log_eps, wb_bytes / n, log_bytes / n);
+  std::printf("RSS: %.0f MB before the store (generated events), store's peak above it %.0f MB, process peak %.0f MB\n",
+              rss_before_store / 1e6, (store_peak_rss - std::min(store_peak_rss, rss_before_store)) / 1e6,
+              ProcStatusBytes("VmHWM") / 1e6);
   // Rounded as the figures are reported (a rate to whole events, a ratio to 3 decimals).
   nlohmann::ordered_json j = {
       {"bench", "storage"},
@@ -250,9 +294,18 @@ int RunStorageBench(int argc, char** argv) {
       {"events_per_s", std::round(eps)},
       {"raw_rocksdb_events_per_s", std::round(raw_eps)},
       {"ratio", Rounded(eps / raw_eps, 3)},
+      {"raw_event_log_events_per_s", std::round(log_eps)},
+      {"ratio_vs_event_log", Rounded(eps / log_eps, 3)},
+      {"events_per_s_incl_flush", std::round(n / (store_s + flush_s))},
+      {"bytes_written_per_event", Rounded(wb_bytes / n, 1)},
+      {"event_log_bytes_per_event", Rounded(log_bytes / n, 1)},
       {"disk_bytes_per_edge", Rounded(edges ? static_cast<double>(disk) / edges : 0.0, 1)},
       {"ram_bytes_per_edge", Rounded(edges ? static_cast<double>(ram) / edges : 0.0, 1)},
-      {"csr_build_s", Rounded(csr_s, 4)}};
+      {"csr_build_s", Rounded(csr_s, 4)},
+      {"reopen_s", Rounded(reopen_s, 2)},
+      {"store_peak_rss_mb", std::round((store_peak_rss - std::min(store_peak_rss, rss_before_store)) / 1e6)},
+      {"peak_rss_mb", std::round(ProcStatusBytes("VmHWM") / 1e6)},
+      {"load_average_before", load_before}};
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }

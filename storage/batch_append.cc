@@ -222,8 +222,8 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Even
 
   // Durable (per options): publish to readers in one step.
   absl::WriterMutexLock state_lock(&state_mu_);
-  for (const auto& [name, id] : users.added()) mirror_.users.Set(id, std::string(name));
-  for (const auto& [name, id] : items.added()) mirror_.items.Set(id, std::string(name));
+  for (const auto& [name, id] : users.added()) mirror_.users.Set(id, name);
+  for (const auto& [name, id] : items.added()) mirror_.items.Set(id, name);
   for (const PendingEdge& p : pending) {
     if (p.is_new)
       mirror_.AddReservedEdge(p.slot, p.edge);  // slots were reserved in increasing order

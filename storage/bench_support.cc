@@ -19,11 +19,50 @@ class RawRocksReplayImpl final : public RawRocksReplay {
     return FromRocks(rocks_->db->Write(wo, &wb), "raw write");
   }
 
+  absl::Status WriteEventLogOnly(std::string_view serialized_write_batch, bool sync) override {
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    rocksdb::WriteBatch in{std::string(serialized_write_batch)}, out;
+    EventLogFilter filter((*rocks_)[kCfEvents]->GetID(), &out, (*rocks_)[kCfEvents]);
+    if (absl::Status s = FromRocks(in.Iterate(&filter), "reading batch"); !s.ok()) return s;
+    return FromRocks(rocks_->db->Write(wo, &out), "raw event-log write");
+  }
+
+  // Copies the event-log Puts of a batch into `out` (or only counts their bytes when out is null).
+  class EventLogFilter final : public rocksdb::WriteBatch::Handler {
+   public:
+    EventLogFilter(uint32_t cf_id, rocksdb::WriteBatch* out, rocksdb::ColumnFamilyHandle* cf)
+        : cf_id_(cf_id), out_(out), cf_(cf) {}
+    rocksdb::Status PutCF(uint32_t cf_id, const rocksdb::Slice& key, const rocksdb::Slice& value) override {
+      if (cf_id != cf_id_) return rocksdb::Status::OK();
+      bytes += key.size() + value.size();
+      return out_ ? out_->Put(cf_, key, value) : rocksdb::Status::OK();
+    }
+    rocksdb::Status DeleteCF(uint32_t, const rocksdb::Slice&) override { return rocksdb::Status::OK(); }
+    rocksdb::Status MergeCF(uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
+      return rocksdb::Status::OK();
+    }
+    uint64_t bytes = 0;
+
+   private:
+    const uint32_t cf_id_;
+    rocksdb::WriteBatch* const out_;
+    rocksdb::ColumnFamilyHandle* const cf_;
+  };
+
  private:
   std::unique_ptr<RocksHandles> rocks_;
 };
 
 }  // namespace
+
+uint64_t RawRocksReplay::EventLogBytes(std::string_view serialized_write_batch) {
+  // Column families are created in kColumnFamilyNames order, so the event log's id is its index.
+  rocksdb::WriteBatch in{std::string(serialized_write_batch)};
+  RawRocksReplayImpl::EventLogFilter counter(kCfEvents, nullptr, nullptr);
+  if (!in.Iterate(&counter).ok()) return 0;
+  return counter.bytes;
+}
 
 absl::StatusOr<std::unique_ptr<GraphStore>> OpenObservingWriteBatches(
     const std::string& dir, const StoreOptions& options,

@@ -28,6 +28,10 @@ class RawRocksReplay {
   virtual ~RawRocksReplay() = default;
   // Writes one serialized WriteBatch as captured by OpenObservingWriteBatches (`sync`: fsync the WAL).
   virtual absl::Status Write(std::string_view serialized_write_batch, bool sync) = 0;
+  // Writes only the batch's event-log entries (the packed events): the least a durable store must write.
+  virtual absl::Status WriteEventLogOnly(std::string_view serialized_write_batch, bool sync) = 0;
+  // Bytes of the event-log entries (key + value) in a captured batch.
+  static uint64_t EventLogBytes(std::string_view serialized_write_batch);
 };
 
 }  // namespace gpt4rec::storage::bench

@@ -8,44 +8,46 @@
 namespace gpt4rec::storage {
 
 std::optional<uint32_t> IdSpace::Find(std::string_view name) const {
-  auto it = by_name_.find(absl::string_view(name.data(), name.size()));
+  auto it = by_name_.find(name);
   if (it == by_name_.end()) return std::nullopt;
-  return it->second;
+  return *it;
 }
 
-void IdSpace::Prefetch(std::string_view name) const {
-  by_name_.prefetch(absl::string_view(name.data(), name.size()));
+void IdSpace::Prefetch(std::string_view name) const { by_name_.prefetch(name); }
+
+std::optional<std::string_view> IdSpace::Name(uint32_t id) const {
+  if (id >= offset_.size() || offset_[id] == kNoName) return std::nullopt;
+  return NameAt(id);
 }
 
-const std::string* IdSpace::Name(uint32_t id) const {
-  if (id >= names_.size() || names_[id].empty()) return nullptr;
-  return &names_[id];
-}
-
-void IdSpace::Set(uint32_t id, std::string name) {
-  if (id >= names_.size()) names_.resize(id + 1);
-  by_name_[name] = id;
-  names_[id] = std::move(name);
+void IdSpace::Set(uint32_t id, std::string_view name) {
+  if (name.empty() || name.size() > 256) return;  // validated before; never stored
+  if (id >= offset_.size()) Reserve(id + 1);
+  if (offset_[id] != kNoName) Remove(id);
+  offset_[id] = static_cast<uint32_t>(arena_.size());
+  len_minus_1_[id] = static_cast<uint8_t>(name.size() - 1);
+  arena_.append(name.data(), name.size());
+  by_name_.insert(id);
   ++live_;
 }
 
 void IdSpace::Remove(uint32_t id) {
-  if (id >= names_.size() || names_[id].empty()) return;
-  by_name_.erase(names_[id]);
-  std::string().swap(names_[id]);
+  if (id >= offset_.size() || offset_[id] == kNoName) return;
+  by_name_.erase(id);
+  std::fill_n(arena_.begin() + offset_[id], size_t{len_minus_1_[id]} + 1, '\0');
+  offset_[id] = kNoName;
   --live_;
 }
 
 void IdSpace::Reserve(uint32_t n) {
-  if (n > names_.size()) names_.resize(n);
+  if (n <= offset_.size()) return;
+  offset_.resize(n, kNoName);
+  len_minus_1_.resize(n, 0);
 }
 
 uint64_t IdSpace::MemoryBytes() const {
-  uint64_t bytes = names_.capacity() * sizeof(std::string) +
-                   by_name_.capacity() * (sizeof(std::pair<std::string, uint32_t>) + 1);
-  for (const auto& n : names_)
-    if (n.capacity() > 15) bytes += n.capacity() + 1;  // beyond the small-string buffer
-  return bytes;
+  return arena_.capacity() + offset_.capacity() * sizeof(uint32_t) + len_minus_1_.capacity() +
+         by_name_.capacity() * (sizeof(uint32_t) + 1);
 }
 
 void GraphMirror::PrefetchEdge(uint32_t user, uint32_t item) const { edge_slot_.prefetch(PairKey(user, item)); }

@@ -13,6 +13,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "storage/codec.h"
 #include "storage/graph_store.h"
 #include "storage/recent_event_ids.h"
@@ -25,25 +26,53 @@ struct MirrorEdge {
   codec::EdgeValue value;  // value.count == 0 marks a removed edge (its slot is not reused)
 };
 
-// Dense ids <-> external ids for one side (users or items). A removed id keeps its slot with an empty name.
+// Dense ids <-> external ids for one side (users or items). A removed id keeps its slot with no name.
+//
+// Layout (why: a std::string per id plus a node of a string-keyed hash map cost ~100 bytes per id): the names
+// are concatenated in one arena, each id has a 32-bit offset and its length - 1 (ids are 1..256 bytes), and the
+// index is a hash set of 32-bit ids whose hash and equality read the arena, looked up by string_view. About
+// 10 bytes per id plus the name.
 class IdSpace {
  public:
+  IdSpace() : by_name_(0, NameHash{this}, NameEq{this}) {}
+  IdSpace(const IdSpace&) = delete;  // the index's functors point at this object
+  IdSpace& operator=(const IdSpace&) = delete;
+
   std::optional<uint32_t> Find(std::string_view name) const;
   // Starts loading the memory Find(name) will touch (the append path looks up a whole batch ahead).
   void Prefetch(std::string_view name) const;
-  const std::string* Name(uint32_t id) const;  // nullptr when unknown or removed
-  uint32_t size() const { return static_cast<uint32_t>(names_.size()); }
+  std::optional<std::string_view> Name(uint32_t id) const;  // nullopt when unknown or removed
+  uint32_t size() const { return static_cast<uint32_t>(offset_.size()); }
   uint64_t live() const { return live_; }
-  // Places `name` at `id` (>= size(): the gap in between becomes removed slots).
-  void Set(uint32_t id, std::string name);
+  // Places `name` (1..256 bytes) at `id` (>= size(): the gap in between becomes removed slots).
+  void Set(uint32_t id, std::string_view name);
+  // Forgets the id and overwrites its name's bytes in the arena (they are not reused).
   void Remove(uint32_t id);
   // Grows the id space to `n` slots (slots past the last name were removed).
   void Reserve(uint32_t n);
   uint64_t MemoryBytes() const;
 
  private:
-  std::vector<std::string> names_;
-  absl::flat_hash_map<std::string, uint32_t> by_name_;
+  static constexpr uint32_t kNoName = UINT32_MAX;
+  std::string_view NameAt(uint32_t id) const { return {arena_.data() + offset_[id], size_t{len_minus_1_[id]} + 1}; }
+  struct NameHash {
+    using is_transparent = void;
+    const IdSpace* space;
+    size_t operator()(std::string_view s) const { return absl::Hash<std::string_view>()(s); }
+    size_t operator()(uint32_t id) const { return (*this)(space->NameAt(id)); }
+  };
+  struct NameEq {
+    using is_transparent = void;
+    const IdSpace* space;
+    std::string_view View(std::string_view s) const { return s; }
+    std::string_view View(uint32_t id) const { return space->NameAt(id); }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const { return View(a) == View(b); }
+  };
+  std::string arena_;
+  std::vector<uint32_t> offset_;      // kNoName: unknown or removed
+  std::vector<uint8_t> len_minus_1_;
+  absl::flat_hash_set<uint32_t, NameHash, NameEq> by_name_;
   uint64_t live_ = 0;
 };
 

@@ -57,12 +57,12 @@ class RocksGraphStore final : public GraphStore {
   }
   absl::StatusOr<std::string> UserName(uint32_t user) const override {
     absl::ReaderMutexLock lock(&state_mu_);
-    if (const std::string* n = mirror_.users.Name(user)) return *n;
+    if (auto n = mirror_.users.Name(user)) return std::string(*n);
     return absl::NotFoundError(absl::StrCat("user ", user, " is unknown or deleted"));
   }
   absl::StatusOr<std::string> ItemName(uint32_t item) const override {
     absl::ReaderMutexLock lock(&state_mu_);
-    if (const std::string* n = mirror_.items.Name(item)) return *n;
+    if (auto n = mirror_.items.Name(item)) return std::string(*n);
     return absl::NotFoundError(absl::StrCat("item ", item, " is unknown"));
   }
   uint32_t UserIdSpace() const override {
