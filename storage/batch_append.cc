@@ -18,15 +18,6 @@
 
 namespace gpt4rec::storage {
 
-namespace {
-
-std::string Be32(uint32_t v) {
-  std::string s(4, '\0');
-  codec::PutBE32(s.data(), v);
-  return s;
-}
-
-}  // namespace
 
 // An event is a duplicate when its id is in the RAM window, earlier in the batch, or stored in RocksDB (the
 // ids the window does not hold, in one MultiGet: the bloom filters answer most of them without a read).
@@ -186,14 +177,13 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Even
   rocksdb::WriteBatch wb(64 + record.count() * 16 + pending.size() * 48);
   const RocksHandles& cf = *rocks_;
   wb.Put(cf[kCfEvents], codec::SequenceKey(first_sequence), record.Finish());
-  for (const auto& [name, id] : users.added()) {
-    wb.Put(cf[kCfIds], codec::NameKey('u', name), Be32(id));
+  // Only what Open reads back is written: names (dense id -> external id; the mirror derives the reverse
+  // index) and one adjacency direction, user_items (the mirror derives item -> users). The `ids` and
+  // `item_users` column families, written before and never read, stay empty in new stores.
+  for (const auto& [name, id] : users.added())
     wb.Put(cf[kCfNames], codec::IdKey('u', id), rocksdb::Slice(name.data(), name.size()));
-  }
-  for (const auto& [name, id] : items.added()) {
-    wb.Put(cf[kCfIds], codec::NameKey('i', name), Be32(id));
+  for (const auto& [name, id] : items.added())
     wb.Put(cf[kCfNames], codec::IdKey('i', id), rocksdb::Slice(name.data(), name.size()));
-  }
   std::string value;
   char key[8];
   for (const PendingEdge& p : pending) {
@@ -202,9 +192,6 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Even
     codec::PutBE32(key, p.edge.user);
     codec::PutBE32(key + 4, p.edge.item);
     wb.Put(cf[kCfUserItems], rocksdb::Slice(key, 8), value);
-    codec::PutBE32(key, p.edge.item);
-    codec::PutBE32(key + 4, p.edge.user);
-    wb.Put(cf[kCfItemUsers], rocksdb::Slice(key, 8), value);
   }
   for (size_t i = 0; i < new_event_ids.size(); ++i)
     wb.Put(cf[kCfMeta], codec::EventIdKey(new_event_ids[i].first),

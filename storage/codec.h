@@ -3,12 +3,14 @@
 // Layout (one column family each):
 //   events      BE64(first sequence of a batch)      -> packed events of that batch (EncodeEventRecord)
 //   user_items  BE32(user) BE32(item)                 -> edge state (EncodeEdge)
-//   item_users  BE32(item) BE32(user)                 -> edge state (same bytes)
-//   ids         'u'|'i' + external id                 -> BE32(dense id)
+//   item_users  BE32(item) BE32(user)                 -> edge state (same bytes); no longer written (*)
+//   ids         'u'|'i' + external id                 -> BE32(dense id); no longer written (*)
 //   names       'u'|'i' + BE32(dense id)               -> external id
 //   meta        "state"                               -> counters + open segment (EncodeState)
 //               'S' BE32(segment)                     -> closed segment (EncodeSegment)
 //               'E' event_id                          -> varint(sequence) varint(user)
+// (*) Never read: the mirror derives both reverse indexes on Open. Stores written before keep their old
+//     entries there (DeleteUser still deletes a user's); the column families stay so that RocksDB opens them.
 // Big-endian ids keep RocksDB's bytewise order equal to numeric order, so a user's edges are one key range.
 #pragma once
 

@@ -39,7 +39,8 @@ void IdSpace::Remove(uint32_t id) {
   --live_;
 }
 
-void IdSpace::Reserve(uint32_t n) {
+void IdSpace::Reserve(uint32_t n, bool index_too) {
+  if (index_too) by_name_.reserve(n);
   if (n <= offset_.size()) return;
   offset_.resize(n, kNoName);
   len_minus_1_.resize(n, 0);
@@ -48,6 +49,12 @@ void IdSpace::Reserve(uint32_t n) {
 uint64_t IdSpace::MemoryBytes() const {
   return arena_.capacity() + offset_.capacity() * sizeof(uint32_t) + len_minus_1_.capacity() +
          by_name_.capacity() * (sizeof(uint32_t) + 1);
+}
+
+void GraphMirror::ReserveEdges(uint64_t edges, uint32_t users, uint32_t items) {
+  edge_slot_.reserve(edges);
+  if (users > user_edges_.size()) user_edges_.resize(users);
+  if (items > item_edges_.size()) item_edges_.resize(items);
 }
 
 void GraphMirror::PrefetchEdge(uint32_t user, uint32_t item) const { edge_slot_.prefetch(PairKey(user, item)); }

@@ -48,8 +48,9 @@ class IdSpace {
   void Set(uint32_t id, std::string_view name);
   // Forgets the id and overwrites its name's bytes in the arena (they are not reused).
   void Remove(uint32_t id);
-  // Grows the id space to `n` slots (slots past the last name were removed).
-  void Reserve(uint32_t n);
+  // Grows the id space to `n` slots (slots past the last name were removed); `index_too`: and sizes the
+  // name index for n names (Open, before inserting them).
+  void Reserve(uint32_t n, bool index_too = false);
   uint64_t MemoryBytes() const;
 
  private:
@@ -96,6 +97,8 @@ class GraphMirror {
   void AddReservedEdge(uint32_t slot, const MirrorEdge& e);
   void ForgetReservedEdge(uint32_t user, uint32_t item) { edge_slot_.erase(PairKey(user, item)); }
   uint32_t num_slots() const { return num_slots_; }
+  // Open: room for about `edges` edges between `users` and `items` ids.
+  void ReserveEdges(uint64_t edges, uint32_t users, uint32_t items);
   // Starts loading the adjacency-list headers AddReservedEdge will touch.
   void PrefetchLists(uint32_t user, uint32_t item) const;
   // Removes every edge of `user` and returns them (for writing the deletes).

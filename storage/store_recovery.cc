@@ -23,18 +23,27 @@ absl::Status RocksGraphStore::Load() {
     state_.open.first_sequence = state_.open.end_sequence = state_.next_sequence;
   }
 
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), (*rocks_)[kCfNames]));
+  // Sized up front (ids from the counters, edges from RocksDB's key estimate), so no table rehashes or
+  // regrows while millions of entries are inserted; scans read ahead and leave the block cache alone.
+  mirror_.users.Reserve(state_.next_user, /*index_too=*/true);
+  mirror_.items.Reserve(state_.next_item, /*index_too=*/true);
+  uint64_t edges_estimate = 0;
+  db->GetIntProperty((*rocks_)[kCfUserItems], "rocksdb.estimate-num-keys", &edges_estimate);
+  mirror_.ReserveEdges(edges_estimate, state_.next_user, state_.next_item);
+  rocksdb::ReadOptions scan;
+  scan.readahead_size = 4 << 20;
+  scan.fill_cache = false;
+
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(scan, (*rocks_)[kCfNames]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const rocksdb::Slice k = it->key();
     if (k.size() != 5) return absl::DataLossError("names: bad key");
     const uint32_t id = codec::GetBE32(k.data() + 1);
-    (k[0] == 'u' ? mirror_.users : mirror_.items).Set(id, it->value().ToString());
+    (k[0] == 'u' ? mirror_.users : mirror_.items).Set(id, std::string_view(it->value().data(), it->value().size()));
   }
   if (!it->status().ok()) return FromRocks(it->status(), "scanning names");
-  mirror_.users.Reserve(state_.next_user);
-  mirror_.items.Reserve(state_.next_item);
 
-  it.reset(db->NewIterator(rocksdb::ReadOptions(), (*rocks_)[kCfUserItems]));
+  it.reset(db->NewIterator(scan, (*rocks_)[kCfUserItems]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const rocksdb::Slice k = it->key();
     MirrorEdge e;

@@ -73,7 +73,7 @@ absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& exte
   for (uint32_t slot : mirror_.UserEdgeSlots(user)) {
     const MirrorEdge& e = mirror_.edge(slot);
     wb.Delete(cf[kCfUserItems], codec::EdgeKey(e.user, e.item));
-    wb.Delete(cf[kCfItemUsers], codec::EdgeKey(e.item, e.user));
+    wb.Delete(cf[kCfItemUsers], codec::EdgeKey(e.item, e.user));  // stores written before it was dropped
     ++result.edges_removed;
   }
   // The user's event-id keys: the meta 'E' range, whose values name the user (ids are not kept in memory).
@@ -92,7 +92,7 @@ absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& exte
     }
     if (!it->status().ok()) return FromRocks(it->status(), "scanning event ids");
   }
-  wb.Delete(cf[kCfIds], codec::NameKey('u', external_id));
+  wb.Delete(cf[kCfIds], codec::NameKey('u', external_id));  // stores written before `ids` was dropped
   wb.Delete(cf[kCfNames], codec::IdKey('u', user));
   wb.Put(cf[kCfMeta], codec::kStateKey, codec::EncodeState(st));
   if (rocksdb::Status s = cf.db->Write(WriteOpts(/*force_sync=*/true), &wb); !s.ok())
