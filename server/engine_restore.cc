@@ -35,6 +35,8 @@ absl::Status Engine::Init() {
   if (!policy.ok()) return absl::InvalidArgumentError(absl::StrCat("--segment: ", policy.status().message()));
   storage::StoreOptions store_options;
   store_options.sync = options_.sync_wal;
+  store_options.min_free_disk_bytes = options_.min_free_disk_mb << 20;
+  store_options.event_id_window = options_.event_id_window;
   store_options.segments = *policy;
   auto store = storage::GraphStore::Open((fs::path(options_.data_dir) / "graph").string(), store_options);
   if (!store.ok()) return store.status();

@@ -18,6 +18,12 @@ void AddServerFlags(CLI::App& app, ServerOptions* o, ProcessFlags* p) {
       ->required();
   app.add_option("--segment", o->segment, "segment policy by event time: hour | day | month | events:N | manual");
   app.add_flag("--sync_wal", o->sync_wal, "fsync the write-ahead log per ingest batch (survives power loss)");
+  app.add_option("--min_free_disk_mb", o->min_free_disk_mb,
+                 "below this much free space on the data directory's file system, writes are refused with "
+                 "RESOURCE_EXHAUSTED (reads go on) until space is freed");
+  app.add_option("--event_id_window", o->event_id_window,
+                 "idempotency: the last N event ids are answered from RAM (~50 B each); older retries are still "
+                 "deduplicated, from RocksDB");
   // limits
   app.add_option("--max_events_per_request", o->max_events_per_request, "events per ingest request");
   app.add_option("--max_message_bytes", o->max_message_bytes, "largest gRPC message accepted (bytes)");

@@ -27,6 +27,8 @@ struct ServerOptions {
   std::string data_dir;                  // required; created if missing
   std::string segment = "manual";        // hour | day | month | events:N | manual
   bool sync_wal = false;                 // fsync the WAL per ingest batch (survives power loss, slower)
+  uint64_t min_free_disk_mb = 64;        // below this much free space writes are refused (disk full)
+  uint64_t event_id_window = 1 << 20;    // event ids held in RAM for dedup; older ones are checked in RocksDB
 
   // --- limits (beyond them: RESOURCE_EXHAUSTED, nothing applied) ---
   uint32_t max_events_per_request = 10000;
