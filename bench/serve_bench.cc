@@ -5,10 +5,18 @@
 //      concurrent clients ask top-k for random known users for --seconds; throughput and latency p50/p99;
 //   3. freshness: a new user's event is acknowledged, then Recommend is polled until it answers FOLD_IN;
 //   4. the physical limit, in the same run: the time to stream the item matrix once from memory; a per-request
-//      scan cannot beat (cores / that time) requests/s -> scan_limit_qps.
+//      scan cannot beat (cores / that time) requests/s -> scan_limit_qps;
+//   5. --untrained_items=N: N more items arrive, and the same Recommend phase runs twice over the same item count:
+//      every item trained, then the model re-installed without the last N (they are folded in as untrained
+//      items) -> untrained_qps / untrained_p99 against all_trained_qps / all_trained_p99 (goal >= 0.8x);
+//   6. --overload=F: an open-loop client offers F x the measured capacity for --seconds; p99 of the ACCEPTED
+//      requests and the share shed (run once with the server's default --max_queue_ms and once with
+//      --max_queue_ms=0, the count bound only, to see what shedding by time buys).
 // Client and server share this machine's cores, so every figure includes the clients' own gRPC cost.
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -45,6 +53,10 @@ struct Flags {
   int max_batch = 32;
   int batch_window_us = 0;
   int freshness_probes = 200;
+  int untrained_items = 0;
+  double overload = 0;
+  int max_queue_ms = gpt4rec::server::ServerOptions().max_queue_ms;
+  size_t max_pending_recommend = gpt4rec::server::ServerOptions().max_pending_recommend;
 };
 
 // false: print the error (or --help) and exit with `*exit_code`.
@@ -66,6 +78,15 @@ bool ParseFlags(int argc, char** argv, Flags* f, int* exit_code) {
   app.add_option("--max_batch", f->max_batch, "server --max_batch")->capture_default_str();
   app.add_option("--batch_window_us", f->batch_window_us, "server --batch_window_us")->capture_default_str();
   app.add_option("--freshness_probes", f->freshness_probes, "ack -> fold-in probes")->capture_default_str();
+  app.add_option("--untrained_items", f->untrained_items,
+                 "extra items that arrive after the model: Recommend all-trained vs with them untrained (0: skip)")
+      ->capture_default_str();
+  app.add_option("--overload", f->overload, "offer this many times the measured capacity, open loop (0: skip)")
+      ->capture_default_str();
+  app.add_option("--max_queue_ms", f->max_queue_ms, "server --max_queue_ms (0: count bound only)")
+      ->capture_default_str();
+  app.add_option("--max_pending_recommend", f->max_pending_recommend, "server --max_pending_recommend")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -164,56 +185,14 @@ double ScanMs(int items, int dim) {
   return best;
 }
 
-int RunServeBench(int argc, char** argv) {
-  Flags f;
-  if (int exit_code = 0; !ParseFlags(argc, argv, &f, &exit_code)) return exit_code;
-  char templ[] = "/tmp/gpt4rec-serve-bench-XXXXXX";
-  if (mkdtemp(templ) == nullptr) return 1;
-  const std::string data_dir = templ;
-  gpt4rec::server::ServerOptions options;
-  options.addr = "127.0.0.1:0";
-  options.data_dir = data_dir;
-  options.scoring_threads = f.scoring_threads;
-  options.max_batch = f.max_batch;
-  options.batch_window_us = f.batch_window_us;
-  options.max_events_per_request = std::max(10000, f.batch);
-  auto server = gpt4rec::server::Server::Start(options);
-  if (!server.ok()) {
-    std::fprintf(stderr, "serve bench: %s\n", server.status().ToString().c_str());
-    return 1;
-  }
-  const int port = (*server)->port();
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+struct RecommendRun {
+  std::vector<double> latencies;
+  double qps = 0, p50 = 0, p99 = 0, cpu_s = 0, measured_s = 0;
+  uint64_t errors = 0, wrong_source = 0;
+};
 
-  // 1. ingest
-  const double ingest_eps = RunIngest(port, f);
-  auto stub = v1::Recommender::NewStub(Channel(port, 1000));
-  v1::GetStatsReply stats;
-  {
-    grpc::ClientContext ctx;
-    if (!stub->GetStats(&ctx, v1::GetStatsRequest(), &stats).ok()) return 1;
-  }
-  std::fprintf(stderr, "serve bench: ingest %.0f events/s; store: %llu users, %llu items, %llu edges\n", ingest_eps,
-               static_cast<unsigned long long>(stats.users()), static_cast<unsigned long long>(stats.items()),
-               static_cast<unsigned long long>(stats.edges()));
-
-  // 2. synthetic model over every stored user and item
-  gpt4rec::server::test_support::SyntheticModel model;
-  model.dim = f.dim;
-  model.num_users = static_cast<int32_t>(stats.users());
-  model.num_items = static_cast<int32_t>(stats.items());
-  std::mt19937 rng(5);
-  std::normal_distribution<float> normal;
-  model.users.resize(static_cast<size_t>(model.num_users) * f.dim);
-  model.items.resize(static_cast<size_t>(model.num_items) * f.dim);
-  for (auto& x : model.users) x = normal(rng);
-  for (auto& x : model.items) x = normal(rng);
-  if (auto s = gpt4rec::server::test_support::InstallModel(**server, model, 1); !s.ok()) {
-    std::fprintf(stderr, "serve bench: install model: %s\n", s.ToString().c_str());
-    return 1;
-  }
-
-  // 3. recommend throughput / latency at fixed concurrency
+// --clients closed-loop clients asking top-k for random known users for --seconds (after a 1 s warm-up).
+RecommendRun RunRecommend(int port, const Flags& f) {
   std::atomic<bool> measuring{false}, stop{false};
   std::vector<std::vector<double>> latencies(f.clients);
   std::atomic<uint64_t> errors{0}, wrong_source{0};
@@ -247,14 +226,177 @@ int RunServeBench(int argc, char** argv) {
   const double cpu0 = CpuSeconds();
   std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(f.seconds * 1000)));
   measuring = false;
-  const double cpu_s = CpuSeconds() - cpu0;
+  RecommendRun run;
+  run.cpu_s = CpuSeconds() - cpu0;
   const double measured_s = std::chrono::duration<double>(Clock::now() - m0).count();
+  run.measured_s = measured_s;
   stop = true;
   for (auto& t : clients) t.join();
-  std::vector<double> all;
-  for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
-  const double qps = all.size() / measured_s;
-  const double p50 = Percentile(all, 0.50), p99 = Percentile(all, 0.99);
+  for (auto& v : latencies) run.latencies.insert(run.latencies.end(), v.begin(), v.end());
+  run.qps = run.latencies.size() / measured_s;
+  run.p50 = Percentile(run.latencies, 0.50);
+  run.p99 = Percentile(run.latencies, 0.99);
+  run.errors = errors;
+  run.wrong_source = wrong_source;
+  return run;
+}
+
+struct OverloadRun {
+  double offered_qps = 0, accepted_qps = 0, accepted_p50 = 0, accepted_p99 = 0, shed_share = 0;
+  uint64_t other_errors = 0;
+};
+
+// Open loop: requests sent at `rate` per second for --seconds whatever the replies (callback API, no deadline,
+// as a careless client would), each timed from its send to its reply.
+OverloadRun RunOverload(int port, const Flags& f, double rate) {
+  auto stub = v1::Recommender::NewStub(Channel(port, 5000));
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::RecommendRequest req;
+    v1::RecommendReply rep;
+    Clock::time_point sent;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<double> accepted;
+  uint64_t shed = 0, other = 0, done = 0, sent = 0;
+  std::mt19937 r(77);
+  const auto t0 = Clock::now();
+  const auto end = t0 + std::chrono::milliseconds(static_cast<int>(f.seconds * 1000));
+  const auto gap = std::chrono::duration<double>(1.0 / rate);
+  auto next = t0;
+  while (Clock::now() < end) {
+    auto* call = new Call;
+    call->req.set_user_id("u" + std::to_string(r() % f.users));
+    call->req.set_k(f.k);
+    call->sent = Clock::now();
+    stub->async()->Recommend(&call->ctx, &call->req, &call->rep, [&, call](grpc::Status s) {
+      const double ms = Ms(Clock::now() - call->sent);
+      delete call;
+      std::lock_guard<std::mutex> lock(mu);
+      if (s.ok()) accepted.push_back(ms);
+      else if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) ++shed;
+      else ++other;
+      ++done;
+      cv.notify_all();
+    });
+    ++sent;
+    next += std::chrono::duration_cast<Clock::duration>(gap);
+    if (next > Clock::now()) std::this_thread::sleep_until(next);
+  }
+  const double send_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return done == sent; });
+  OverloadRun run;
+  run.offered_qps = sent / send_s;
+  run.accepted_qps = accepted.size() / send_s;
+  run.accepted_p50 = Percentile(accepted, 0.5);
+  run.accepted_p99 = Percentile(accepted, 0.99);
+  run.shed_share = sent > 0 ? static_cast<double>(shed) / sent : 0;
+  run.other_errors = other;
+  return run;
+}
+
+// Ingests `n` events, one per new item "n<j>", each from a random known user.
+bool IngestNewItems(v1::Recommender::Stub* stub, const Flags& f, int n) {
+  std::mt19937_64 rng(9);
+  for (int b = 0; b < n; b += f.batch) {
+    v1::IngestRequest req;
+    for (int j = b; j < std::min(n, b + f.batch); ++j) {
+      auto* e = req.add_events();
+      e->set_user_id("u" + std::to_string(rng() % f.users));
+      e->set_item_id("n" + std::to_string(j));
+      e->set_timestamp(1500000);
+    }
+    v1::IngestReply rep;
+    grpc::ClientContext ctx;
+    if (!stub->Ingest(&ctx, req, &rep).ok()) return false;
+  }
+  return true;
+}
+
+// True once a Recommend ranks one of the new items (the refresh loop has folded them in).
+bool WaitForNewItemsRanked(v1::Recommender::Stub* stub, const Flags& f) {
+  const auto end = Clock::now() + std::chrono::seconds(60);
+  std::mt19937 r(11);
+  while (Clock::now() < end) {
+    v1::RecommendRequest req;
+    req.set_user_id("u" + std::to_string(r() % f.users));
+    req.set_k(f.k);
+    v1::RecommendReply rep;
+    grpc::ClientContext ctx;
+    if (stub->Recommend(&ctx, req, &rep).ok()) {
+      for (const auto& item : rep.items()) {
+        if (item.item_id()[0] == 'n') return true;
+      }
+    }
+  }
+  return false;
+}
+
+int RunServeBench(int argc, char** argv) {
+  Flags f;
+  if (int exit_code = 0; !ParseFlags(argc, argv, &f, &exit_code)) return exit_code;
+  char templ[] = "/tmp/gpt4rec-serve-bench-XXXXXX";
+  if (mkdtemp(templ) == nullptr) return 1;
+  const std::string data_dir = templ;
+  gpt4rec::server::ServerOptions options;
+  options.addr = "127.0.0.1:0";
+  options.data_dir = data_dir;
+  options.scoring_threads = f.scoring_threads;
+  options.max_batch = f.max_batch;
+  options.batch_window_us = f.batch_window_us;
+  options.max_events_per_request = std::max(10000, f.batch);
+  options.max_queue_ms = f.max_queue_ms;
+  options.max_pending_recommend = f.max_pending_recommend;
+  options.refresh_ms = 100;
+  auto server = gpt4rec::server::Server::Start(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "serve bench: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  const int port = (*server)->port();
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+
+  // 1. ingest
+  const double ingest_eps = RunIngest(port, f);
+  auto stub = v1::Recommender::NewStub(Channel(port, 1000));
+  v1::GetStatsReply stats;
+  {
+    grpc::ClientContext ctx;
+    if (!stub->GetStats(&ctx, v1::GetStatsRequest(), &stats).ok()) return 1;
+  }
+  std::fprintf(stderr, "serve bench: ingest %.0f events/s; store: %llu users, %llu items, %llu edges\n", ingest_eps,
+               static_cast<unsigned long long>(stats.users()), static_cast<unsigned long long>(stats.items()),
+               static_cast<unsigned long long>(stats.edges()));
+
+  if (f.untrained_items > 0) {
+    if (!IngestNewItems(stub.get(), f, f.untrained_items)) return 1;
+    grpc::ClientContext ctx;
+    if (!stub->GetStats(&ctx, v1::GetStatsRequest(), &stats).ok()) return 1;
+  }
+
+  // 2. synthetic model over every stored user and item
+  gpt4rec::server::test_support::SyntheticModel model;
+  model.dim = f.dim;
+  model.num_users = static_cast<int32_t>(stats.users());
+  model.num_items = static_cast<int32_t>(stats.items());
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal;
+  model.users.resize(static_cast<size_t>(model.num_users) * f.dim);
+  model.items.resize(static_cast<size_t>(model.num_items) * f.dim);
+  for (auto& x : model.users) x = normal(rng);
+  for (auto& x : model.items) x = normal(rng);
+  if (auto s = gpt4rec::server::test_support::InstallModel(**server, model, 1); !s.ok()) {
+    std::fprintf(stderr, "serve bench: install model: %s\n", s.ToString().c_str());
+    return 1;
+  }
+
+  // 3. recommend throughput / latency at fixed concurrency
+  const RecommendRun run = RunRecommend(port, f);
+  const double qps = run.qps, p50 = run.p50, p99 = run.p99, cpu_s = run.cpu_s, measured_s = run.measured_s;
+  const auto& all = run.latencies;
+  const uint64_t errors = run.errors, wrong_source = run.wrong_source;
 
   // 4. freshness: ack of a new user's first event -> Recommend answers FOLD_IN
   std::vector<double> fresh;
@@ -282,7 +424,25 @@ int RunServeBench(int argc, char** argv) {
   }
   const double fresh_p99 = Percentile(fresh, 0.99);
 
-  // 5. the memory-bandwidth limit measured now, on this machine
+  // 5. the same Recommend phase with the last --untrained_items items untrained (folded in by the refresh loop)
+  RecommendRun untrained;
+  if (f.untrained_items > 0) {
+    auto partial = model;
+    partial.num_items = model.num_items - f.untrained_items;
+    partial.items.resize(static_cast<size_t>(partial.num_items) * f.dim);
+    if (auto s = gpt4rec::server::test_support::InstallModel(**server, partial, 2); !s.ok()) return 1;
+    if (!WaitForNewItemsRanked(stub.get(), f)) {
+      std::fprintf(stderr, "serve bench: the untrained items were never ranked\n");
+      return 1;
+    }
+    untrained = RunRecommend(port, f);
+  }
+
+  // 6. open-loop overload at --overload x the capacity measured in 3
+  OverloadRun overload;
+  if (f.overload > 0) overload = RunOverload(port, f, f.overload * qps);
+
+  // 7. the memory-bandwidth limit measured now, on this machine
   const double scan_ms = ScanMs(f.items, f.dim);
   const double scan_limit_qps = cores * 1000.0 / scan_ms;
 
@@ -308,9 +468,23 @@ int RunServeBench(int argc, char** argv) {
   std::printf("  %-34s %12.2f x the per-request scan limit\n", "recommend / scan limit", qps / scan_limit_qps);
   std::printf("  %-34s %12.2f ms p99 (p50 %.2f ms, %zu probes; goal <= 100 ms)\n", "freshness ack -> fold-in",
               fresh_p99, Percentile(fresh, 0.5), fresh.size());
-  if (errors > 0 || wrong_source > 0) {
+  if (f.untrained_items > 0) {
+    std::printf("  %-34s %12.0f req/s, p99 %.2f ms (%d of %d items untrained; all trained: %.0f req/s, p99 %.2f "
+                "ms) -> %.2fx qps (goal >= 0.8x)\n",
+                "recommend with untrained items", untrained.qps, untrained.p99, f.untrained_items, model.num_items,
+                qps, p99, qps > 0 ? untrained.qps / qps : 0.0);
+  }
+  if (f.overload > 0) {
+    std::printf("  %-34s offered %.0f req/s (%.1fx %.0f), accepted %.0f req/s, p50 / p99 %.2f / %.2f ms, %.1f%% "
+                "shed (--max_queue_ms=%d, --max_pending_recommend=%zu)\n",
+                "recommend overload (open loop)", overload.offered_qps, f.overload, qps, overload.accepted_qps,
+                overload.accepted_p50, overload.accepted_p99, 100 * overload.shed_share, f.max_queue_ms,
+                f.max_pending_recommend);
+  }
+  if (errors > 0 || wrong_source > 0 || untrained.errors > 0 || overload.other_errors > 0) {
     std::printf("  WARNING: %llu errors, %llu replies not from the model or short\n",
-                static_cast<unsigned long long>(errors.load()), static_cast<unsigned long long>(wrong_source.load()));
+                static_cast<unsigned long long>(errors + untrained.errors + overload.other_errors),
+                static_cast<unsigned long long>(wrong_source + untrained.wrong_source));
   }
   nlohmann::ordered_json j = {{"bench", "serve"},
                               {"ingest_events_per_s", ingest_eps},
@@ -319,8 +493,22 @@ int RunServeBench(int argc, char** argv) {
                               {"p99_ms", p99},
                               {"scan_limit_qps", scan_limit_qps},
                               {"freshness_p99_ms", fresh_p99}};
+  if (f.untrained_items > 0) {
+    j["untrained_items"] = f.untrained_items;
+    j["untrained_qps"] = untrained.qps;
+    j["untrained_p99_ms"] = untrained.p99;
+    j["untrained_vs_all_trained_qps"] = qps > 0 ? untrained.qps / qps : 0.0;
+  }
+  if (f.overload > 0) {
+    j["overload_factor"] = f.overload;
+    j["overload_offered_qps"] = overload.offered_qps;
+    j["overload_accepted_qps"] = overload.accepted_qps;
+    j["overload_accepted_p99_ms"] = overload.accepted_p99;
+    j["overload_shed_share"] = overload.shed_share;
+    j["max_queue_ms"] = f.max_queue_ms;
+  }
   std::printf("%s\n", j.dump().c_str());
-  return errors > 0 ? 1 : 0;
+  return errors > 0 || untrained.errors > 0 || overload.other_errors > 0 ? 1 : 0;
 }
 
 gpt4rec::bench::Registration reg("serve",

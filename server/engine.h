@@ -4,7 +4,8 @@
 // Data directory layout:
 //   <data_dir>/graph/                 RocksDB graph store
 //   <data_dir>/model/                 model checkpoint, serving file, training summary (server/model_dir.h)
-//   <data_dir>/snapshots/<unix time>/ backups written by the Snapshot RPC (same layout: graph/ and model/)
+//   <data_dir>/snapshots/<unix time>[-n]/ backups written by the Snapshot RPC (same layout: graph/ and model/,
+//                                     plus SNAPSHOT_COMPLETE; server/snapshot_dir.h)
 //
 // Engine's methods live in one file per concern:
 //   engine.cc                Open, Stop, ingest, segments, stats, DeleteUser
@@ -17,6 +18,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -81,9 +83,10 @@ class Engine {
   absl::StatusOr<storage::AppendResult> Ingest(const std::vector<storage::Event>& events);
   using RecDone = std::function<void(absl::StatusOr<RecResult>)>;
   // k already bounded by the caller. `done` runs once: on this thread (popular replies, errors) or on a scoring
-  // thread after the micro-batcher ranked the request; no thread waits in between.
+  // thread after the micro-batcher ranked the request; no thread waits in between. `deadline`: the caller's
+  // (the micro-batcher refuses what it cannot score before it).
   void Recommend(const std::string& user_id, uint32_t k, const std::vector<std::string>& exclude_item_ids,
-                 bool include_seen, RecDone done);
+                 bool include_seen, std::chrono::steady_clock::time_point deadline, RecDone done);
   absl::StatusOr<storage::SegmentInfo> CloseSegment();
   EngineStats GetStats() const;
   absl::StatusOr<storage::DeleteResult> DeleteUser(const std::string& user_id);
@@ -133,14 +136,14 @@ class Engine {
 
   // Items stored after the serving model was trained, folded in: each one's representation is the mean of the
   // trained rows of the users who touched it, so new items are ranked before the next training. Rebuilt every
-  // --refresh_ms when events arrived or the model changed; scored per request next to the batched pass.
+  // --refresh_ms when events arrived or the model changed, as ONE item table (the trained rows followed by the
+  // folded-in rows) that the batched kernel scores like any other: scoring them per request made Recommend
+  // 100-200x slower once 100k new items arrived between trainings.
   struct NewItems {
     const ItemTable* base = nullptr;  // the trained item table these extend
     uint64_t through_sequence = 0;
-    int32_t dim = 0;
-    std::vector<uint32_t> ids;
-    std::vector<float> rows;          // ids.size() x dim
-    std::vector<std::string> names;
+    std::vector<uint32_t> ids;        // storage ids of the folded-in items, ascending; row base->num_items() + i
+    std::shared_ptr<const ItemTable> scoring;  // null when there are none: score `base` itself
   };
   std::shared_ptr<const NewItems> new_items_;  // atomic_load / atomic_store only
   std::atomic<uint64_t> last_sequence_{0};
@@ -148,6 +151,7 @@ class Engine {
   mutable std::mutex summary_mu_;
   TrainingSummary last_training_;
   std::mutex publish_mu_;  // serialises serving-table replacement (training vs DeleteUser vs install)
+  std::mutex backup_mu_;   // one Snapshot at a time
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

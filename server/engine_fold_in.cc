@@ -1,6 +1,6 @@
 // Recommend without retraining: a user whose edges are all trained is served its trained row; a user with newer
 // edges gets a folded-in query (the mean of the trained rows of their items); items stored after the training
-// are folded in as the mean of their users' trained rows and scored next to the batched pass.
+// are folded in as the mean of their users' trained rows and scored in the same batched pass (one table).
 #include "server/engine.h"
 
 #include <algorithm>
@@ -12,7 +12,7 @@
 namespace gpt4rec::server {
 
 void Engine::Recommend(const std::string& user_id, uint32_t k, const std::vector<std::string>& exclude_item_ids,
-                       bool include_seen, RecDone done) {
+                       bool include_seen, std::chrono::steady_clock::time_point deadline, RecDone done) {
   auto tables = serving();
   std::vector<uint32_t> exclude;
   exclude.reserve(exclude_item_ids.size());
@@ -53,40 +53,37 @@ void Engine::Recommend(const std::string& user_id, uint32_t k, const std::vector
     for (auto& x : query) x /= static_cast<float>(touched);
     source = RecSource::kFoldIn;
   }
-  // Folded-in new items compete with the trained ones: score them here (few) and merge.
+  // Score the trained items and the folded-in new ones together, in one batched pass over one table. Excluded
+  // storage ids become row numbers of that table (the same below num_items, looked up above it).
+  std::shared_ptr<const ItemTable> scoring = tables->items;
   auto fresh = std::atomic_load(&new_items_);
-  std::vector<RecItem> fresh_scored;
-  if (fresh && fresh->base == tables->items.get() && !fresh->ids.empty()) {
-    for (size_t i = 0; i < fresh->ids.size(); ++i) {
-      if (std::binary_search(exclude.begin(), exclude.end(), fresh->ids[i])) continue;
-      const float* row = fresh->rows.data() + i * fresh->dim;
-      float score = 0;
-      for (int32_t d = 0; d < fresh->dim; ++d) score += query[d] * row[d];
-      fresh_scored.push_back({fresh->names[i], score});
+  if (fresh && fresh->base == tables->items.get() && fresh->scoring) {
+    scoring = fresh->scoring;
+    const uint32_t trained = static_cast<uint32_t>(tables->num_items());
+    auto first_new = std::lower_bound(exclude.begin(), exclude.end(), trained);
+    auto out = first_new;
+    for (auto it = first_new; it != exclude.end(); ++it) {
+      auto pos = std::lower_bound(fresh->ids.begin(), fresh->ids.end(), *it);
+      if (pos != fresh->ids.end() && *pos == *it) *out++ = trained + static_cast<uint32_t>(pos - fresh->ids.begin());
     }
+    exclude.erase(out, exclude.end());
   }
   // Runs on a scoring thread once the batch containing this request is ranked.
-  auto finish = [tables, source, k, fresh_scored = std::move(fresh_scored),
+  auto finish = [scoring, version = tables->version, source,
                  done = std::move(done)](absl::StatusOr<std::vector<Scored>> ranked) mutable {
     if (!ranked.ok()) return done(ranked.status());
     RecResult result;
-    result.model_version = tables->version;
+    result.model_version = version;
     result.source = source;
-    result.items.reserve(ranked->size() + fresh_scored.size());
+    result.items.reserve(ranked->size());
     for (const auto& s : *ranked) {
-      const std::string& name = tables->items->names[s.item];
+      const std::string& name = scoring->names[s.item];
       if (name.empty()) continue;  // no longer named by storage
       result.items.push_back({name, s.score});
     }
-    if (!fresh_scored.empty()) {
-      result.items.insert(result.items.end(), fresh_scored.begin(), fresh_scored.end());
-      std::stable_sort(result.items.begin(), result.items.end(),
-                       [](const RecItem& a, const RecItem& b) { return a.score > b.score; });
-      if (result.items.size() > k) result.items.resize(k);
-    }
     done(std::move(result));
   };
-  batcher_->Submit(tables->items, std::move(query), k, std::move(exclude), std::move(finish));
+  batcher_->Submit(scoring, std::move(query), k, std::move(exclude), std::move(finish), deadline);
 }
 
 void Engine::RefreshNewItems() {
@@ -97,17 +94,19 @@ void Engine::RefreshNewItems() {
   auto fresh = std::make_shared<NewItems>();
   fresh->base = tables->items.get();
   fresh->through_sequence = last;
-  fresh->dim = tables->dim;
+  const int32_t dim = tables->dim;
   const uint32_t space = store_->ItemIdSpace();
+  std::vector<float> rows;  // folded-in rows, fresh->ids.size() x dim
+  std::vector<std::string> names;
   if (tables->version > 0) {
-    std::vector<float> mean(tables->dim);
+    std::vector<float> mean(dim);
     for (uint32_t item = static_cast<uint32_t>(tables->num_items()); item < space; ++item) {
       std::fill(mean.begin(), mean.end(), 0.0f);
       int users = 0;
       for (const auto& e : store_->ItemUsers(item)) {
         if (static_cast<int32_t>(e.other) >= tables->num_users) continue;  // a user the model has not seen
         const float* row = tables->user_row(e.other);
-        for (int32_t d = 0; d < tables->dim; ++d) mean[d] += row[d];
+        for (int32_t d = 0; d < dim; ++d) mean[d] += row[d];
         ++users;
       }
       if (users == 0) continue;
@@ -115,9 +114,23 @@ void Engine::RefreshNewItems() {
       if (!name.ok()) continue;
       for (auto& x : mean) x /= static_cast<float>(users);
       fresh->ids.push_back(item);
-      fresh->rows.insert(fresh->rows.end(), mean.begin(), mean.end());
-      fresh->names.push_back(std::move(*name));
+      rows.insert(rows.end(), mean.begin(), mean.end());
+      names.push_back(std::move(*name));
     }
+  }
+  if (!fresh->ids.empty()) {
+    const ItemTable& base = *tables->items;
+    auto table = std::make_shared<ItemTable>();
+    table->dim = dim;
+    std::vector<float> all;
+    all.reserve(base.packed.rows.size() + rows.size());
+    all.insert(all.end(), base.packed.rows.begin(), base.packed.rows.end());
+    all.insert(all.end(), rows.begin(), rows.end());
+    table->packed = PackItems(all.data(), base.num_items() + static_cast<int32_t>(fresh->ids.size()), dim);
+    table->names.reserve(base.names.size() + names.size());
+    table->names = base.names;
+    for (auto& n : names) table->names.push_back(std::move(n));
+    fresh->scoring = std::move(table);
   }
   std::atomic_store(&new_items_, std::shared_ptr<const NewItems>(std::move(fresh)));
 }

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/serving_file.h"
+#include "server/snapshot_dir.h"
 #include "spdlog/spdlog.h"
 
 namespace gpt4rec::server {
@@ -26,6 +27,9 @@ uint64_t LastSequence(const storage::GraphStore& store) {
 
 absl::Status Engine::Init() {
   if (options_.data_dir.empty()) return absl::InvalidArgumentError("--data_dir is required");
+  // Before anything is created: a directory that should hold a store but does not is refused, not emptied.
+  if (absl::Status s = CheckDataDir(options_.data_dir); !s.ok()) return s;
+  RemovePartialSnapshots(options_.data_dir);
   std::error_code ec;
   model_dir_.dir = (fs::path(options_.data_dir) / "model").string();
   fs::create_directories(model_dir_.dir, ec);
@@ -116,6 +120,7 @@ absl::Status Engine::Init() {
   batcher_options.max_batch = options_.max_batch;
   batcher_options.window_us = options_.batch_window_us;
   batcher_options.max_pending = options_.max_pending_recommend;
+  batcher_options.max_queue_ms = options_.max_queue_ms;
   batcher_ = std::make_unique<MicroBatcher>(batcher_options);
 
   RefreshPopular();

@@ -6,7 +6,7 @@
 namespace gpt4rec::server {
 
 absl::StatusOr<std::vector<storage::Event>> ToStorageEvents(const gpt4rec::v1::IngestRequest& request,
-                                                            uint32_t max_events) {
+                                                            uint32_t max_events, int64_t latest_time) {
   const int n = request.events_size();
   if (static_cast<uint32_t>(n) > max_events) {
     return absl::ResourceExhaustedError(
@@ -27,6 +27,14 @@ absl::StatusOr<std::vector<storage::Event>> ToStorageEvents(const gpt4rec::v1::I
   // The weight default above keeps a finite weight finite, so checking after conversion rejects what checking
   // the request would.
   if (absl::Status s = storage::ValidateEvents(events); !s.ok()) return s;
+  // The segment clock trusts event time; a producer's wrong clock (an event dated years ahead) must not move it.
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (events[i].timestamp > latest_time) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("events[", i, "].timestamp: ", events[i].timestamp, " is in the future (latest accepted ",
+                       latest_time, " = server clock + --max_future_skew)"));
+    }
+  }
   return events;
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 
 namespace gpt4rec::server {
 
@@ -36,9 +37,13 @@ uint64_t MicroBatcher::requests() const {
   std::lock_guard<std::mutex> lock(mu_);
   return requests_;
 }
+uint64_t MicroBatcher::shed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return shed_;
+}
 
 void MicroBatcher::Submit(std::shared_ptr<const ItemTable> items, std::vector<float> query, uint32_t k,
-                          std::vector<uint32_t> exclude, Done done) {
+                          std::vector<uint32_t> exclude, Done done, TimePoint deadline) {
   auto pending = std::make_unique<Pending>();
   pending->items = std::move(items);
   pending->query = std::move(query);
@@ -46,13 +51,31 @@ void MicroBatcher::Submit(std::shared_ptr<const ItemTable> items, std::vector<fl
   pending->exclude = std::move(exclude);
   pending->arrival = std::chrono::steady_clock::now();
   pending->done = std::move(done);
+  pending->deadline = deadline;
   absl::Status refused;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // Passes ahead of this request (the queue in batches; not its own: a lone request on an idle server is
+    // never refused, however slow one pass is), shared by the workers.
+    const size_t batch = static_cast<size_t>(std::max(1, options_.max_batch));
+    const size_t passes = (queue_.size() + batch - 1) / batch;
+    const double expected_us = pass_us_ * static_cast<double>(passes) / std::max<size_t>(1, workers_.size());
+    double bound_us = options_.max_queue_ms > 0 ? options_.max_queue_ms * 1000.0 : -1;
+    if (deadline != TimePoint::max()) {
+      const double left_us =
+          std::chrono::duration<double, std::micro>(deadline - pending->arrival).count();
+      bound_us = bound_us < 0 ? left_us : std::min(bound_us, left_us);
+    }
     if (stopping_) {
       refused = absl::UnavailableError("server is shutting down");
     } else if (queue_.size() >= options_.max_pending) {
       refused = absl::ResourceExhaustedError("too many recommendations in flight; retry with backoff");
+    } else if (bound_us >= 0 && expected_us > bound_us) {
+      ++shed_;
+      refused = absl::ResourceExhaustedError(absl::StrCat(
+          "overloaded: expected queueing delay ", static_cast<int64_t>(expected_us / 1000), " ms exceeds ",
+          static_cast<int64_t>(bound_us / 1000), " ms (--max_queue_ms=", options_.max_queue_ms,
+          " or the request's deadline); retry with backoff"));
     } else {
       queue_.push_back(std::move(pending));
     }
@@ -89,9 +112,12 @@ absl::StatusOr<std::vector<Scored>> MicroBatcher::TopK(std::shared_ptr<const Ite
 void MicroBatcher::WorkerLoop() {
   pthread_setname_np(pthread_self(), "gpt4rec-score");  // visible in top -H / perf
   std::vector<std::unique_ptr<Pending>> batch;
+  std::vector<std::unique_ptr<Pending>> expired;
   std::vector<TopKQuery> queries;
+  const auto max_wait = std::chrono::milliseconds(options_.max_queue_ms);
   for (;;) {
     batch.clear();
+    expired.clear();
     bool more = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -108,6 +134,26 @@ void MicroBatcher::WorkerLoop() {
       }
       // One pass scores one item matrix: take requests for the item table at the front (all of them, unless a
       // model swap happened between arrivals).
+      // Requests that already waited past their bound are refused, not scored: scoring them would only make
+      // the ones behind them late too.
+      const auto now = std::chrono::steady_clock::now();
+      for (auto it = queue_.begin(); it != queue_.end();) {
+        if ((options_.max_queue_ms > 0 && now - (*it)->arrival > max_wait) || now > (*it)->deadline) {
+          expired.push_back(std::move(*it));
+          it = queue_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      shed_ += expired.size();
+      if (queue_.empty()) {
+        lock.unlock();
+        for (auto& p : expired) {
+          p->done(absl::ResourceExhaustedError("overloaded: waited longer than --max_queue_ms or its deadline "
+                                               "before scoring; retry with backoff"));
+        }
+        continue;
+      }
       const ItemTable* table = queue_.front()->items.get();
       for (auto it = queue_.begin(); it != queue_.end() && batch.size() < static_cast<size_t>(options_.max_batch);) {
         if ((*it)->items.get() == table) {
@@ -122,11 +168,21 @@ void MicroBatcher::WorkerLoop() {
       more = !queue_.empty();
     }
     if (more) cv_.notify_one();  // another worker can start on the rest now
+    for (auto& p : expired) {
+      p->done(absl::ResourceExhaustedError("overloaded: waited longer than --max_queue_ms or its deadline "
+                                           "before scoring; retry with backoff"));
+    }
     queries.clear();
     for (auto& p : batch) {
       queries.push_back({p->query.data(), p->k, p->exclude.empty() ? nullptr : &p->exclude, &p->result});
     }
+    const auto t0 = std::chrono::steady_clock::now();
     BatchTopK(batch.front()->items->packed, queries.data(), static_cast<int>(queries.size()));
+    const double pass_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pass_us_ = pass_us_ == 0 ? pass_us : 0.8 * pass_us_ + 0.2 * pass_us;
+    }
     for (auto& p : batch) p->done(std::move(p->result));
   }
 }

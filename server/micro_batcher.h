@@ -1,8 +1,15 @@
 // Scores concurrent Recommend requests together: a worker takes every request queued when it becomes free (up to
 // max_batch, optionally waiting window_us for more) and ranks them in ONE pass over the item matrix
 // (BatchTopK). Under load, batches grow by themselves; an idle server answers a lone request at once.
+//
+// Shedding by time, not only by count: a count bound alone let a full queue (4,096 requests) wait seconds, so
+// every accepted request was slow. The batcher keeps a moving average of one pass's cost; a request whose
+// expected wait (passes ahead of it x that cost / workers) exceeds max_queue_ms or its own deadline is refused
+// at once, and one that still waited longer than that when a worker reaches it is refused then, unscored. Both
+// are RESOURCE_EXHAUSTED, so the accepted requests' latency stays near the unloaded figure.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -23,6 +30,7 @@ struct MicroBatcherOptions {
   int max_batch = 32;          // queries per pass
   int window_us = 0;           // >0: a worker with a partial batch waits this long for more requests
   size_t max_pending = 4096;   // queued requests beyond this get RESOURCE_EXHAUSTED
+  int max_queue_ms = 0;        // >0: the queueing-time bound above
 };
 
 class MicroBatcher {
@@ -34,10 +42,12 @@ class MicroBatcher {
 
   using Done = std::function<void(absl::StatusOr<std::vector<Scored>>)>;
 
-  // Queues the request; `done` runs on a scoring thread with the ranking (or at once, on the caller's thread,
-  // with RESOURCE_EXHAUSTED when the queue is full or UNAVAILABLE after Stop()).
+  using TimePoint = std::chrono::steady_clock::time_point;
+  // Queues the request; `done` runs on a scoring thread with the ranking (or RESOURCE_EXHAUSTED when it waited
+  // too long), or at once, on the caller's thread, with RESOURCE_EXHAUSTED when the queue is full or the
+  // expected wait is too long, or UNAVAILABLE after Stop(). `deadline`: the caller's (max: none).
   void Submit(std::shared_ptr<const ItemTable> items, std::vector<float> query, uint32_t k,
-              std::vector<uint32_t> exclude, Done done);
+              std::vector<uint32_t> exclude, Done done, TimePoint deadline = TimePoint::max());
 
   // Blocking form of Submit.
   absl::StatusOr<std::vector<Scored>> TopK(std::shared_ptr<const ItemTable> items,
@@ -49,6 +59,7 @@ class MicroBatcher {
 
   uint64_t batches() const;
   uint64_t requests() const;
+  uint64_t shed() const;  // requests refused by the time bound
 
  private:
   struct Pending {
@@ -59,6 +70,7 @@ class MicroBatcher {
     std::vector<Scored> result;
     Done done;
     std::chrono::steady_clock::time_point arrival;
+    TimePoint deadline = TimePoint::max();
   };
   void WorkerLoop();
 
@@ -69,6 +81,8 @@ class MicroBatcher {
   bool stopping_ = false;
   uint64_t batches_ = 0;
   uint64_t requests_ = 0;
+  uint64_t shed_ = 0;
+  double pass_us_ = 0;  // moving average of one scoring pass (0 until the first)
   std::vector<std::thread> workers_;
 };
 

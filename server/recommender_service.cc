@@ -1,11 +1,16 @@
 #include "server/recommender_service.h"
 
 #include <chrono>
+#include <ctime>
+#include <limits>
+#include <memory>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/event_validation.h"
 #include "server/training_summary.h"
+#include "server/wire_parse.h"
 
 namespace gpt4rec::server {
 namespace v1 = gpt4rec::v1;
@@ -57,7 +62,12 @@ class InflightGuard {
 }  // namespace
 
 RecommenderService::RecommenderService(const ServerOptions& options, Metrics* metrics)
-    : options_(options), metrics_(metrics) {}
+    : options_(options),
+      metrics_(metrics),
+      ingest_pool_(std::make_unique<WorkPool>(options.max_inflight_ingest, "gpt4rec-ingest")),
+      streams_(options.max_streams, options.stream_idle_timeout_ms) {}
+
+void RecommenderService::StopWork() { ingest_pool_.reset(); }
 
 grpc::Status RecommenderService::Admit(const grpc::ServerContextBase* context, bool admin, Engine** engine) const {
   *engine = engine_.load();
@@ -76,21 +86,43 @@ grpc::Status RecommenderService::Admit(const grpc::ServerContextBase* context, b
   return grpc::Status::OK;
 }
 
-grpc::Status RecommenderService::IngestOne(Engine* engine, const v1::IngestRequest& request, v1::IngestReply* reply) {
-  const auto t0 = std::chrono::steady_clock::now();
-  const int64_t bytes = static_cast<int64_t>(request.ByteSizeLong());
+void RecommenderService::SubmitIngest(Engine* engine, const grpc::ByteBuffer& request, IngestDone done) {
+  const int64_t bytes = static_cast<int64_t>(request.Length());
   const int batches = inflight_batches_.fetch_add(1) + 1;
   const int64_t total_bytes = inflight_bytes_.fetch_add(bytes) + bytes;
-  InflightGuard guard(&inflight_batches_, &inflight_bytes_, bytes);
+  auto guard = std::make_shared<InflightGuard>(&inflight_batches_, &inflight_bytes_, bytes);
   if (batches > options_.max_inflight_ingest || total_bytes > options_.max_inflight_ingest_bytes) {
+    guard.reset();
     if (metrics_) metrics_->ingest_overloaded->Increment();
-    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        absl::StrCat("ingest overloaded: ", batches, " batches / ", total_bytes,
-                                     " bytes in flight (--max_inflight_ingest=", options_.max_inflight_ingest,
-                                     ", --max_inflight_ingest_bytes=", options_.max_inflight_ingest_bytes,
-                                     "); retry with backoff"));
+    done(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      absl::StrCat("ingest overloaded: ", batches, " batches / ", total_bytes,
+                                   " bytes in flight (--max_inflight_ingest=", options_.max_inflight_ingest,
+                                   ", --max_inflight_ingest_bytes=", options_.max_inflight_ingest_bytes,
+                                   "); retry with backoff")),
+         v1::IngestReply());
+    return;
   }
-  auto events = ToStorageEvents(request, options_.max_events_per_request);
+  // The reservation bounds what is queued here: at most --max_inflight_ingest batches, one per pool thread.
+  ingest_pool_->Post([this, engine, &request, guard = std::move(guard), done = std::move(done)]() mutable {
+    v1::IngestRequest parsed;
+    v1::IngestReply reply;
+    grpc::Status status = ParseRequest(request, &parsed);
+    if (!status.ok()) {
+      if (metrics_) metrics_->ingest_invalid->Increment();
+    } else {
+      status = IngestOne(engine, parsed, &reply);
+    }
+    guard.reset();  // the batch is written (or refused): room for the next before its reply goes out
+    done(status, reply);
+  });
+}
+
+grpc::Status RecommenderService::IngestOne(Engine* engine, const v1::IngestRequest& request, v1::IngestReply* reply) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t latest = options_.max_future_skew < 0
+                             ? std::numeric_limits<int64_t>::max()
+                             : static_cast<int64_t>(std::time(nullptr)) + options_.max_future_skew;
+  auto events = ToStorageEvents(request, options_.max_events_per_request, latest);
   if (!events.ok()) {
     if (metrics_) {
       (events.status().code() == absl::StatusCode::kResourceExhausted ? metrics_->ingest_overloaded
@@ -117,35 +149,54 @@ grpc::Status RecommenderService::IngestOne(Engine* engine, const v1::IngestReque
   return grpc::Status::OK;
 }
 
-grpc::Status RecommenderService::Ingest(grpc::ServerContext* context, const v1::IngestRequest* request,
-                                        v1::IngestReply* reply) {
+grpc::ServerUnaryReactor* RecommenderService::Ingest(grpc::CallbackServerContext* context,
+                                                     const grpc::ByteBuffer* request, grpc::ByteBuffer* reply) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   Engine* engine;
-  if (grpc::Status s = Admit(context, false, &engine); !s.ok()) return s;
-  return IngestOne(engine, *request, reply);
+  if (grpc::Status s = Admit(context, false, &engine); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
+  SubmitIngest(engine, *request, [reactor, reply](grpc::Status status, const v1::IngestReply& result) {
+    if (status.ok()) SerializeReply(result, reply);
+    reactor->Finish(status);
+  });
+  return reactor;
 }
 
-grpc::Status RecommenderService::IngestStream(
-    grpc::ServerContext* context, grpc::ServerReaderWriter<v1::IngestReply, v1::IngestRequest>* stream) {
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* RecommenderService::IngestStream(
+    grpc::CallbackServerContext* context) {
   Engine* engine;
-  if (grpc::Status s = Admit(context, false, &engine); !s.ok()) return s;
-  v1::IngestRequest request;
-  while (stream->Read(&request)) {
-    v1::IngestReply reply;
-    if (grpc::Status s = IngestOne(engine, request, &reply); !s.ok()) return s;
-    if (!stream->Write(reply)) break;  // client went away; what was written stays acknowledged-or-not as sent
-  }
-  return grpc::Status::OK;
+  grpc::Status admitted = Admit(context, false, &engine);
+  return streams_.Open(
+      [this, engine](const grpc::ByteBuffer& request, IngestDone done) {
+        SubmitIngest(engine, request, std::move(done));
+      },
+      admitted);
 }
 
 grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerContext* context,
-                                                        const v1::RecommendRequest* request,
-                                                        v1::RecommendReply* reply) {
+                                                        const grpc::ByteBuffer* raw_request,
+                                                        grpc::ByteBuffer* raw_reply) {
   const auto t0 = std::chrono::steady_clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   Engine* engine;
   if (grpc::Status s = Admit(context, false, &engine); !s.ok()) {
     reactor->Finish(s);
     return reactor;
+  }
+  v1::RecommendRequest parsed;
+  if (grpc::Status s = ParseRequest(*raw_request, &parsed); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
+  const v1::RecommendRequest* request = &parsed;
+  // The client's deadline on the steady clock: shedding refuses what cannot be scored before it.
+  auto deadline = std::chrono::steady_clock::time_point::max();
+  const auto client_deadline = context->deadline();
+  if (client_deadline < std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) {
+    deadline = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                        client_deadline - std::chrono::system_clock::now());
   }
   auto invalid = [&](std::string message) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message)));
@@ -164,8 +215,8 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerCont
   }
   std::vector<std::string> exclude(request->exclude_item_ids().begin(), request->exclude_item_ids().end());
   Metrics* metrics = metrics_;
-  engine->Recommend(request->user_id(), k, exclude, request->include_seen(),
-                    [reactor, reply, metrics, t0](absl::StatusOr<RecResult> result) {
+  engine->Recommend(request->user_id(), k, exclude, request->include_seen(), deadline,
+                    [reactor, raw_reply, metrics, t0](absl::StatusOr<RecResult> result) {
     if (!result.ok()) {
       if (metrics && result.status().code() == absl::StatusCode::kResourceExhausted) {
         metrics->recommend_overloaded->Increment();
@@ -173,6 +224,8 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerCont
       reactor->Finish(ToGrpc(result.status()));
       return;
     }
+    v1::RecommendReply reply_message;
+    v1::RecommendReply* reply = &reply_message;
     for (auto& item : result->items) {
       auto* out = reply->add_items();
       out->set_item_id(std::move(item.item_id));
@@ -194,6 +247,7 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerCont
         break;
     }
     if (metrics) metrics->recommend_latency->Observe(SecondsSince(t0));
+    SerializeReply(reply_message, raw_reply);
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
@@ -221,6 +275,8 @@ grpc::Status RecommenderService::GetStats(grpc::ServerContext* context, const v1
   reply->set_events(stats.counts.events);
   reply->set_open_segment(stats.open_segment.index);
   reply->set_open_segment_start(stats.open_segment.events > 0 ? stats.open_segment.min_time : 0);
+  reply->set_open_segment_end(stats.open_segment.events > 0 ? stats.open_segment.max_time : 0);
+  reply->set_open_segment_events(stats.open_segment.events);
   reply->set_closed_segments(stats.closed_segments);
   reply->set_model_version(stats.model_version);
   reply->set_training_queue(stats.training_queue);
@@ -234,10 +290,51 @@ grpc::Status RecommenderService::GetStats(grpc::ServerContext* context, const v1
   return grpc::Status::OK;
 }
 
-grpc::Status RecommenderService::DeleteUser(grpc::ServerContext* context, const v1::DeleteUserRequest* request,
-                                            v1::DeleteUserReply* reply) {
+// An admin RPC that blocks: admitted and parsed here, run on a thread of its own, finished from there. gRPC's
+// shutdown waits for the call to finish, so the engine outlives the thread's use of it.
+template <typename Request, typename Reply, typename Fn>
+grpc::ServerUnaryReactor* RunBlocking(grpc::CallbackServerContext* context, grpc::Status admitted, Engine* engine,
+                                      const grpc::ByteBuffer* raw_request, grpc::ByteBuffer* raw_reply, Fn fn) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!admitted.ok()) {
+    reactor->Finish(admitted);
+    return reactor;
+  }
+  auto request = std::make_shared<Request>();
+  if (grpc::Status s = ParseRequest(*raw_request, request.get()); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
+  std::thread([reactor, engine, request, raw_reply, fn]() {
+    Reply reply;
+    grpc::Status status = fn(engine, *request, &reply);
+    if (status.ok()) SerializeReply(reply, raw_reply);
+    reactor->Finish(status);
+  }).detach();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* RecommenderService::DeleteUser(grpc::CallbackServerContext* context,
+                                                         const grpc::ByteBuffer* request, grpc::ByteBuffer* reply) {
   Engine* engine;
-  if (grpc::Status s = Admit(context, true, &engine); !s.ok()) return s;
+  grpc::Status admitted = Admit(context, true, &engine);
+  return RunBlocking<v1::DeleteUserRequest, v1::DeleteUserReply>(
+      context, admitted, engine, request, reply,
+      [this](Engine* e, const v1::DeleteUserRequest& r, v1::DeleteUserReply* out) { return DoDeleteUser(e, r, out); });
+}
+
+grpc::ServerUnaryReactor* RecommenderService::Snapshot(grpc::CallbackServerContext* context,
+                                                       const grpc::ByteBuffer* request, grpc::ByteBuffer* reply) {
+  Engine* engine;
+  grpc::Status admitted = Admit(context, true, &engine);
+  return RunBlocking<v1::SnapshotRequest, v1::SnapshotReply>(
+      context, admitted, engine, request, reply,
+      [this](Engine* e, const v1::SnapshotRequest& r, v1::SnapshotReply* out) { return DoSnapshot(e, r, out); });
+}
+
+grpc::Status RecommenderService::DoDeleteUser(Engine* engine, const v1::DeleteUserRequest& request_ref,
+                                              v1::DeleteUserReply* reply) {
+  const v1::DeleteUserRequest* request = &request_ref;
   if (request->user_id().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "user_id: empty");
   auto result = engine->DeleteUser(request->user_id());
   if (!result.ok()) return ToGrpc(result.status());
@@ -246,10 +343,9 @@ grpc::Status RecommenderService::DeleteUser(grpc::ServerContext* context, const 
   return grpc::Status::OK;
 }
 
-grpc::Status RecommenderService::Snapshot(grpc::ServerContext* context, const v1::SnapshotRequest* request,
-                                          v1::SnapshotReply* reply) {
-  Engine* engine;
-  if (grpc::Status s = Admit(context, true, &engine); !s.ok()) return s;
+grpc::Status RecommenderService::DoSnapshot(Engine* engine, const v1::SnapshotRequest& request_ref,
+                                            v1::SnapshotReply* reply) {
+  const v1::SnapshotRequest* request = &request_ref;
   auto result = engine->Backup(request->dir());
   if (!result.ok()) return ToGrpc(result.status());
   reply->set_dir(result->dir);

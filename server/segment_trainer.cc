@@ -168,11 +168,14 @@ absl::Status SegmentTrainer::TrainOne(uint32_t segment) {
   outcome.embeddings = std::move(*embeddings);
   outcome.finished_at = static_cast<int64_t>(std::time(nullptr));
   {
+    // Checkpoint first, then the serving file (published). A kill between the two leaves the checkpoint one
+    // segment ahead of serving.bin, which start-up serves by re-exporting the checkpoint: the segment is NOT
+    // trained again (the reverse order made a kill there train it twice).
     std::lock_guard<std::mutex> lock(files_mu_);
-    if (absl::Status s = publish_(std::move(outcome)); !s.ok()) return s;
     if (absl::Status s = model_->Save(options_.checkpoint_path); !s.ok()) {
       return absl::InternalError(absl::StrCat("model checkpoint: ", s.message()));
     }
+    if (absl::Status s = publish_(std::move(outcome)); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

@@ -5,9 +5,11 @@
 //   valid  = a seeded hash split of those edges: an edge is held out when hash(user, item, seed) falls below
 //            valid_fraction (default 10%). Hashing instead of shuffling keeps the split identical after a restart
 //            and independent of edge order; segments with fewer than 20 edges are not split (all train).
-// After Update the trainer exports the representations and hands them to `publish`, then writes the model
-// checkpoint. Persisted order matters for crash recovery: the serving file is written before the checkpoint, so
-// after a crash the model is never ahead of what is served; a segment whose checkpoint is missing is retrained.
+// After Update the trainer exports the representations, writes the model checkpoint, then hands them to
+// `publish` (which writes the serving file). Persisted order matters for crash recovery, and makes a segment's
+// training idempotent: a kill before the checkpoint retrains the segment (nothing of it was persisted); a kill
+// between the two writes leaves the checkpoint ahead, and start-up re-exports the checkpoint's representations
+// (same segment, next version) instead of training the segment a second time.
 #pragma once
 
 #include <atomic>
@@ -40,8 +42,8 @@ struct SegmentTrainerOptions {
 
 class SegmentTrainer {
  public:
-  // Called on the training thread with the new representations; must publish them (and persist the serving
-  // file). A non-OK status is logged and the checkpoint is not written.
+  // Called on the training thread with the new representations, after the checkpoint is written; must publish
+  // them (and persist the serving file). A non-OK status is logged and training pauses (restart re-exports).
   using PublishFn = std::function<absl::Status(TrainingOutcome&&)>;
   // Called after each epoch (progress) with the segment being trained.
   using ProgressFn = std::function<void(uint32_t segment, const model::EpochLog&)>;

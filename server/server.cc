@@ -60,6 +60,8 @@ class ServerImpl final : public Server {
       SetServing(false);
       grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
     }
+    // The gRPC server has finished every call; the ingest work posted for them is done with the engine too.
+    if (service_) service_->StopWork();
     if (service_) service_->SetEngine(nullptr);
     if (engine_) {
       engine_->Stop();
@@ -139,6 +141,15 @@ absl::Status ServerImpl::Init() {
   builder.AddListeningPort(options_.addr, credentials, &port_);
   builder.RegisterService(service_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<int64_t>(options_.max_message_bytes, INT32_MAX)));
+  // Keepalive: ping idle connections and drop those whose peer does not answer, so a producer that vanished
+  // (power loss, network cut) does not keep its streams open forever; and accept clients' own pings that often.
+  if (options_.keepalive_ms > 0) {
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, options_.keepalive_ms);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options_.keepalive_timeout_ms);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, options_.keepalive_ms);
+  }
   if (options_.grpc_threads > 0) {
     grpc::ResourceQuota quota("gpt4rec-server");
     quota.SetMaxThreads(options_.grpc_threads);

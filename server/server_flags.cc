@@ -13,6 +13,10 @@ void AddServerFlags(CLI::App& app, ServerOptions* o, ProcessFlags* p) {
   app.add_option("--metrics_port", o->metrics_port, "Prometheus /metrics port (-1: off, 0: pick a free one)");
   app.add_option("--metrics_bind", o->metrics_bind, "address the metrics endpoint binds to");
   app.add_option("--grpc_threads", o->grpc_threads, "max gRPC handler threads (0: gRPC default)");
+  app.add_option("--keepalive_ms", o->keepalive_ms,
+                 "ping a connection idle this long; also the shortest client ping interval accepted (0: no pings)");
+  app.add_option("--keepalive_timeout_ms", o->keepalive_timeout_ms,
+                 "drop a connection whose keepalive ping is unanswered this long");
   // storage
   app.add_option("--data_dir", o->data_dir, "data directory (graph/, model/, snapshots/); created if missing")
       ->required();
@@ -34,6 +38,14 @@ void AddServerFlags(CLI::App& app, ServerOptions* o, ProcessFlags* p) {
   app.add_option("--max_k", o->max_k, "largest k a Recommend may ask for");
   app.add_option("--max_pending_recommend", o->max_pending_recommend,
                  "Recommend requests queued for scoring; beyond: RESOURCE_EXHAUSTED");
+  app.add_option("--max_queue_ms", o->max_queue_ms,
+                 "refuse a Recommend (RESOURCE_EXHAUSTED) expected to queue longer than this or its deadline, or "
+                 "that waited this long unscored (0: count bound only)");
+  app.add_option("--max_streams", o->max_streams, "concurrent IngestStreams; beyond: RESOURCE_EXHAUSTED (0: no cap)");
+  app.add_option("--stream_idle_timeout_ms", o->stream_idle_timeout_ms,
+                 "close an IngestStream that waited this long for a batch (UNAVAILABLE; 0: never)");
+  app.add_option("--max_future_skew", o->max_future_skew,
+                 "refuse events dated more than this many seconds after the server clock (INVALID_ARGUMENT; -1: off)");
   // recommend
   app.add_option("--scoring_threads", o->scoring_threads, "threads scoring Recommend batches");
   app.add_option("--max_batch", o->max_batch, "Recommend requests scored together in one pass over the items");
@@ -62,6 +74,8 @@ absl::Status FinishServerFlags(const ProcessFlags&, ServerOptions* o) {
   if (o->max_k == 0) return absl::InvalidArgumentError("--max_k: must be >= 1");
   if (o->max_batch < 1) return absl::InvalidArgumentError("--max_batch: must be >= 1");
   if (o->scoring_threads < 1) return absl::InvalidArgumentError("--scoring_threads: must be >= 1");
+  if (o->max_queue_ms < 0) return absl::InvalidArgumentError("--max_queue_ms: must be >= 0");
+  if (o->max_inflight_ingest < 1) return absl::InvalidArgumentError("--max_inflight_ingest: must be >= 1");
   if (o->valid_fraction < 0 || o->valid_fraction >= 1) {
     return absl::InvalidArgumentError("--valid_fraction: must be in [0, 1)");
   }

@@ -22,6 +22,11 @@ struct ServerOptions {
   int metrics_port = -1;                 // Prometheus /metrics; -1 off, 0 picks a free port
   std::string metrics_bind = "0.0.0.0";
   int grpc_threads = 0;                  // max gRPC polling/handler threads; 0 = gRPC's default
+  // Keepalive: the server pings a connection idle this long and drops it when the ping is not answered within
+  // keepalive_timeout_ms, so a vanished producer's streams are reaped. Also the shortest client ping interval
+  // the server accepts. 0 turns the server's pings off.
+  int keepalive_ms = 30000;
+  int keepalive_timeout_ms = 10000;
 
   // --- storage ---
   std::string data_dir;                  // required; created if missing
@@ -37,6 +42,14 @@ struct ServerOptions {
   int64_t max_inflight_ingest_bytes = 256 << 20;
   uint32_t max_k = 1000;
   size_t max_pending_recommend = 4096;   // Recommend requests queued for scoring
+  // Shedding by time: a Recommend whose expected queueing delay exceeds this (or its own deadline) is refused at
+  // once, and one that has waited this long before its scoring pass starts is refused then. 0: count bound only.
+  int max_queue_ms = 50;
+  int max_streams = 1000;                // concurrent IngestStreams; beyond: RESOURCE_EXHAUSTED (0: no cap)
+  int stream_idle_timeout_ms = 300000;   // an IngestStream waiting this long for a batch is closed (0: never)
+  // Events dated more than this many seconds after the server's clock are refused (INVALID_ARGUMENT): one
+  // far-future event would otherwise open a segment that later events cannot close. -1: no bound.
+  int64_t max_future_skew = 86400;
 
   // --- recommend ---
   int scoring_threads = 2;               // micro-batcher workers

@@ -1,0 +1,58 @@
+// A kill between the model checkpoint and the serving file (simulated by putting back the previous serving.bin,
+// which is what such a kill leaves now that the checkpoint is written first): the restarted server serves the
+// checkpoint's segment at once and does not train that segment a second time.
+#include <filesystem>
+
+#include <catch2/catch.hpp>
+
+#include "tests/common/temp_dir.h"
+#include "tests/faults/server_child.h"
+
+using namespace gpt4rec::faults;
+namespace fs = std::filesystem;
+
+namespace {
+
+void CloseAndTrain(v1::Recommender::Stub* stub, uint64_t version) {
+  grpc::ClientContext ctx;
+  Deadline(&ctx, 10000);
+  v1::CloseSegmentReply closed;
+  REQUIRE(stub->CloseSegment(&ctx, v1::CloseSegmentRequest(), &closed).ok());
+  REQUIRE(PollUntil([&] { return Stats(stub).model_version() >= version && !Stats(stub).training_now(); },
+                    std::chrono::seconds(120)));
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint ahead of serving.bin after a kill: served at once, not retrained") {
+  gpt4rec::testing::TempDir dir("faults-ckpt");
+  const std::string data = dir / "data";
+  const fs::path serving = fs::path(data) / "model" / "serving.bin";
+  ServerChild server;
+  REQUIRE(server.Start(data));
+  auto stub = server.Connect();
+  v1::IngestReply rep;
+  REQUIRE(IngestBatch(stub.get(), Communities(30, 20, 5, 1000), &rep).ok());
+  CloseAndTrain(stub.get(), 1);
+  fs::copy_file(serving, dir / "serving.v1");
+  REQUIRE(IngestBatch(stub.get(), Communities(30, 20, 5, 9000, "x"), &rep).ok());
+  CloseAndTrain(stub.get(), 2);
+  server.Kill(SIGKILL);
+  fs::copy_file(dir / "serving.v1", serving, fs::copy_options::overwrite_existing);
+
+  REQUIRE(server.Start(data));
+  stub = server.Connect();
+  const auto stats = Stats(stub.get());
+  CHECK(stats.model_version() == 2);  // re-exported from the checkpoint, the version after serving.bin's
+  CHECK(stats.training_queue() == 0);  // segment 1 is not queued for a second training
+  CHECK_FALSE(stats.training_now());
+  grpc::ClientContext ctx;
+  Deadline(&ctx, 10000);
+  v1::RecommendRequest req;
+  req.set_user_id("ax1");
+  v1::RecommendReply out;
+  REQUIRE(stub->Recommend(&ctx, req, &out).ok());
+  CHECK(out.model_version() == 2);
+  CHECK(out.source() == v1::MODEL);
+  CHECK(server.Terminate() == 0);
+}
