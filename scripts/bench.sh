@@ -8,3 +8,7 @@ for name in $("$BIN" --help | awk '/^  [a-z]/{print $1}'); do
   echo "== gpt4rec-bench $name" >&2
   "$BIN" "$name" | tee "out/bench/$name.log" | tail -n 1
 done
+# The storage benchmark once more at the size issue 13 sets its goals for (20 M events, 12.7 M edges; minutes and
+# ~5 GB of RAM).
+echo "== gpt4rec-bench storage --events=20000000 --users=2000000 --items=500000" >&2
+"$BIN" storage --events=20000000 --users=2000000 --items=500000 | tee out/bench/storage-20m.log | tail -n 1
