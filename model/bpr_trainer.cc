@@ -51,6 +51,7 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
   const bool has_valid = !valid.users.empty();
   double best = -1, best_se = 0;
   int bad = 0;
+  std::vector<double> recent;  // the last valid_window epochs' validation Recall@20, oldest first
   std::vector<torch::Tensor> best_state;
   std::vector<int32_t> ep_users(P), ep_items(P);
   std::vector<int64_t> ep_neg(P * neg);
@@ -124,19 +125,25 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
       report->best_epoch = epoch;
       continue;
     }
-    // The best epoch's parameters are kept. Stopping needs `patience` epochs without a new best, min_epochs
-    // done, and (early_stop_se > 0) the last epoch below the best by more than early_stop_se standard errors of
-    // the best's mean: on a small validation split a dip within the noise is not a reason to stop.
-    if (log.valid_recall20 > best) {
-      best = log.valid_recall20;
+    // The best epoch's parameters are kept; "best" is by the mean over the last valid_window epochs, so the kept
+    // epoch ends the best window. Stopping needs `patience` epochs without a new best, min_epochs done, and
+    // (early_stop_se > 0) that mean below the best by more than early_stop_se standard errors of the best
+    // epoch's figure: on a small validation split a dip within the noise is not a reason to stop.
+    recent.push_back(log.valid_recall20);
+    if (static_cast<int>(recent.size()) > config_.valid_window) recent.erase(recent.begin());
+    double smoothed = 0;
+    for (double v : recent) smoothed += v;
+    smoothed /= static_cast<double>(recent.size());
+    if (smoothed > best) {
+      best = smoothed;
       best_se = log.valid_standard_error;
       report->best_epoch = epoch;
-      report->best_valid_recall20 = best;
+      report->best_valid_recall20 = log.valid_recall20;
       bad = 0;
       best_state.clear();
       for (auto* t : trainable) best_state.push_back(t->detach().clone());
     } else if (++bad >= std::max(1, config_.patience) && epoch >= config_.min_epochs &&
-               (config_.early_stop_se <= 0 || log.valid_recall20 < best - config_.early_stop_se * best_se)) {
+               (config_.early_stop_se <= 0 || smoothed < best - config_.early_stop_se * best_se)) {
       break;
     }
   }

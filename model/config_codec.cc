@@ -87,6 +87,7 @@ absl::Status ValidateConfig(const ModelConfig& c) {
   if (c.patience < 0) return Bad("patience", "must be >= 0");
   if (c.min_epochs < 0) return Bad("min_epochs", "must be >= 0");
   if (!(c.early_stop_se >= 0)) return Bad("early_stop_se", "must be >= 0");
+  if (c.valid_window < 1) return Bad("valid_window", "must be >= 1");
   if (c.threads < 0) return Bad("threads", "must be >= 0 (0 = all cores)");
   return absl::OkStatus();
 }
@@ -162,6 +163,7 @@ absl::StatusOr<ModelConfig> ParseConfigText(const std::string& text) {
   c.init_std = 0.1f;
   c.view_projection = true;
   c.early_stop_se = 0;
+  c.valid_window = 1;
   int line_no = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     ++line_no;

@@ -26,6 +26,7 @@ struct NormAdjacency {
   // For the recency prompt: the age bucket of each undirected edge (RecencyBucket), defined only when the graph
   // carries edge ages and some edge is older than the current segment.
   torch::Tensor edge_bucket;  // int64 [E]
+  torch::Tensor entry_bucket;  // uint8 [2E]: the bucket of each CSR entry's edge (defined with edge_bucket)
 };
 
 // Age in segments -> one of kRecencyBuckets buckets: 0, 1, 2, 3, 4-5, 6-8, 9-15, 16+.
@@ -50,6 +51,12 @@ torch::Tensor ScatterEdgesToNodes(const NormAdjacency& a, const torch::Tensor& w
 // softmax spends most of its time per row for m <= 8; this kernel is a plain parallel loop, with the usual
 // backward gx = y * (gy - <gy, y>).
 torch::Tensor ShortRowSoftmax(const torch::Tensor& x);
+
+// Propagation with a weight per (age bucket, view): out[r] = sum_j Â_rj w[bucket(j), k] x[col_j] per view k (x is
+// [N, K*dk], w [kRecencyBuckets, K]; needs entry_bucket). The recency prompt's form of GatedAdjacencyMatmul: the
+// same product for a gate that depends on the edge only through its bucket, without an [E, K] gate tensor, and
+// with the gradient in w reduced per bucket inside the kernel. Differentiable in x and w.
+torch::Tensor BucketWeightedAdjacencyMatmul(const NormAdjacency& a, const torch::Tensor& x, const torch::Tensor& w);
 
 // Edge-gate propagation: out[r] = sum_j Â_rj gate[edge(j), k] x[col_j] per view k (x is [N, K*dk], gate [E, K]).
 // Differentiable in x and gate.

@@ -72,9 +72,7 @@ RecencyPromptImpl::RecencyPromptImpl(int64_t K) {
   recency_tau = register_parameter("recency_tau", torch::zeros({kRecencyBuckets, K}));
 }
 
-torch::Tensor RecencyPromptImpl::forward(const NormAdjacency& adj) {
-  return (2.0 * torch::sigmoid(recency_tau)).index_select(0, adj.edge_bucket);
-}
+torch::Tensor RecencyPromptImpl::forward() { return 2.0 * torch::sigmoid(recency_tau); }
 
 LayerPromptImpl::LayerPromptImpl(int64_t layers, int64_t K) {
   layer_w = register_parameter("layer_w", torch::zeros({layers + 1, K}));
@@ -106,21 +104,24 @@ torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj, torch::Tensor* e
   auto e = Ego();
   if (ego != nullptr) *ego = e;
   auto x = backbone(e).view({N, K, dk});  // x^(k) = W_k e + c_k
-  if (!prompts_on) return Propagate(x, adj, {}, {}, {}).reshape({N, -1});
+  if (!prompts_on) return Propagate(x, adj, {}, {}, {}, {}).reshape({N, -1});
   if (node_prompt) x = node_prompt(x);        // x̂^(k) = x^(k) + Σ_j α_j p_j
   // The messages: Â, optionally scaled per edge (edge gate, recency), plus the softmax structure term.
   const bool has_edges = adj.edge_user.numel() > 0;
-  torch::Tensor structure_term, edge_weight, layer_weight;
+  torch::Tensor structure_term, edge_weight, bucket_weight, layer_weight;
   if (has_edges && structure_prompt && structure_prompt->form == StructurePrompt::kSoftmax)
     structure_term = structure_prompt->Term(x, adj);  // (Σ_i Â_ui β_ui) S
   if (has_edges && structure_prompt && structure_prompt->form == StructurePrompt::kEdgeGate)
     edge_weight = structure_prompt->Gate(x, adj);  // σ(g_k(...)) on Â_ui
   if (has_edges && recency_prompt && adj.edge_bucket.defined()) {
-    auto by_age = recency_prompt(adj);  // 2σ(τ_k[bucket(age)]) on Â_ui
-    edge_weight = edge_weight.defined() ? edge_weight * by_age : by_age;
+    bucket_weight = recency_prompt();  // 2σ(τ_k[bucket(age)]) on Â_ui
+    if (edge_weight.defined()) {       // with the edge gate: one [E,K] factor
+      edge_weight = edge_weight * bucket_weight.index_select(0, adj.edge_bucket);
+      bucket_weight = torch::Tensor();
+    }
   }
   if (layer_prompt) layer_weight = layer_prompt();
-  auto h = Propagate(x, adj, edge_weight, structure_term, layer_weight);  // h^(k) = mean_l Â^l x̂^(k)
+  auto h = Propagate(x, adj, edge_weight, bucket_weight, structure_term, layer_weight);  // mean_l Â^l x̂^(k)
   if (view_prompt) h = view_prompt(h);                                    // z_i = concat_k(K γ_ik h_i^(k))
   return h.reshape({N, -1});
 }
@@ -129,8 +130,8 @@ torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj, torch::Tensor* e
 // view ([E,K]), plus a per-node term ([N,K,dk]) in every layer, the layer mean optionally weighted ([Lg+1,K], mean
 // 1). All K views share Â, so one N×d product propagates every view at once. [N,K,dk] -> [N,K,dk].
 torch::Tensor Gpt4RecNetImpl::Propagate(const torch::Tensor& x, const NormAdjacency& adj,
-                                        const torch::Tensor& edge_weight, const torch::Tensor& node_term,
-                                        const torch::Tensor& layer_weight) const {
+                                        const torch::Tensor& edge_weight, const torch::Tensor& bucket_weight,
+                                        const torch::Tensor& node_term, const torch::Tensor& layer_weight) const {
   const int64_t N = x.size(0), K = x.size(1), dk = x.size(2), d = K * dk;
   auto weigh = [&](const torch::Tensor& t, int l) {
     return layer_weight.defined() ? (t.view({N, K, dk}) * layer_weight[l].view({1, K, 1})).view({N, d}) : t;
@@ -139,7 +140,13 @@ torch::Tensor Gpt4RecNetImpl::Propagate(const torch::Tensor& x, const NormAdjace
   auto h = x.reshape({N, d});
   auto acc = weigh(h, 0);
   for (int l = 0; l < shape_.layers; ++l) {
-    h = edge_weight.defined() ? GatedAdjacencyMatmul(adj, h, edge_weight) : AdjacencyMatmul(adj, h);
+    if (edge_weight.defined()) {
+      h = GatedAdjacencyMatmul(adj, h, edge_weight);
+    } else if (bucket_weight.defined()) {
+      h = BucketWeightedAdjacencyMatmul(adj, h, bucket_weight);
+    } else {
+      h = AdjacencyMatmul(adj, h);
+    }
     if (term.defined()) h = h + term;
     acc = acc + weigh(h, l + 1);
   }

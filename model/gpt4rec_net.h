@@ -77,7 +77,7 @@ TORCH_MODULE(ViewPrompt);
 // Temporal prompt (ours, README): a per-view weight 2σ(τ[bucket(age)]) ∈ (0, 2) on every edge's message.
 struct RecencyPromptImpl : torch::nn::Module {
   explicit RecencyPromptImpl(int64_t views);
-  torch::Tensor forward(const NormAdjacency& adj);  // [E,K]
+  torch::Tensor forward();  // the weights per age bucket and view, [kRecencyBuckets,K]
   torch::Tensor recency_tau;                         // [kRecencyBuckets,K]; zero = every edge weighs 1
 };
 TORCH_MODULE(RecencyPrompt);
@@ -135,8 +135,11 @@ class Gpt4RecNetImpl : public torch::nn::Module {
   LayerPrompt layer_prompt{nullptr};
 
  private:
+  // Messages scaled per edge ([E,K], edge_weight) or per age bucket ([kRecencyBuckets,K], bucket_weight), not
+  // both; undefined tensors mean "no such factor".
   torch::Tensor Propagate(const torch::Tensor& x, const NormAdjacency& adj, const torch::Tensor& edge_weight,
-                          const torch::Tensor& node_term, const torch::Tensor& layer_weight) const;
+                          const torch::Tensor& bucket_weight, const torch::Tensor& node_term,
+                          const torch::Tensor& layer_weight) const;
   NetShape shape_;
 };
 TORCH_MODULE(Gpt4RecNet);

@@ -90,6 +90,10 @@ struct ModelConfig {
   // > 0: early stopping also needs the last epoch's validation Recall@20 below the best by more than this many
   // standard errors (of the best epoch's mean over validation users); 0: patience alone decides.
   float early_stop_se = 0;
+  // Early stopping and the kept epoch read the mean validation Recall@20 of the last `valid_window` epochs
+  // (fewer at the start), not one epoch's: on a segment's small validation split one epoch's figure swings by
+  // more than training moves it, and a lucky early epoch then stopped training and was kept.
+  int valid_window = 1;
   int threads = 0;             // torch::set_num_threads; 0 = all cores
   uint64_t seed = 42;
 };
@@ -131,6 +135,8 @@ void VisitConfigFields(Config& c, Visitor&& v) {
   v("min_epochs", c.min_epochs, "epochs before early stopping may stop");
   v("early_stop_se", c.early_stop_se,
     "> 0: stopping also needs validation Recall@20 below the best by this many standard errors");
+  v("valid_window", c.valid_window,
+    "early stopping and the kept epoch use the mean validation Recall@20 of the last N epochs");
   v("threads", c.threads, "torch threads for training (0: all cores)");
   v("seed", c.seed, "training seed");
 }
@@ -189,7 +195,7 @@ struct TrainReport {
   int epochs = 0;
   int best_epoch = 0;
   double final_loss = 0;
-  double best_valid_recall20 = 0;
+  double best_valid_recall20 = 0;  // the kept epoch's own validation Recall@20 (not the window's mean)
   double seconds = 0;
   std::vector<EpochLog> log;
 };

@@ -9,6 +9,10 @@ BIN=$BUILD_DIR/bin
 OUT=out/replay
 ML100K=${ML100K:-../shared/data/ml-100k.inter}
 KOUBEI=${KOUBEI:-../shared/data/koubei.inter}
+# KOUBEI_MAX_SEGMENTS=N keeps Koubei's first N segments (0: all); its Retrain epochs on the growing graph make the
+# whole run take hours on a shared 2-core machine. THREADS sets every run's torch threads (0: all cores).
+KOUBEI_MAX_SEGMENTS=${KOUBEI_MAX_SEGMENTS:-0}
+THREADS=${THREADS:-0}
 mkdir -p "$OUT"
 
 declare -a NAMES ARGS
@@ -18,7 +22,7 @@ else
   echo "replay-table: $ML100K absent, ml-100k row skipped" >&2
 fi
 if [ -f "$KOUBEI" ]; then  # ../shared/data/README.md: daily segments, 3-core (most users visit few stores)
-  NAMES+=("koubei"); ARGS+=("--format=recbole --input=$KOUBEI --unit=day --user_core=3 --item_core=3")
+  NAMES+=("koubei"); ARGS+=("--format=recbole --input=$KOUBEI --unit=day --user_core=3 --item_core=3 --max_segments=$KOUBEI_MAX_SEGMENTS")
 else
   echo "replay-table: $KOUBEI absent, koubei row skipped" >&2
 fi
@@ -46,9 +50,9 @@ for i in "${!NAMES[@]}"; do
   dir="$OUT/run$i"
   echo "replay-table: ${NAMES[$i]} ($(date -u +%H:%M:%S))" >&2
   # shellcheck disable=SC2086
-  "$BIN/gpt4rec-replay" ${ARGS[$i]} --strategies=pop,static,finetune,retrain,gpt4rec --out="$dir/base" >/dev/null 2>"$dir.log" || { echo "replay failed: see $dir.log" >&2; exit 1; }
+  "$BIN/gpt4rec-replay" ${ARGS[$i]} --threads="$THREADS" --strategies=pop,static,finetune,retrain,gpt4rec --out="$dir/base" >/dev/null 2>"$dir.log" || { echo "replay failed: see $dir.log" >&2; exit 1; }
   # shellcheck disable=SC2086
-  "$BIN/gpt4rec-replay" ${ARGS[$i]} --strategies=gpt4rec $STRICT --out="$dir/strict" >/dev/null 2>>"$dir.log"
+  "$BIN/gpt4rec-replay" ${ARGS[$i]} --threads="$THREADS" --strategies=gpt4rec $STRICT --out="$dir/strict" >/dev/null 2>>"$dir.log"
   declare -A V=()  # "metric:strategy" -> value, metric R (Recall@20), N (NDCG@20), D (NDCG@20 DEGC)
   while read -r s r n d; do V[R:$s]=$r; V[N:$s]=$n; V[D:$s]=$d; done < <(summary "$dir/base/results.json")
   while read -r _ r n d; do V[R:plus]=$r; V[N:plus]=$n; V[D:plus]=$d; done < <(summary "$dir/strict/results.json")
