@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -41,7 +42,10 @@ class ServerChild {
   // then). false when it exited first (see exit_status() and log()).
   bool Start(const std::string& data_dir, std::vector<std::string> extra = {}) {
     log_path_ = data_dir + ".server.log";
-    std::vector<std::string> args = {GPT4REC_SERVER_BIN, "--addr=127.0.0.1:0", "--data_dir=" + data_dir};
+    // GPT4REC_FAULTS_SERVER runs the same scenarios against another build of the binary (e.g. an older one).
+    const char* binary = std::getenv("GPT4REC_FAULTS_SERVER");
+    std::vector<std::string> args = {binary != nullptr ? binary : GPT4REC_SERVER_BIN, "--addr=127.0.0.1:0",
+                                     "--data_dir=" + data_dir};
     // A flag in `extra` replaces the default of the same name.
     for (auto& f : SmallModelFlags()) {
       const std::string name = f.substr(0, f.find('='));
