@@ -39,12 +39,16 @@ class IngestStreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffe
   }
 
   void OnReadDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    reading_ = false;
-    if (!ok) {  // the client closed its side (or went away): every batch it sent has been answered
-      FinishLocked(grpc::Status::OK);
-      return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reading_ = false;
+      if (!ok) {  // the client closed its side (or went away): every batch it sent has been answered
+        FinishLocked(grpc::Status::OK);
+        return;
+      }
     }
+    // Outside mu_: a refused batch (RESOURCE_EXHAUSTED) calls back at once, on this thread. Nothing else touches
+    // request_ until the batch is done, and no read, write or idle finish can start meanwhile (reading_ false).
     submit_(request_, [this](grpc::Status status, const v1::IngestReply& reply) { OnBatchDone(status, reply); });
   }
 

@@ -109,6 +109,35 @@ TEST_CASE("overload: RESOURCE_EXHAUSTED past the in-flight bound and size limits
     CHECK(Stats(stub.get()).events() == accepted.load());
     CHECK(accepted.load() == static_cast<uint64_t>(ok.load()) * 2000);
   }
+  SECTION("concurrent IngestStreams beyond --max_inflight_ingest=1: refused streams end, none hangs") {
+    std::atomic<int> ended_exhausted{0}, other{0};
+    std::atomic<uint64_t> acked{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&, t] {
+        auto own = Connect(server->port());
+        grpc::ClientContext ctx;
+        WithDeadline(&ctx, 60000);
+        auto stream = own->IngestStream(&ctx);
+        std::thread reader([&] {
+          v1::IngestReply rep;
+          while (stream->Read(&rep)) acked += rep.accepted();
+        });
+        for (int r = 0; r < 6; ++r) {
+          if (!stream->Write(Batch(2000, "s" + std::to_string(t) + "r" + std::to_string(r)))) break;
+        }
+        stream->WritesDone();
+        reader.join();
+        grpc::Status s = stream->Finish();
+        if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) ++ended_exhausted;
+        else if (!s.ok()) ++other;
+      });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(other == 0);
+    CHECK(ended_exhausted >= 1);
+    CHECK(Stats(stub.get()).events() == acked.load());
+  }
 }
 
 TEST_CASE("overload: Recommend beyond --max_pending_recommend gets RESOURCE_EXHAUSTED") {
