@@ -27,8 +27,11 @@ ModelConfig LearningConfig(Strategy s) {
 }
 
 // Mean test Recall@20 over the incremental segments (t >= 1), as the replay protocol reports it.
-double RunStream(Strategy s, const std::vector<StreamSegment>& stream, std::vector<double>* per_segment) {
-  auto m = RecommenderModel::Create(LearningConfig(s)).value();
+double RunStream(Strategy s, const std::vector<StreamSegment>& stream, std::vector<double>* per_segment,
+                 float prompt_lr = ModelConfig().prompt_lr) {
+  ModelConfig config = LearningConfig(s);
+  config.prompt_lr = prompt_lr;
+  auto m = RecommenderModel::Create(config).value();
   double sum = 0;
   for (size_t t = 0; t < stream.size(); ++t) {
     Graph g = AccumulatedGraph(stream, static_cast<int>(t));
@@ -72,20 +75,23 @@ TEST_CASE("GPT4Rec learns a drifting community stream far better than Pop and ra
 
 // On this stream a third of the old users move to another community each segment. Measured (seed 11) with the
 // paper's strict form (old rows frozen, no temporal prompts) and the old backbone: gpt4rec 0.465, static 0.438,
-// finetune 0.594 — frozen rows could not follow. With today's defaults (fixed backbone, rows at the full rate,
-// prompts at 1e-3, temporal prompts): gpt4rec 0.590, static 0.452, finetune 0.570. The check guards both claims:
-// prompt tuning beats doing nothing, and beats finetuning.
-TEST_CASE("prompt tuning follows drift better than not updating at all, and than finetuning", "[model][learning]") {
+// finetune 0.594 — frozen rows could not follow. With today's defaults (prompts at 1e-4, rows at the full rate):
+// gpt4rec 0.567, static 0.452, finetune 0.570; with prompts at 1e-3: gpt4rec 0.590. The real streams chose 1e-4
+// (at 1e-3 GPT4Rec lost 6-11 % to Finetune there, README "Model quality"), so the defaults claim: far ahead of not
+// updating, level with finetuning (within 3 %); and faster prompts are what wins on this kind of drift.
+TEST_CASE("prompt tuning follows drift far better than not updating, level with finetuning", "[model][learning]") {
   StreamSpec spec;
   auto stream = MakeDriftingStream(spec);
-  std::vector<double> g_seg, s_seg, f_seg;
+  std::vector<double> g_seg, s_seg, f_seg, fast_seg;
   const double gpt4rec = RunStream(Strategy::kGpt4Rec, stream, &g_seg);
   const double stat = RunStream(Strategy::kStatic, stream, &s_seg);
   const double finetune = RunStream(Strategy::kFinetune, stream, &f_seg);
-  std::fprintf(stderr, "mean incremental Recall@20: gpt4rec=%.4f static=%.4f finetune=%.4f\n", gpt4rec, stat,
-               finetune);
-  REQUIRE(gpt4rec > stat);
-  REQUIRE(gpt4rec > finetune);
+  const double fast_prompts = RunStream(Strategy::kGpt4Rec, stream, &fast_seg, 1e-3f);
+  std::fprintf(stderr, "mean incremental Recall@20: gpt4rec=%.4f static=%.4f finetune=%.4f gpt4rec(prompt_lr 1e-3)=%.4f\n",
+               gpt4rec, stat, finetune, fast_prompts);
+  REQUIRE(gpt4rec > 1.15 * stat);
+  REQUIRE(gpt4rec > 0.97 * finetune);
+  REQUIRE(fast_prompts > finetune);
 }
 
 }  // namespace
