@@ -255,6 +255,7 @@ int main(int argc, char** argv) {
                 (long long)rep.open_segment_start(), rep.closed_segments());
     std::printf("model version %llu, training queue %u%s\n", (unsigned long long)rep.model_version(),
                 rep.training_queue(), rep.training_now() ? " (training now)" : "");
+    if (!rep.training_error().empty()) std::printf("training paused: %s\n", rep.training_error().c_str());
     if (rep.has_last_training()) {
       const auto& t = rep.last_training();
       std::printf("last training: segment %u -> version %llu, %s, %u epochs, loss %.4f, valid Recall@20 %.4f, "

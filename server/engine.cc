@@ -97,6 +97,7 @@ EngineStats Engine::GetStats() const {
   stats.model_version = serving()->version;
   stats.training_queue = trainer_->queued();
   stats.training_now = trainer_->training_now();
+  stats.training_error = trainer_->last_error();
   std::lock_guard<std::mutex> lock(summary_mu_);
   stats.last_training = last_training_;
   return stats;

@@ -63,6 +63,7 @@ struct EngineStats {
   uint64_t model_version = 0;
   uint32_t training_queue = 0;
   bool training_now = false;
+  std::string training_error;  // SegmentTrainer::last_error
   TrainingSummary last_training;
 };
 

@@ -281,6 +281,7 @@ grpc::Status RecommenderService::GetStats(grpc::ServerContext* context, const v1
   reply->set_model_version(stats.model_version);
   reply->set_training_queue(stats.training_queue);
   reply->set_training_now(stats.training_now);
+  reply->set_training_error(stats.training_error);
   if (stats.last_training.present) {
     // The summary's JSON form has the proto's field names (server/training_summary.h): no second field list.
     const auto parsed = google::protobuf::util::JsonStringToMessage(TrainingSummaryJson(stats.last_training).dump(),

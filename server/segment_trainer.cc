@@ -68,6 +68,11 @@ bool SegmentTrainer::training_now() const {
   return running_;
 }
 
+std::string SegmentTrainer::last_error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_error_;
+}
+
 bool SegmentTrainer::WaitIdle(int timeout_ms) {
   std::unique_lock<std::mutex> lock(mu_);
   return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
@@ -98,6 +103,7 @@ void SegmentTrainer::Loop() {
         // and let an operator look; a restart retries.
         spdlog::error("training segment {} failed: {}; training paused until restart", segment,
                       status.ToString());
+        last_error_ = absl::StrCat("segment ", segment, ": ", status.ToString());
         target_ = trained_;
       }
     }

@@ -62,6 +62,8 @@ class SegmentTrainer {
   int64_t trained_segment() const;  // -1 before the first training
   uint32_t queued() const;          // segments waiting or training
   bool training_now() const;
+  // Why training is paused: the failed segment and its error; empty while nothing has failed since the start.
+  std::string last_error() const;
   bool WaitIdle(int timeout_ms);
 
   // Held while the checkpoint is written; copy the model files under it for a consistent backup.
@@ -83,6 +85,7 @@ class SegmentTrainer {
   int64_t target_ = -1;   // train through this segment
   bool running_ = false;
   bool stopping_ = false;
+  std::string last_error_;
   std::atomic<bool> cancel_{false};  // read by the model between training batches
   std::mutex files_mu_;
   std::thread thread_;

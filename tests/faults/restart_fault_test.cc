@@ -2,6 +2,7 @@
 // which is what such a kill leaves now that the checkpoint is written first): the restarted server serves the
 // checkpoint's segment at once and does not train that segment a second time.
 #include <filesystem>
+#include <fstream>
 
 #include <catch2/catch.hpp>
 
@@ -54,5 +55,51 @@ TEST_CASE("checkpoint ahead of serving.bin after a kill: served at once, not ret
   REQUIRE(stub->Recommend(&ctx, req, &out).ok());
   CHECK(out.model_version() == 2);
   CHECK(out.source() == v1::MODEL);
+  CHECK(server.Terminate() == 0);
+}
+
+// A training that fails (here: the checkpoint cannot be written, a directory squats on its temp file) is not a
+// crash: the server keeps serving, GetStats says why training is paused, and a restart after the cause is gone
+// trains the segment from the last checkpoint.
+TEST_CASE("a failed training is reported in GetStats, the server keeps serving, a restart retries it") {
+  gpt4rec::testing::TempDir dir("faults-trainfail");
+  const std::string data = dir / "data";
+  const fs::path squatter = fs::path(data) / "model" / "model.ckpt.tmp";
+  ServerChild server;
+  REQUIRE(server.Start(data));
+  auto stub = server.Connect();
+  v1::IngestReply rep;
+  REQUIRE(IngestBatch(stub.get(), Communities(30, 20, 5, 1000), &rep).ok());
+  fs::create_directories(squatter);
+  { std::ofstream(squatter / "keep") << "x"; }  // non-empty: the writer's remove() of its temp file fails
+  {
+    grpc::ClientContext ctx;
+    Deadline(&ctx, 10000);
+    v1::CloseSegmentReply closed;
+    REQUIRE(stub->CloseSegment(&ctx, v1::CloseSegmentRequest(), &closed).ok());
+  }
+  REQUIRE(PollUntil([&] { return !Stats(stub.get()).training_error().empty(); }, std::chrono::seconds(120)));
+  const auto stats = Stats(stub.get());
+  CHECK(stats.training_error().find("segment 0") == 0);
+  CHECK(stats.training_error().find("model checkpoint") != std::string::npos);
+  CHECK(stats.model_version() == 0);
+  CHECK_FALSE(stats.training_now());
+  {
+    grpc::ClientContext ctx;
+    Deadline(&ctx, 10000);
+    v1::RecommendRequest req;
+    req.set_user_id("a1");
+    v1::RecommendReply out;
+    REQUIRE(stub->Recommend(&ctx, req, &out).ok());  // the process is alive and answers (no model yet)
+    CHECK(out.model_version() == 0);
+  }
+  CHECK(server.Terminate() == 0);
+
+  fs::remove_all(squatter);
+  REQUIRE(server.Start(data));
+  stub = server.Connect();
+  REQUIRE(PollUntil([&] { return Stats(stub.get()).model_version() >= 1 && !Stats(stub.get()).training_now(); },
+                    std::chrono::seconds(120)));
+  CHECK(Stats(stub.get()).training_error().empty());
   CHECK(server.Terminate() == 0);
 }
