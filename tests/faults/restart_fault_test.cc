@@ -14,13 +14,31 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void CloseAndTrain(v1::Recommender::Stub* stub, uint64_t version) {
+void CloseSegment(v1::Recommender::Stub* stub) {
   grpc::ClientContext ctx;
   Deadline(&ctx, 10000);
   v1::CloseSegmentReply closed;
   REQUIRE(stub->CloseSegment(&ctx, v1::CloseSegmentRequest(), &closed).ok());
+}
+
+void WaitForModel(v1::Recommender::Stub* stub, uint64_t version) {
   REQUIRE(PollUntil([&] { return Stats(stub).model_version() >= version && !Stats(stub).training_now(); },
                     std::chrono::seconds(120)));
+}
+
+void CloseAndTrain(v1::Recommender::Stub* stub, uint64_t version) {
+  CloseSegment(stub);
+  WaitForModel(stub, version);
+}
+
+v1::RecommendReply RecommendOk(v1::Recommender::Stub* stub, const std::string& user) {
+  grpc::ClientContext ctx;
+  Deadline(&ctx, 10000);
+  v1::RecommendRequest req;
+  req.set_user_id(user);
+  v1::RecommendReply out;
+  REQUIRE(stub->Recommend(&ctx, req, &out).ok());
+  return out;
 }
 
 }  // namespace
@@ -47,12 +65,7 @@ TEST_CASE("checkpoint ahead of serving.bin after a kill: served at once, not ret
   CHECK(stats.model_version() == 2);  // re-exported from the checkpoint, the version after serving.bin's
   CHECK(stats.training_queue() == 0);  // segment 1 is not queued for a second training
   CHECK_FALSE(stats.training_now());
-  grpc::ClientContext ctx;
-  Deadline(&ctx, 10000);
-  v1::RecommendRequest req;
-  req.set_user_id("ax1");
-  v1::RecommendReply out;
-  REQUIRE(stub->Recommend(&ctx, req, &out).ok());
+  const v1::RecommendReply out = RecommendOk(stub.get(), "ax1");
   CHECK(out.model_version() == 2);
   CHECK(out.source() == v1::MODEL);
   CHECK(server.Terminate() == 0);
@@ -72,34 +85,20 @@ TEST_CASE("a failed training is reported in GetStats, the server keeps serving, 
   REQUIRE(IngestBatch(stub.get(), Communities(30, 20, 5, 1000), &rep).ok());
   fs::create_directories(squatter);
   { std::ofstream(squatter / "keep") << "x"; }  // non-empty: the writer's remove() of its temp file fails
-  {
-    grpc::ClientContext ctx;
-    Deadline(&ctx, 10000);
-    v1::CloseSegmentReply closed;
-    REQUIRE(stub->CloseSegment(&ctx, v1::CloseSegmentRequest(), &closed).ok());
-  }
+  CloseSegment(stub.get());
   REQUIRE(PollUntil([&] { return !Stats(stub.get()).training_error().empty(); }, std::chrono::seconds(120)));
   const auto stats = Stats(stub.get());
   CHECK(stats.training_error().find("segment 0") == 0);
   CHECK(stats.training_error().find("model checkpoint") != std::string::npos);
   CHECK(stats.model_version() == 0);
   CHECK_FALSE(stats.training_now());
-  {
-    grpc::ClientContext ctx;
-    Deadline(&ctx, 10000);
-    v1::RecommendRequest req;
-    req.set_user_id("a1");
-    v1::RecommendReply out;
-    REQUIRE(stub->Recommend(&ctx, req, &out).ok());  // the process is alive and answers (no model yet)
-    CHECK(out.model_version() == 0);
-  }
+  CHECK(RecommendOk(stub.get(), "a1").model_version() == 0);  // the process is alive and answers (no model yet)
   CHECK(server.Terminate() == 0);
 
   fs::remove_all(squatter);
   REQUIRE(server.Start(data));
   stub = server.Connect();
-  REQUIRE(PollUntil([&] { return Stats(stub.get()).model_version() >= 1 && !Stats(stub.get()).training_now(); },
-                    std::chrono::seconds(120)));
+  WaitForModel(stub.get(), 1);
   CHECK(Stats(stub.get()).training_error().empty());
   CHECK(server.Terminate() == 0);
 }
