@@ -6,7 +6,8 @@ namespace gpt4rec::model {
 
 bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std::vector<int32_t>& pos_users,
                       const std::vector<int32_t>& pos_items, const ValidSet& valid, bool prompt_tuning,
-                      const std::atomic<bool>* cancel, const EpochCallback& on_epoch, TrainReport* report) {
+                      const LspTargets* lsp, const std::atomic<bool>* cancel, const EpochCallback& on_epoch,
+                      TrainReport* report) {
   // Parameter groups. Prompt tuning: prompts at prompt_lr, new rows at new_embedding_lr (0: prompt_lr), old rows
   // at old_embedding_lr; the backbone (and old rows when old_embedding_lr is 0) is frozen — not given to the
   // optimiser, requires_grad off, so it stays bitwise unchanged. Otherwise everything trains at lr, except the
@@ -101,6 +102,10 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
         reg = (zu.pow(2).sum() + zi.pow(2).sum() + zj.pow(2).sum() / neg) / (2.0 * B);
       }
       auto loss = bpr + config_.l2 * reg;
+      if (lsp != nullptr && config_.lsp_weight > 0) {  // lsp: the batch's old users and items (ids per side)
+        loss = loss + config_.lsp_weight *
+                          LspLoss(net_->user_old, net_->item_old, *lsp, bu, torch::cat({bi, bj}) - U);
+      }
       opt.zero_grad();
       loss.backward();
       opt.step();

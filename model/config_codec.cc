@@ -15,8 +15,12 @@ absl::StatusOr<Strategy> ParseStrategy(const std::string& name) {
   if (name == "finetune") return Strategy::kFinetune;
   if (name == "retrain") return Strategy::kRetrain;
   if (name == "gpt4rec") return Strategy::kGpt4Rec;
-  return absl::InvalidArgumentError(
-      absl::StrCat("strategy: unknown '", name, "' (pop, static, finetune, retrain, gpt4rec)"));
+  if (name == "lsp") return Strategy::kLsp;
+  if (name == "replay_uniform") return Strategy::kReplayUniform;
+  if (name == "replay_inverse_degree") return Strategy::kReplayInverseDegree;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "strategy: unknown '", name,
+      "' (pop, static, finetune, retrain, gpt4rec, lsp, replay_uniform, replay_inverse_degree)"));
 }
 
 std::string StrategyName(Strategy s) {
@@ -26,8 +30,15 @@ std::string StrategyName(Strategy s) {
     case Strategy::kFinetune: return "finetune";
     case Strategy::kRetrain: return "retrain";
     case Strategy::kGpt4Rec: return "gpt4rec";
+    case Strategy::kLsp: return "lsp";
+    case Strategy::kReplayUniform: return "replay_uniform";
+    case Strategy::kReplayInverseDegree: return "replay_inverse_degree";
   }
   return "unknown";
+}
+
+bool ReadsOldData(Strategy s) {
+  return s == Strategy::kRetrain || s == Strategy::kReplayUniform || s == Strategy::kReplayInverseDegree;
 }
 
 std::string TrainModeName(TrainMode m) {
@@ -37,6 +48,8 @@ std::string TrainModeName(TrainMode m) {
     case TrainMode::kPromptTuning: return "prompt_tuning";
     case TrainMode::kFinetune: return "finetune";
     case TrainMode::kRetrain: return "retrain";
+    case TrainMode::kLsp: return "lsp";
+    case TrainMode::kReplay: return "replay";
   }
   return "none";
 }
@@ -88,6 +101,10 @@ absl::Status ValidateConfig(const ModelConfig& c) {
   if (c.min_epochs < 0) return Bad("min_epochs", "must be >= 0");
   if (!(c.early_stop_se >= 0)) return Bad("early_stop_se", "must be >= 0");
   if (c.valid_window < 1) return Bad("valid_window", "must be >= 1");
+  if (!(c.lsp_weight >= 0)) return Bad("lsp_weight", "must be >= 0");
+  if (c.lsp_neighbours < 1 || c.lsp_neighbours > 1024) return Bad("lsp_neighbours", "must be in 1..1024");
+  if (!(c.replay_ratio >= 0) || c.replay_ratio > 100) return Bad("replay_ratio", "must be in 0..100");
+  if (c.reservoir_size < 0) return Bad("reservoir_size", "must be >= 0 (0: every old edge)");
   if (c.threads < 0) return Bad("threads", "must be >= 0 (0 = all cores)");
   return absl::OkStatus();
 }

@@ -23,6 +23,7 @@
 #include "model/csr_spmm.h"
 #include "model/gpt4rec_net.h"
 #include "model/graph_ops.h"
+#include "model/lsp_distill.h"
 #include "model/recommender_model.h"
 #include "model/validation_metric.h"
 
@@ -98,6 +99,8 @@ class ModelImpl final : public RecommenderModel {
   absl::Status Restore(const CheckpointContents& c);
   // Test seam (test_support.h): the next training step throws a c10::Error, as a failing torch op would.
   void ThrowOnNextStep() { throw_on_next_step_ = true; }
+  // Test seam: the last lsp update's teacher and targets (null before one).
+  const LspTargets* last_lsp() const { return lsp_.get(); }
 
  private:
   absl::StatusOr<TrainReport> UpdateUnguarded(const SegmentInput& input, const EpochCallback& on_epoch);
@@ -106,9 +109,14 @@ class ModelImpl final : public RecommenderModel {
   absl::Status SaveUnguarded(const std::string& path) const;
   absl::Status ValidateInput(const SegmentInput& input) const;
   // false: cancelled through `cancel` before finishing.
+  // `lsp` (lsp strategy only, else null): the distillation targets added to every step's loss.
   bool Train(const BipartiteCsr& g, const NormAdjacency& adj, const std::vector<int32_t>& pos_users,
              const std::vector<int32_t>& pos_items, const ValidSet& valid, bool prompt_tuning,
-             const std::atomic<bool>* cancel, const EpochCallback& on_epoch, TrainReport* report);
+             const LspTargets* lsp, const std::atomic<bool>* cancel, const EpochCallback& on_epoch,
+             TrainReport* report);
+  // Replay strategies: appends the replayed old edges (drawn from the previous graph's reservoir) to the
+  // positives; returns how many.
+  int64_t AddReplayedEdges(std::vector<int32_t>* pos_users, std::vector<int32_t>* pos_items) const;
   // Computes z over the last graph and publishes it for Score/ExportEmbeddings.
   void PublishEmbeddings();
   void SetGraph(Graph graph);
@@ -119,6 +127,10 @@ class ModelImpl final : public RecommenderModel {
   Graph graph_;                           // the last accumulated graph
   std::unique_ptr<BipartiteCsr> bip_;     // its prepared form
   std::unique_ptr<NormAdjacency> adj_;    // and its Â (autograd keeps a pointer to it during training)
+
+  // lsp: the last update's frozen teacher rows and targets. Kept after the update for the test seam; one copy of
+  // the ID tables, replaced at the next update.
+  std::unique_ptr<LspTargets> lsp_;
 
   bool throw_on_next_step_ = false;
   mutable std::shared_mutex mu_;          // guards the serving cache below

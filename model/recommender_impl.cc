@@ -1,7 +1,10 @@
 // RecommenderModel's entry points and the per-segment strategy dispatch: what each strategy does with a new
 // segment (design page §3–4). The class is in model_impl.h; its other concerns have files of their own.
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 #include "model/model_impl.h"
+#include "model/replay_reservoir.h"
 #include "model/test_support.h"
 
 namespace gpt4rec::model {
@@ -75,13 +78,27 @@ absl::StatusOr<TrainReport> ModelImpl::UpdateUnguarded(const SegmentInput& input
       net_->AppendRows(new_u, new_i);
       if (s == Strategy::kFinetune) report.mode = TrainMode::kFinetune;
       if (s == Strategy::kGpt4Rec) report.mode = TrainMode::kPromptTuning;
+      if (s == Strategy::kLsp) {
+        report.mode = TrainMode::kLsp;
+        // The teacher: the previous segment's rows (user_old/item_old before this segment's training), cloned.
+        lsp_ = std::make_unique<LspTargets>(BuildLspTargets(*bip, net_->user_old, net_->item_old,
+                                                            config_.lsp_neighbours,
+                                                            MixSeed(config_.seed ^ 0x15b, static_cast<uint64_t>(segments_))));
+      }
+      if (s == Strategy::kReplayUniform || s == Strategy::kReplayInverseDegree) {
+        report.mode = TrainMode::kReplay;
+        report.replayed_edges = AddReplayedEdges(&pos_u, &pos_i);
+      }
     }
+    report.reads_old_data = ReadsOldData(s) && report.mode != TrainMode::kTrain;
     if (report.mode != TrainMode::kNone) {
       ValidSet valid = GroupValid(input.valid, g.num_users, g.num_items);
       // The epochs' draws (shuffles) get their own seed, so they do not depend on how many prompt tensors the
       // network drew at creation: GPT4Rec's backbone-only segment 0 is then Finetune's, bitwise.
       torch::manual_seed(MixSeed(config_.seed ^ 0x7e57, static_cast<uint64_t>(segments_)));
-      if (!Train(*bip, *adj, pos_u, pos_i, valid, report.mode == TrainMode::kPromptTuning, input.cancel, on_epoch, &report)) {
+      const LspTargets* lsp = report.mode == TrainMode::kLsp ? lsp_.get() : nullptr;
+      if (!Train(*bip, *adj, pos_u, pos_i, valid, report.mode == TrainMode::kPromptTuning, lsp, input.cancel,
+                 on_epoch, &report)) {
         return absl::CancelledError(absl::StrCat("training of segment ", segments_, " was cancelled"));
       }
     }
@@ -94,6 +111,22 @@ absl::StatusOr<TrainReport> ModelImpl::UpdateUnguarded(const SegmentInput& input
   ++segments_;
   report.seconds = Since(t0);
   return report;
+}
+
+int64_t ModelImpl::AddReplayedEdges(std::vector<int32_t>* pos_users, std::vector<int32_t>* pos_items) const {
+  // graph_ is still the previous segment's accumulated graph: the old edges. The reservoir's hash seed is fixed
+  // across segments (so a bounded reservoir evolves as one); the draws get a seed per segment.
+  const EdgeList reservoir = ReservoirEdges(graph_, config_.reservoir_size, MixSeed(config_.seed, 0x7e5e7));
+  const auto weighting = config_.strategy == Strategy::kReplayInverseDegree ? ReplayWeighting::kInverseDegree
+                                                                            : ReplayWeighting::kUniform;
+  const int64_t draws =
+      std::llround(static_cast<double>(config_.replay_ratio) * static_cast<double>(graph_.indices.size()));
+  const EdgeList replayed =
+      DrawnEdges(reservoir, DrawCounts(ReplayWeights(reservoir, weighting), draws,
+                                       MixSeed(config_.seed ^ 0x4e91a, static_cast<uint64_t>(segments_))));
+  pos_users->insert(pos_users->end(), replayed.users.begin(), replayed.users.end());
+  pos_items->insert(pos_items->end(), replayed.items.begin(), replayed.items.end());
+  return static_cast<int64_t>(replayed.size());
 }
 
 absl::StatusOr<std::unique_ptr<RecommenderModel>> RecommenderModel::Create(const ModelConfig& config) {
@@ -134,6 +167,39 @@ absl::Status ThrowOnNextTrainingStep(RecommenderModel& model) {
   if (impl == nullptr) return absl::InvalidArgumentError("ThrowOnNextTrainingStep: not a gpt4rec model");
   impl->ThrowOnNextStep();
   return absl::OkStatus();
+}
+
+absl::StatusOr<LspTeacherState> LastLspTeacher(const RecommenderModel& model) {
+  const auto* impl = dynamic_cast<const ModelImpl*>(&model);
+  if (impl == nullptr) return absl::InvalidArgumentError("LastLspTeacher: not a gpt4rec model");
+  const LspTargets* t = impl->last_lsp();
+  if (t == nullptr) return absl::FailedPreconditionError("LastLspTeacher: no lsp update yet");
+  auto floats = [](const torch::Tensor& x) {
+    auto c = x.contiguous();
+    return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  };
+  auto longs = [](const torch::Tensor& x) {
+    auto c = x.contiguous();
+    return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+  };
+  auto flags = [](const torch::Tensor& x) {
+    auto c = x.to(torch::kUInt8).contiguous();
+    return std::vector<uint8_t>(c.data_ptr<uint8_t>(), c.data_ptr<uint8_t>() + c.numel());
+  };
+  LspTeacherState s;
+  s.old_users = static_cast<int32_t>(t->teacher_users.size(0));
+  s.old_items = static_cast<int32_t>(t->teacher_items.size(0));
+  s.dim = static_cast<int32_t>(t->teacher_users.size(1));
+  s.neighbours = static_cast<int32_t>(t->user_neighbours.size(1));
+  s.teacher_users = floats(t->teacher_users);
+  s.teacher_items = floats(t->teacher_items);
+  s.user_neighbours = longs(t->user_neighbours);
+  s.item_neighbours = longs(t->item_neighbours);
+  s.user_log_target = floats(t->user_log_target);
+  s.item_log_target = floats(t->item_log_target);
+  s.user_valid = flags(t->user_valid);
+  s.item_valid = flags(t->item_valid);
+  return s;
 }
 
 }  // namespace gpt4rec::model

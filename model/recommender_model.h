@@ -24,9 +24,16 @@ enum class Strategy {
   kFinetune,  // same backbone without prompts; every parameter keeps training on each new segment
   kRetrain,   // from scratch on the whole accumulated graph at every segment
   kGpt4Rec,   // segment 0 from scratch, then prompt tuning: backbone frozen, old embeddings frozen or slow
+  // The paper's continual-learning baselines: Finetune's backbone, rates and early stopping, plus one extra.
+  kLsp,                  // + local structure preservation distillation against the previous segment's frozen rows
+  kReplayUniform,        // + replayed old edges, drawn uniformly from the reservoir
+  kReplayInverseDegree,  // + replayed old edges, drawn with probability 1 / (user's degree in the reservoir)
 };
 absl::StatusOr<Strategy> ParseStrategy(const std::string& name);  // "pop", "static", "finetune", ...
 std::string StrategyName(Strategy s);
+// Whether the strategy's update reads edges of earlier segments as training examples (Retrain and the replay
+// strategies; the accumulated graph every strategy propagates over does not count).
+bool ReadsOldData(Strategy s);
 
 // Structure prompt form: the design page's cheap softmax-over-M form, or a scalar gate on Â's entries.
 enum class StructurePrompt { kSoftmax, kEdgeGate, kOff };
@@ -96,6 +103,15 @@ struct ModelConfig {
   // (fewer at the start), not one epoch's: on a segment's small validation split one epoch's figure swings by
   // more than training moves it, and a lucky early epoch then stopped training and was kept.
   int valid_window = 1;
+  // Continual-learning baselines (README, "Continual-learning baselines"). lsp: the distillation term's weight
+  // and the neighbours sampled per node (DEGC's LSP_s samples 10); the weight was chosen on ml-100k from a grid.
+  float lsp_weight = 1.0f;
+  int lsp_neighbours = 10;
+  // Replay: each incremental segment trains on its own edges plus the distinct edges of round(replay_ratio x old
+  // edges) draws with replacement from the reservoir (DEGC: replay_ratio 0.2). reservoir_size 0: every old edge
+  // (DEGC's README commands, `-rs full`); N > 0: a uniform sample of N old edges, kept like a reservoir.
+  float replay_ratio = 0.2f;
+  int64_t reservoir_size = 0;
   int threads = 0;             // torch::set_num_threads; 0 = all cores
   uint64_t seed = 42;
 };
@@ -103,12 +119,14 @@ struct ModelConfig {
 // The one list of ModelConfig's fields. Every consumer walks it — the checkpoint codec, the server's and the
 // replay's flags (model/config_flags.h), the JSON reports (model/config_json.h), the benches — so a new
 // hyper-parameter is its member above plus one line here. `v(name, member, help)` is called once per field, in
-// this order; `member` is an int&, float&, bool&, uint64_t&, Strategy& or StructurePrompt& (const for a const
+// this order; `member` is an int&, float&, bool&, int64_t&, uint64_t&, Strategy& or StructurePrompt& (const for a const
 // config). The name is the flag (--name), the JSON key and the checkpoint key; the member's initialiser is the
 // default.
 template <class Config, class Visitor>
 void VisitConfigFields(Config& c, Visitor&& v) {
-  v("strategy", c.strategy, "model update strategy: gpt4rec | finetune | retrain | static | pop");
+  v("strategy", c.strategy,
+    "model update strategy: gpt4rec | finetune | retrain | static | pop | lsp | replay_uniform | "
+    "replay_inverse_degree");
   v("dim", c.dim, "embedding dimension d");
   v("views", c.views, "disentangled views K (d / K dims each)");
   v("node_prompts", c.node_prompts, "node-level prompts L per view");
@@ -139,6 +157,10 @@ void VisitConfigFields(Config& c, Visitor&& v) {
     "> 0: stopping also needs validation Recall@20 below the best by this many standard errors");
   v("valid_window", c.valid_window,
     "early stopping and the kept epoch use the mean validation Recall@20 of the last N epochs");
+  v("lsp_weight", c.lsp_weight, "lsp: weight of the local structure distillation term");
+  v("lsp_neighbours", c.lsp_neighbours, "lsp: neighbours sampled per node for the distillation term");
+  v("replay_ratio", c.replay_ratio, "replay_*: draws from the reservoir per segment, as a share of the old edges");
+  v("reservoir_size", c.reservoir_size, "replay_*: reservoir capacity in edges (0: every old edge)");
   v("threads", c.threads, "torch threads for training (0: all cores)");
   v("seed", c.seed, "training seed");
 }
@@ -188,8 +210,10 @@ enum class TrainMode {
   kPromptTuning,  // GPT4Rec's update: prompts and rows, the backbone frozen
   kFinetune,      // every parameter trained on the new segment
   kRetrain,       // from scratch on the accumulated graph
+  kLsp,           // finetune plus the local structure distillation term
+  kReplay,        // finetune on the segment's edges plus replayed old ones
 };
-std::string TrainModeName(TrainMode m);  // "none", "train", "prompt_tuning", "finetune", "retrain"
+std::string TrainModeName(TrainMode m);  // "none", "train", "prompt_tuning", "finetune", "retrain", "lsp", "replay"
 
 struct TrainReport {
   int segment = 0;
@@ -199,6 +223,8 @@ struct TrainReport {
   double final_loss = 0;
   double best_valid_recall20 = 0;  // the kept epoch's own validation Recall@20 (not the window's mean)
   double seconds = 0;
+  bool reads_old_data = false;  // trained on edges of earlier segments (retrain, replay)
+  int64_t replayed_edges = 0;   // replay: distinct old edges added to the segment's positives
   std::vector<EpochLog> log;
 };
 

@@ -7,6 +7,7 @@
 //     back to check what training changed.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -36,5 +37,18 @@ absl::Status SetEpochs(RecommenderModel& model, int max_epochs, int min_epochs);
 // Makes the next training step throw a c10::Error inside LibTorch, as a failing op would, to check that the
 // contract returns it as a Status (INTERNAL naming the entry point) instead of letting it escape.
 absl::Status ThrowOnNextTrainingStep(RecommenderModel& model);
+
+// The lsp strategy's last update: the teacher's rows (frozen copies of the previous model's ID rows, row-major
+// old_users × dim and old_items × dim), each old node's drawn neighbours (old × neighbours, ids on the other
+// side), the teacher's log-probabilities over them and whether the node has any old neighbour.
+// FAILED_PRECONDITION before an lsp update at t >= 1.
+struct LspTeacherState {
+  int32_t old_users = 0, old_items = 0, dim = 0, neighbours = 0;
+  std::vector<float> teacher_users, teacher_items;
+  std::vector<int64_t> user_neighbours, item_neighbours;
+  std::vector<float> user_log_target, item_log_target;
+  std::vector<uint8_t> user_valid, item_valid;
+};
+absl::StatusOr<LspTeacherState> LastLspTeacher(const RecommenderModel& model);
 
 }  // namespace gpt4rec::model

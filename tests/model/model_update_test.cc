@@ -2,6 +2,7 @@
 // baselines, checkpoints, determinism, input errors. Internals are read back through the checkpoint format.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -463,6 +464,105 @@ TEST_CASE("training is deterministic under a seed", "[model]") {
     REQUIRE(m->Score({0, 7, 130}, &scores).ok());
   }
   REQUIRE(runs[0] == runs[1]);
+}
+
+}  // namespace
+}  // namespace gpt4rec::model
+
+namespace gpt4rec::model {
+namespace {
+
+// Scores of a few users after segments 0..t.
+std::vector<float> ScoresAfter(const ModelConfig& config, Stepper& s, int t, std::vector<TrainReport>* reports) {
+  auto m = RecommenderModel::Create(config).value();
+  for (int k = 0; k <= t; ++k) reports->push_back(s.Run(*m, k));
+  std::vector<float> out;
+  REQUIRE(m->Score({0, 1, 2, 50, 119}, &out).ok());
+  return out;
+}
+
+TEST_CASE("the continual-learning baselines are Finetune plus exactly their extra: off, they are Finetune bitwise",
+          "[model]") {
+  Stepper s;
+  std::vector<TrainReport> fr;
+  const std::vector<float> finetune = ScoresAfter(SmallConfig(Strategy::kFinetune), s, 1, &fr);
+  REQUIRE_FALSE(fr[1].reads_old_data);
+
+  ModelConfig lsp_off = SmallConfig(Strategy::kLsp);
+  lsp_off.lsp_weight = 0;
+  ModelConfig replay_off = SmallConfig(Strategy::kReplayInverseDegree);
+  replay_off.replay_ratio = 0;
+  for (const ModelConfig& off : {lsp_off, replay_off}) {
+    INFO(StrategyName(off.strategy));
+    std::vector<TrainReport> r;
+    REQUIRE(ScoresAfter(off, s, 1, &r) == finetune);
+    REQUIRE(r[0].mode == TrainMode::kTrain);
+    REQUIRE(r[1].replayed_edges == 0);
+  }
+  // On, each changes the model, and only the replay strategies read old data.
+  for (Strategy st : {Strategy::kLsp, Strategy::kReplayUniform, Strategy::kReplayInverseDegree}) {
+    INFO(StrategyName(st));
+    std::vector<TrainReport> r;
+    REQUIRE(ScoresAfter(SmallConfig(st), s, 1, &r) != finetune);
+    REQUIRE(r[1].mode == (st == Strategy::kLsp ? TrainMode::kLsp : TrainMode::kReplay));
+    REQUIRE(r[1].reads_old_data == (st != Strategy::kLsp));
+    REQUIRE_FALSE(r[0].reads_old_data);
+    if (st != Strategy::kLsp) {
+      // 0.2 x the old edges drawn with replacement: at most that many distinct, and not far below for uniform
+      // draws over many more edges than draws.
+      const double draws = std::round(0.2 * static_cast<double>(s.graphs[0].indices.size()));
+      REQUIRE(r[1].replayed_edges <= draws);
+      REQUIRE(r[1].replayed_edges > 0.8 * draws);
+    }
+  }
+}
+
+TEST_CASE("lsp distils against the previous model's frozen rows: the teacher is bitwise the segment-0 model",
+          "[model]") {
+  TempDir dir("model-lsp");
+  Stepper s;
+  auto m = RecommenderModel::Create(SmallConfig(Strategy::kLsp)).value();
+  s.Run(*m, 0);
+  REQUIRE(LastLspTeacher(*m).status().code() == absl::StatusCode::kFailedPrecondition);
+  auto seg0 = Snapshot(*m, dir, "seg0.ckpt");
+  s.Run(*m, 1);
+  auto seg1 = Snapshot(*m, dir, "seg1.ckpt");
+  auto teacher = LastLspTeacher(*m);
+  REQUIRE(teacher.ok());
+  const std::vector<float> u0 = Floats(seg0.arrays.at("user_emb")), i0 = Floats(seg0.arrays.at("item_emb"));
+  const std::vector<float> u1 = Floats(seg1.arrays.at("user_emb"));
+  // The teacher is the segment-0 model, bitwise, after a whole segment of training of the student ...
+  REQUIRE(teacher->teacher_users == u0);
+  REQUIRE(teacher->teacher_items == i0);
+  // ... which did move the same rows.
+  REQUIRE(std::vector<float>(u1.begin(), u1.begin() + u0.size()) != u0);
+  // Targets: log softmax over each old user's drawn neighbours of the segment-0 rows' dot products, and every
+  // drawn neighbour is an old item the user has an edge to.
+  const int d = teacher->dim, K = teacher->neighbours;
+  REQUIRE(K == 10);
+  const Graph& g = s.graphs[1];
+  int checked = 0;
+  for (int32_t u = 0; u < teacher->old_users; ++u) {
+    if (!teacher->user_valid[u]) continue;
+    std::vector<double> dot(K);
+    double mx = -1e300;
+    for (int k = 0; k < K; ++k) {
+      const int64_t i = teacher->user_neighbours[u * K + k];
+      REQUIRE(i < teacher->old_items);
+      REQUIRE(std::binary_search(g.indices.begin() + g.indptr[u], g.indices.begin() + g.indptr[u + 1],
+                                 static_cast<int32_t>(i)));
+      double acc = 0;
+      for (int c = 0; c < d; ++c) acc += static_cast<double>(u0[u * d + c]) * i0[i * d + c];
+      dot[k] = acc;
+      mx = std::max(mx, acc);
+    }
+    double z = 0;
+    for (double v : dot) z += std::exp(v - mx);
+    for (int k = 0; k < K; ++k)
+      REQUIRE(teacher->user_log_target[u * K + k] == Approx(dot[k] - mx - std::log(z)).margin(1e-5));
+    ++checked;
+  }
+  REQUIRE(checked > 100);  // 120 old users, all active in segment 0
 }
 
 }  // namespace
