@@ -1,10 +1,13 @@
 // The replay (design page §5 steps 6–7): for every segment, each strategy's model consumes the segment (update on
 // its train split, early stop on its validation split), then is scored on the segment's test split.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
 
 #include "eval/replay_driver.h"
+
+#include "eval/resource_usage.h"
 
 namespace gpt4rec::eval {
 namespace {
@@ -31,14 +34,22 @@ StrategySummary Summarise(const std::string& name, const std::vector<StrategySeg
   StrategySummary s;
   s.name = name;
   const size_t first = segments.size() > 1 ? 1 : 0;
-  for (const StrategySegment& seg : segments) s.train_s_total += seg.train_seconds;
+  for (const StrategySegment& seg : segments) {
+    s.train_s_total += seg.train_seconds;
+    s.peak_rss_mib = std::max(s.peak_rss_mib, seg.peak_rss_mib);
+    s.reads_old_data = s.reads_old_data || seg.reads_old_data;
+  }
   if (segments.empty()) return s;
   for (size_t t = first; t < segments.size(); ++t) {
+    s.train_s_incremental_avg += segments[t].train_seconds;
+    s.train_cpu_s_incremental_avg += segments[t].train_cpu_seconds;
     s.recall20_avg += segments[t].test.recall20;
     s.ndcg20_avg += segments[t].test.ndcg20;
     s.ndcg20_degc_avg += segments[t].test.ndcg20_degc;
   }
   const double n = static_cast<double>(segments.size() - first);
+  s.train_s_incremental_avg /= n;
+  s.train_cpu_s_incremental_avg /= n;
   s.recall20_avg /= n;
   s.ndcg20_avg /= n;
   s.ndcg20_degc_avg /= n;
@@ -83,7 +94,11 @@ absl::StatusOr<ReplayResult> RunReplay(const SegmentedStream& stream, const Repl
                       FormatSeconds(Since(start)).c_str(), t == 0 ? "?" : FormatSeconds(eta).c_str());
         *log << buf << std::flush;
       };
+      ResetPeakResident();
+      const double cpu_before = ProcessCpuSeconds();
       auto report = models[k]->Update(input, on_epoch);
+      const double cpu_seconds = ProcessCpuSeconds() - cpu_before;
+      const double peak_mib = PeakResidentMiB();
       if (!report.ok()) {
         return absl::Status(report.status().code(), "segment " + std::to_string(t) + " (" + seg.label + "), " +
                                                         name + ": " + std::string(report.status().message()));
@@ -95,6 +110,10 @@ absl::StatusOr<ReplayResult> RunReplay(const SegmentedStream& stream, const Repl
       for (const model::EpochLog& e : report->log) out.train_epoch_seconds += e.train_seconds / report->log.size();
       out.best_valid_recall20 = report->best_valid_recall20;
       out.mode = model::TrainModeName(report->mode);
+      out.reads_old_data = report->reads_old_data;
+      out.replayed_edges = report->replayed_edges;
+      out.peak_rss_mib = peak_mib;
+      out.train_cpu_seconds = cpu_seconds;
       const auto eval_start = std::chrono::steady_clock::now();
       const model::RecommenderModel* m = models[k].get();
       auto metrics = EvaluateTest(
@@ -107,9 +126,10 @@ absl::StatusOr<ReplayResult> RunReplay(const SegmentedStream& stream, const Repl
       if (log != nullptr) {
         char buf[256];
         std::snprintf(buf, sizeof(buf),
-                      "[replay] segment %zu/%zu (%s) %-8s %s: %d epochs, train %.1fs | test R@20 %.4f N@20 %.4f "
-                      "N@20(DEGC) %.4f over %lld users\n",
+                      "[replay] segment %zu/%zu (%s) %-8s %s: %d epochs, train %.1fs, peak %.0f MiB%s | test R@20 "
+                      "%.4f N@20 %.4f N@20(DEGC) %.4f over %lld users\n",
                       t + 1, T, seg.label.c_str(), name.c_str(), out.mode.c_str(), out.epochs, out.train_seconds,
+                      out.peak_rss_mib, out.reads_old_data ? ", reads old data" : "",
                       out.test.recall20, out.test.ndcg20, out.test.ndcg20_degc,
                       static_cast<long long>(out.test.users));
         *log << buf << std::flush;

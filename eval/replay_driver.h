@@ -30,6 +30,10 @@ struct StrategySegment {
   int best_epoch = 0;
   double best_valid_recall20 = 0;
   std::string mode;
+  bool reads_old_data = false;   // trained on edges of earlier segments (retrain, replay_*)
+  int64_t replayed_edges = 0;    // replay_*: old edges added to the segment's positives
+  double peak_rss_mib = 0;       // the process's peak resident memory during this update (eval/resource_usage.h)
+  double train_cpu_seconds = 0;  // the process's CPU seconds during this update
 };
 
 struct StrategySummary {
@@ -37,6 +41,10 @@ struct StrategySummary {
   // Averages over incremental segments t >= 1 (over all segments when there is only one).
   double recall20_avg = 0, ndcg20_avg = 0, ndcg20_degc_avg = 0;
   double train_s_total = 0;
+  double train_s_incremental_avg = 0;  // mean training seconds over t >= 1 (over all when only one)
+  double train_cpu_s_incremental_avg = 0;  // the same for the update's CPU seconds
+  double peak_rss_mib = 0;             // max over segments of StrategySegment::peak_rss_mib
+  bool reads_old_data = false;         // in any segment
 };
 
 struct ReplayResult {

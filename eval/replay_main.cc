@@ -48,7 +48,9 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--out", out_dir, "output directory for results.json, results.csv, recall20.svg")->required();
   app.add_option("--dataset", dataset, "name shown in the reports (default: format and input file name)");
-  app.add_option("--strategies", strategies, "comma-separated: pop, static, finetune, retrain, gpt4rec")
+  app.add_option("--strategies", strategies,
+                 "comma-separated: pop, static, finetune, retrain, gpt4rec, lsp, replay_uniform, "
+                 "replay_inverse_degree")
       ->capture_default_str();
   // Loading.
   app.add_flag("--skip_bad_lines", load.skip_bad_lines, "skip and count malformed lines instead of failing");

@@ -18,14 +18,20 @@ nlohmann::json MetricsJson(const StrategySegment& s) {
           {"ndcg20_degc", s.test.ndcg20_degc}, {"test_users", s.test.users},
           {"train_seconds", s.train_seconds},  {"eval_seconds", s.eval_seconds},
           {"epochs", s.epochs},                {"best_epoch", s.best_epoch},
-          {"best_valid_recall20", s.best_valid_recall20}, {"mode", s.mode}};
+          {"best_valid_recall20", s.best_valid_recall20}, {"mode", s.mode},
+          {"reads_old_data", s.reads_old_data}, {"replayed_edges", s.replayed_edges},
+          {"peak_rss_mib", s.peak_rss_mib}, {"train_cpu_seconds", s.train_cpu_seconds}};
 }
 
 nlohmann::json SummaryJson(const StrategySummary& s) {
   return {{"recall20_avg", s.recall20_avg},
           {"ndcg20_avg", s.ndcg20_avg},
           {"ndcg20_degc_avg", s.ndcg20_degc_avg},
-          {"train_s_total", s.train_s_total}};
+          {"train_s_total", s.train_s_total},
+          {"train_s_incremental_avg", s.train_s_incremental_avg},
+          {"train_cpu_s_incremental_avg", s.train_cpu_s_incremental_avg},
+          {"peak_rss_mib", s.peak_rss_mib},
+          {"reads_old_data", s.reads_old_data}};
 }
 
 std::string Fixed(double v, int digits = 4) {
@@ -72,7 +78,7 @@ absl::Status WriteResultsJson(const std::string& path, const ReportInfo& info, c
 absl::Status WriteResultsCsv(const std::string& path, const SegmentedStream& stream, const ReplayResult& result) {
   std::ostringstream out;
   out << "segment,label,strategy,recall20,ndcg20,ndcg20_degc,test_users,train_seconds,epochs,best_epoch,"
-         "num_users,num_items,new_users,new_items\n";
+         "num_users,num_items,new_users,new_items,reads_old_data,replayed_edges,peak_rss_mib,train_cpu_seconds\n";
   for (size_t t = 0; t < stream.segments.size(); ++t) {
     const Segment& s = stream.segments[t];
     for (size_t k = 0; k < result.strategies.size(); ++k) {
@@ -80,7 +86,8 @@ absl::Status WriteResultsCsv(const std::string& path, const SegmentedStream& str
       out << t << ',' << s.label << ',' << result.strategies[k] << ',' << Fixed(r.test.recall20, 6) << ','
           << Fixed(r.test.ndcg20, 6) << ',' << Fixed(r.test.ndcg20_degc, 6) << ',' << r.test.users << ','
           << Fixed(r.train_seconds, 3) << ',' << r.epochs << ',' << r.best_epoch << ',' << s.num_users << ','
-          << s.num_items << ',' << s.new_users << ',' << s.new_items << '\n';
+          << s.num_items << ',' << s.new_users << ',' << s.new_items << ',' << (r.reads_old_data ? 1 : 0) << ','
+          << r.replayed_edges << ',' << Fixed(r.peak_rss_mib, 1) << ',' << Fixed(r.train_cpu_seconds, 3) << '\n';
     }
   }
   return util::WriteFileAtomically(path, out.str());
@@ -88,7 +95,8 @@ absl::Status WriteResultsCsv(const std::string& path, const SegmentedStream& str
 
 absl::Status WriteRecallSvg(const std::string& path, const ReportInfo& info, const SegmentedStream& stream,
                             const ReplayResult& result) {
-  static const char* const kColors[] = {"#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"};
+  static const char* const kColors[] = {"#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
+                                        "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf"};
   const double W = 1000, H = 480, left = 70, right = 240, top = 50, bottom = 60;  // right: room for the legend
   const double pw = W - left - right, ph = H - top - bottom;
   const size_t T = stream.segments.size();
@@ -174,6 +182,16 @@ std::string ResultsTable(const SegmentedStream& stream, const ReplayResult& resu
   o << buf;
   for (const StrategySummary& s : result.summary) {
     std::snprintf(buf, sizeof(buf), " | %s: %.1fs", s.name.c_str(), s.train_s_total);
+    o << buf;
+  }
+  o << '\n';
+  // Efficiency: what a deployment pays per incremental segment, and whether it must keep old data around.
+  std::snprintf(buf, sizeof(buf), "%-4s %-14s", "eff", "t>=1");
+  o << buf;
+  for (const StrategySummary& s : result.summary) {
+    std::snprintf(buf, sizeof(buf), " | %s: %.1fs/seg (CPU %.1fs), peak %.0f MiB, %s", s.name.c_str(),
+                  s.train_s_incremental_avg, s.train_cpu_s_incremental_avg, s.peak_rss_mib,
+                  s.reads_old_data ? "reads old data" : "new data only");
     o << buf;
   }
   o << '\n';

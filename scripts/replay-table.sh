@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Reproduces the README's replay results table: ml-100k and Koubei (when ../shared/data has them) and the four
-# synthetic profiles, every strategy at the model defaults, plus GPT4Rec in the paper's strict form (old embeddings
-# frozen, no temporal prompts, prompts trained from scratch in segment 0). Prints the table as Markdown on stdout; every run's results.json / results.csv /
-# recall20.svg stay under out/replay/.
+# synthetic profiles, every strategy at the model defaults (the continual-learning baselines lsp, replay_uniform and
+# replay_inverse_degree included), plus GPT4Rec in the paper's strict form (old embeddings frozen, no temporal
+# prompts, prompts trained from scratch in segment 0). Prints the table as Markdown on stdout, then the efficiency
+# table (training seconds per incremental segment, peak resident memory during an update, whether the strategy
+# reads old data); every run's results.json / results.csv / recall20.svg stay under out/replay/.
 set -euo pipefail
 BUILD_DIR=${1:-build}
 BIN=$BUILD_DIR/bin
@@ -42,15 +44,22 @@ summary() {  # results.json -> "strategy recall ndcg ndcg_degc" lines
 for k,v in json.load(open(sys.argv[1]))["summary"].items():
     print(k, "%.4f" % v["recall20_avg"], "%.4f" % v["ndcg20_avg"], "%.4f" % v["ndcg20_degc_avg"])' "$1"
 }
+efficiency() {  # results.json -> "strategy seconds_per_segment cpu_seconds peak_mib reads_old" lines
+  /usr/bin/python3 -c 'import json,sys
+for k,v in json.load(open(sys.argv[1]))["summary"].items():
+    print(k, "%.1f" % v["train_s_incremental_avg"], "%.1f" % v["train_cpu_s_incremental_avg"], "%.0f" % v["peak_rss_mib"], "yes" if v["reads_old_data"] else "no")' "$1"
+}
+ALL=pop,static,finetune,retrain,gpt4rec,lsp,replay_uniform,replay_inverse_degree
+EFF=""
 
 STRICT="--old_embedding_lr=0 --recency_prompt=false --layer_prompt=false --prompts_in_segment0=true"
-echo "| data | metric (avg t ≥ 1) | pop | static | finetune | retrain | gpt4rec (defaults) | gpt4rec, paper-strict form |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| data | metric (avg t ≥ 1) | pop | static | finetune | retrain | lsp | replay_uniform | replay_inverse_degree | gpt4rec (defaults) | gpt4rec, paper-strict form |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for i in "${!NAMES[@]}"; do
   dir="$OUT/run$i"
   echo "replay-table: ${NAMES[$i]} ($(date -u +%H:%M:%S))" >&2
   # shellcheck disable=SC2086
-  "$BIN/gpt4rec-replay" ${ARGS[$i]} --threads="$THREADS" --strategies=pop,static,finetune,retrain,gpt4rec --out="$dir/base" >/dev/null 2>"$dir.log" || { echo "replay failed: see $dir.log" >&2; exit 1; }
+  "$BIN/gpt4rec-replay" ${ARGS[$i]} --threads="$THREADS" --strategies=$ALL --out="$dir/base" >/dev/null 2>"$dir.log" || { echo "replay failed: see $dir.log" >&2; exit 1; }
   # shellcheck disable=SC2086
   "$BIN/gpt4rec-replay" ${ARGS[$i]} --threads="$THREADS" --strategies=gpt4rec $STRICT --out="$dir/strict" >/dev/null 2>>"$dir.log"
   declare -A V=()  # "metric:strategy" -> value, metric R (Recall@20), N (NDCG@20), D (NDCG@20 DEGC)
@@ -59,7 +68,12 @@ for i in "${!NAMES[@]}"; do
   for m in R N D; do
     case $m in R) label="Recall@20";; N) label="NDCG@20";; D) label="NDCG@20 (DEGC)";; esac
     row="| ${NAMES[$i]} | $label |"
-    for s in pop static finetune retrain gpt4rec plus; do row+=" ${V[$m:$s]} |"; done
+    for s in pop static finetune retrain lsp replay_uniform replay_inverse_degree gpt4rec plus; do row+=" ${V[$m:$s]} |"; done
     echo "$row"
   done
+  while read -r s sec cpu mib old; do EFF+="| ${NAMES[$i]} | $s | $sec | $cpu | $mib | $old |"$'\n'; done < <(efficiency "$dir/base/results.json")
 done
+echo
+echo "| data | strategy | training s per incremental segment (wall) | (CPU) | peak resident MiB during an update | reads old data |"
+echo "|---|---|---|---|---|---|"
+printf "%s" "$EFF"
