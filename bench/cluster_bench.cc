@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
+#include "CLI/CLI.hpp"
 #include "bench/bench_registry.h"
 #include "cluster/event_log.h"
 #include "gpt4rec/v1/recommender.grpc.pb.h"
@@ -41,40 +42,32 @@ struct Flags {
   std::string raw_stream = "GPT4REC_BENCH_RAW";
 };
 
-bool ParseFlags(int argc, char** argv, Flags* f) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&](const char* name, std::string* out) {
-      const std::string prefix = std::string("--") + name + "=";
-      if (a.rfind(prefix, 0) != 0) return false;
-      *out = a.substr(prefix.size());
-      return true;
-    };
-    std::string v;
-    if (value("replicas", &v)) {
-      for (absl::string_view r : absl::StrSplit(v, ',', absl::SkipEmpty())) f->replicas.emplace_back(r.data(), r.size());
-    } else if (value("nats", &v)) {
-      f->nats = v;
-    } else if (value("events", &v)) {
-      f->events = std::stoi(v);
-    } else if (value("batch", &v)) {
-      f->batch = std::stoi(v);
-    } else if (value("threads", &v)) {
-      f->threads = std::stoi(v);
-    } else if (value("replication", &v)) {
-      f->replication = std::stoi(v);
-    } else if (value("poll_ms", &v)) {
-      f->poll_ms = std::stoi(v);
-    } else if (value("raw_stream", &v)) {
-      f->raw_stream = v;
-    } else {
-      std::fprintf(stderr, "cluster bench: unknown flag %s\n", a.c_str());
-      return false;
-    }
+// false: print the error (or --help) and exit with `*exit_code`.
+bool ParseFlags(int argc, char** argv, Flags* f, int* exit_code) {
+  CLI::App app{"gpt4rec-bench cluster: durable Ingest through running cluster-mode replicas against raw JetStream "
+               "publishes of the same bytes (scripts/cluster-bench.sh starts 3 NATS nodes and 3 replicas). Last "
+               "stdout line: one JSON object with ingest_events_per_s, raw_publish_events_per_s, ratio, apply lag."};
+  app.name("gpt4rec-bench cluster");
+  std::string replicas;
+  app.add_option("--replicas", replicas, "the replicas' gRPC addresses, HOST:PORT,...")->required();
+  app.add_option("--nats", f->nats, "the NATS servers, nats://HOST:PORT,...")->required();
+  app.add_option("--events", f->events, "events to ingest")->capture_default_str();
+  app.add_option("--batch", f->batch, "events per Ingest request")->capture_default_str();
+  app.add_option("--threads", f->threads, "concurrent clients (both phases)")->capture_default_str();
+  app.add_option("--replication", f->replication, "replication of the raw stream (the replicas' --log_replicas)")
+      ->capture_default_str();
+  app.add_option("--poll_ms", f->poll_ms, "how often every replica's applied sequence is read")->capture_default_str();
+  app.add_option("--raw_stream", f->raw_stream, "stream of the raw publishes")->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    *exit_code = app.exit(e);
+    return false;
   }
-  if (f->replicas.empty() || f->nats.empty()) {
-    std::fprintf(stderr, "usage: gpt4rec-bench cluster --replicas=HOST:PORT,... --nats=nats://HOST:PORT,... "
-                         "[--events=N --batch=N --threads=N --replication=R --poll_ms=MS]\n");
+  for (absl::string_view r : absl::StrSplit(replicas, ',', absl::SkipEmpty())) f->replicas.emplace_back(r.data(), r.size());
+  if (f->replicas.empty() || f->events <= 0 || f->batch <= 0 || f->threads <= 0) {
+    std::fprintf(stderr, "cluster bench: --replicas, --events, --batch and --threads must be non-empty / positive\n");
+    *exit_code = 2;
     return false;
   }
   return true;
@@ -103,7 +96,8 @@ double RunBatches(int batches, int threads, Work work) {
 
 int RunClusterBench(int argc, char** argv) {
   Flags f;
-  if (!ParseFlags(argc, argv, &f)) return 2;
+  int exit_code = 0;
+  if (!ParseFlags(argc, argv, &f, &exit_code)) return exit_code;
   const int batches = (f.events + f.batch - 1) / f.batch;
   // Unique event ids per run, so a rerun against the same stores is not all duplicates.
   const std::string run = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());

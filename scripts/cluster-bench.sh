@@ -2,6 +2,7 @@
 # gpt4rec-bench cluster on one machine: starts a 3-node NATS cluster (JetStream) and 3 cluster-mode replicas on
 # 127.0.0.1 (free ports, data in a temporary directory), runs the benchmark against them, stops everything.
 #   scripts/cluster-bench.sh [BUILD_DIR] [benchmark flags, e.g. --events=300000 --threads=8]
+# KEEP_DIR=1 keeps the temporary directory (NATS and replica logs); LOG_LEVEL=info makes the replicas talk.
 set -euo pipefail
 BUILD_DIR=${1:-build}
 shift || true
