@@ -171,7 +171,10 @@ absl::StatusOr<ClusterReplica::Outcome> ClusterReplica::Write(const LogEntry& en
   });
   auto it = recent_.find(published->sequence);
   if (!applied || it == recent_.end()) {
-    // Durable in the log, not (yet) applied here: the caller answers from the entry itself.
+    // Durable in the log, not (yet) applied here — or applied long ago, when JetStream recognised a retry of an
+    // entry it already holds: the caller answers from the entry itself.
+    if (published->duplicate)
+      return absl::AlreadyExistsError(absl::StrCat("entry ", published->sequence, " was stored before"));
     return absl::DeadlineExceededError(absl::StrCat("entry ", published->sequence, " not applied here within ",
                                                     options_.log_apply_wait_ms, " ms"));
   }
@@ -183,10 +186,10 @@ absl::StatusOr<storage::AppendResult> ClusterReplica::Ingest(const std::vector<s
   LogEntry entry;
   entry.events = events;
   auto out = Write(entry, log_sequence);
-  if (absl::IsDeadlineExceeded(out.status())) {
-    // Replicated, so acknowledged: the counts are the batch's own (duplicates are found when it is applied).
+  if (absl::IsDeadlineExceeded(out.status()) || absl::IsAlreadyExists(out.status())) {
+    // Replicated, so acknowledged: the counts are the batch's own (new, or all duplicates of a stored entry).
     storage::AppendResult r;
-    r.appended = static_cast<uint32_t>(events.size());
+    (absl::IsAlreadyExists(out.status()) ? r.duplicates : r.appended) = static_cast<uint32_t>(events.size());
     return r;
   }
   if (!out.ok()) return out.status();
@@ -209,6 +212,8 @@ absl::StatusOr<storage::DeleteResult> ClusterReplica::DeleteUser(const std::stri
   entry.kind = LogEntry::Kind::kDeleteUser;
   entry.user_id = user_id;
   auto out = Write(entry, nullptr);
+  // A repeat within the duplicate window: the stored entry deleted the user already.
+  if (absl::IsAlreadyExists(out.status())) return storage::DeleteResult{};
   if (!out.ok()) return out.status();
   return out->deleted;
 }
