@@ -12,7 +12,7 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
   // at old_embedding_lr; the backbone (and old rows when old_embedding_lr is 0) is frozen — not given to the
   // optimiser, requires_grad off, so it stays bitwise unchanged. Otherwise everything trains at lr, except the
   // temporal prompts, which stay at the identity outside prompt tuning.
-  std::vector<torch::Tensor> main_group, old_group, new_group;
+  std::vector<torch::Tensor> main_group, old_group, new_group, gate_group;
   std::vector<torch::Tensor*> trainable;  // the module's parameters are handles sharing their storage
   auto use = [&](torch::Tensor* t, bool train, std::vector<torch::Tensor>* group) {
     t->set_requires_grad(train);
@@ -28,8 +28,13 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
   // identity start and forward skips them (the same network as Finetune's, at its cost).
   const bool train_prompts = prompt_tuning || config_.prompts_in_segment0;
   net_->prompts_on = train_prompts;
-  for (auto& t : prompts) use(&t, train_prompts, &main_group);
-  for (auto& t : temporal) use(&t, prompt_tuning, &main_group);
+  // The gates (everything but the prompt vectors P, S) at their own rate in prompt tuning when gate_lr > 0.
+  const bool own_gate_rate = prompt_tuning && config_.gate_lr > 0;
+  auto gate_or_main = [&](const torch::Tensor& t) {
+    return own_gate_rate && !net_->IsPromptVector(t) ? &gate_group : &main_group;
+  };
+  for (auto& t : prompts) use(&t, train_prompts, gate_or_main(t));
+  for (auto& t : temporal) use(&t, prompt_tuning, gate_or_main(t));
   const bool train_old = !prompt_tuning || config_.old_embedding_lr > 0;
   const bool own_new_rate = prompt_tuning && config_.new_embedding_lr > 0;
   use(&net_->user_new, true, own_new_rate ? &new_group : &main_group);
@@ -42,6 +47,8 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
                       std::make_unique<torch::optim::AdamOptions>(prompt_tuning ? config_.prompt_lr : config_.lr));
   if (!old_group.empty())
     groups.emplace_back(old_group, std::make_unique<torch::optim::AdamOptions>(config_.old_embedding_lr));
+  if (!gate_group.empty())
+    groups.emplace_back(gate_group, std::make_unique<torch::optim::AdamOptions>(config_.gate_lr));
   if (!new_group.empty())
     groups.emplace_back(new_group, std::make_unique<torch::optim::AdamOptions>(config_.new_embedding_lr));
   torch::optim::Adam opt(groups, torch::optim::AdamOptions(config_.lr));

@@ -52,6 +52,12 @@ torch::Tensor ScatterEdgesToNodes(const NormAdjacency& a, const torch::Tensor& w
 // backward gx = y * (gy - <gy, y>).
 torch::Tensor ShortRowSoftmax(const torch::Tensor& x);
 
+// The softmax structure prompt's per-node term in one fused op: out[n] = sum over n's edges (n, c) of
+// Â_nc softmax(logits[n] + logits[c]), the softmax taken over each consecutive group of `group` columns ([N, F]
+// -> [N, F]). Equal to ScatterEdgesToNodes(ShortRowSoftmax(GatherEdgePairs(logits)), weighted) without any
+// per-edge tensor; differentiable in logits.
+torch::Tensor EdgeSoftmaxScatter(const NormAdjacency& a, const torch::Tensor& logits, int64_t group);
+
 // Propagation with a weight per (age bucket, view): out[r] = sum_j Â_rj w[bucket(j), k] x[col_j] per view k (x is
 // [N, K*dk], w [kRecencyBuckets, K]; needs entry_bucket). The recency prompt's form of GatedAdjacencyMatmul: the
 // same product for a gate that depends on the edge only through its bucket, without an [E, K] gate tensor, and

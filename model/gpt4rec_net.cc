@@ -40,25 +40,24 @@ StructurePromptsImpl::StructurePromptsImpl(StructurePrompt f, int64_t K, int64_t
   }
 }
 
-// g_k([x̂_u ‖ x̂_i]) for every edge, [E, K·M']. A linear score of both ends splits into per-node terms, and every
-// edge has exactly one user end, so the bias rides on the user-side term.
-torch::Tensor StructurePromptsImpl::EdgeLogits(const torch::Tensor& xhat, const NormAdjacency& adj) {
+// Every edge has exactly one user end, so the bias rides on the user-side term.
+torch::Tensor StructurePromptsImpl::NodeLogits(const torch::Tensor& xhat, const NormAdjacency& adj) {
   const int64_t U = adj.num_users;
   auto lu = torch::einsum("nkd,kdm->nkm", {xhat.slice(0, 0, U), struct_Gu}) + struct_b;
   auto li = torch::einsum("nkd,kdm->nkm", {xhat.slice(0, U), struct_Gi});
-  return GatherEdgePairs(adj, torch::cat({lu, li}, 0).reshape({xhat.size(0), -1}));
+  return torch::cat({lu, li}, 0).reshape({xhat.size(0), -1});
 }
 
-// (Σ_i Â_ui β_ui) S per node and view: only an E×K×M tensor is ever formed, never a per-edge message.
+// (Σ_i Â_ui β_ui) S per node and view, β_ui = softmax(g_k([x̂_u ‖ x̂_i])): the per-node halves of the score go
+// into one fused edge kernel, so no per-edge tensor (and no per-edge message) is ever formed.
 torch::Tensor StructurePromptsImpl::Term(const torch::Tensor& xhat, const NormAdjacency& adj) {
   const int64_t N = xhat.size(0), K = struct_S.size(0), M = struct_S.size(1);
-  auto beta = ShortRowSoftmax(EdgeLogits(xhat, adj).view({-1, K, M}));  // β_ui = softmax(g_k([x̂_u ‖ x̂_i]))
-  auto T = ScatterEdgesToNodes(adj, beta.view({-1, K * M}), /*weighted=*/true).view({N, K, M});
+  auto T = EdgeSoftmaxScatter(adj, NodeLogits(xhat, adj), M).view({N, K, M});
   return torch::einsum("nkm,kmd->nkd", {T, struct_S});
 }
 
 torch::Tensor StructurePromptsImpl::Gate(const torch::Tensor& xhat, const NormAdjacency& adj) {
-  return torch::sigmoid(EdgeLogits(xhat, adj));
+  return torch::sigmoid(GatherEdgePairs(adj, NodeLogits(xhat, adj)));
 }
 
 ViewPromptImpl::ViewPromptImpl(int64_t K, int64_t dk) { view_v = register_parameter("view_v", torch::zeros({K, dk})); }
@@ -162,6 +161,11 @@ std::vector<torch::Tensor> Gpt4RecNetImpl::PromptParameters() const {
   if (structure_prompt) add(*structure_prompt);
   if (view_prompt) add(*view_prompt);
   return out;
+}
+
+bool Gpt4RecNetImpl::IsPromptVector(const torch::Tensor& t) const {
+  return (node_prompt && t.is_same(node_prompt->node_P)) ||
+         (structure_prompt && structure_prompt->struct_S.defined() && t.is_same(structure_prompt->struct_S));
 }
 
 std::vector<torch::Tensor> Gpt4RecNetImpl::TemporalPromptParameters() const {

@@ -60,7 +60,9 @@ struct StructurePromptsImpl : torch::nn::Module {
   torch::Tensor struct_S, struct_Gu, struct_Gi, struct_b;  // [K,M,dk], [K,dk,M'], [K,dk,M'], [K,M'] (M'=1: gate)
 
  private:
-  torch::Tensor EdgeLogits(const torch::Tensor& xhat, const NormAdjacency& adj);  // [E, K·M']
+  // Each node's half of g_k([x̂_u ‖ x̂_i]), [N, K·M']: a linear score of both ends splits into per-node terms,
+  // and an edge's logits are the sum of its two ends' rows.
+  torch::Tensor NodeLogits(const torch::Tensor& xhat, const NormAdjacency& adj);
 };
 TORCH_MODULE(StructurePrompts);
 
@@ -118,6 +120,9 @@ class Gpt4RecNetImpl : public torch::nn::Module {
   std::vector<torch::Tensor> BackboneParameters() const { return backbone->parameters(); }
   std::vector<torch::Tensor> PromptParameters() const;
   std::vector<torch::Tensor> TemporalPromptParameters() const;
+  // The prompt vectors added to every representation (node P, structure S); the rest of PromptParameters are
+  // gates (scoring layers and the view prompt).
+  bool IsPromptVector(const torch::Tensor& t) const;
 
   // Every registered tensor under its checkpoint name: the leaf names ("view_W", "node_P", ...) that checkpoints
   // have used since before the module tree existed, so old checkpoints load unchanged.

@@ -71,7 +71,11 @@ struct ModelConfig {
   // against Finetune); at 1e-4 GPT4Rec tracks Finetune on both (within +-0.002) while the prompts still move. The
   // prompt vectors are shared by every node, so Adam's per-step move of ~lr is large next to ID rows whose entries
   // are ~0.01-0.05. Rows at the full rate: on Koubei old rows at 2e-3 lost 0.004-0.02 Recall@20 to rows at 1e-2.
-  float prompt_lr = 1e-4f;     // prompts and their scoring layers during prompt tuning
+  float prompt_lr = 1e-4f;     // the shared prompt vectors (node P, structure S) during prompt tuning
+  // > 0: the prompts' gates — the scoring layers a_k, g_k, the view prompt v_k and the temporal prompts τ, w —
+  // train at this rate during prompt tuning; 0: at prompt_lr. Gates are softmax/sigmoid logits, not vectors
+  // added to every row, so a rate that would blow the shared vectors up only reshapes the weights.
+  float gate_lr = 0;
   // > 0: old embeddings train at this rate during prompt tuning (the design page's option); 0 freezes them
   // (the paper's strict form).
   float old_embedding_lr = 1e-2f;
@@ -141,7 +145,9 @@ void VisitConfigFields(Config& c, Visitor&& v) {
     "segment 0 trains the prompts with the backbone (false: backbone alone, prompts join at t = 1 as the identity)");
   v("layers", c.layers, "LightGCN layers");
   v("lr", c.lr, "learning rate (segment 0, retrain, finetune)");
-  v("prompt_lr", c.prompt_lr, "learning rate of the prompts and their scoring layers during prompt tuning");
+  v("prompt_lr", c.prompt_lr,
+    "learning rate of the prompt vectors (node P, structure S; with gate_lr 0 also their gates) during prompt tuning");
+  v("gate_lr", c.gate_lr, "> 0: the prompts' scoring layers, view and temporal prompts' rate in prompt tuning (0: prompt_lr)");
   v("old_embedding_lr", c.old_embedding_lr, "> 0: old embeddings train at this rate in prompt tuning (0: frozen)");
   v("new_embedding_lr", c.new_embedding_lr, "> 0: new rows' rate in prompt tuning (0: prompt_lr)");
   v("two_hop_distinct", c.two_hop_distinct,

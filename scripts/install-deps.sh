@@ -13,6 +13,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev
   prometheus-cpp-dev
   libcli11-dev nlohmann-json3-dev
+  libnats-dev nats-server
   python3 python3-grpcio python3-protobuf python3-torch
   systemd yamllint shellcheck
 )

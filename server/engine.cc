@@ -30,6 +30,7 @@ void Engine::Stop() {
     stopped_ = true;
   }
   stop_cv_.notify_all();
+  if (cluster_) cluster_->Stop();  // first: the applier writes through the trainer and the store
   if (refresher_.joinable()) refresher_.join();
   if (batcher_) batcher_->Stop();
   if (trainer_) trainer_->Stop();
@@ -38,8 +39,35 @@ void Engine::Stop() {
   }
 }
 
-absl::StatusOr<storage::AppendResult> Engine::Ingest(const std::vector<storage::Event>& events) {
-  auto result = store_->AppendBatch(events);
+absl::StatusOr<storage::AppendResult> Engine::Ingest(const std::vector<storage::Event>& events,
+                                                     uint64_t* log_sequence) {
+  if (cluster_) return cluster_->Ingest(events, log_sequence);
+  return StoreBatch(events, 0);
+}
+
+absl::StatusOr<storage::AppendResult> Engine::ApplyEvents(const std::vector<storage::Event>& events,
+                                                          uint64_t sequence) {
+  auto result = StoreBatch(events, sequence);
+  // Refused by validation (cannot happen for entries this server published): recorded as applied, skipped
+  // alike on every replica.
+  if (absl::IsInvalidArgument(result.status())) {
+    if (absl::Status s = store_->RecordPosition(sequence); !s.ok()) return s;
+  }
+  return result;
+}
+
+absl::Status Engine::ApplyNothing(uint64_t sequence) { return store_->RecordPosition(sequence); }
+
+void Engine::WhenApplied(uint64_t sequence, std::chrono::steady_clock::time_point deadline,
+                         std::function<void(bool)> done) {
+  if (cluster_) return cluster_->WhenApplied(sequence, deadline, std::move(done));
+  done(last_sequence_.load() >= sequence);  // single process: acknowledged means stored
+}
+
+// position 0: single process (no log position recorded).
+absl::StatusOr<storage::AppendResult> Engine::StoreBatch(const std::vector<storage::Event>& events,
+                                                         uint64_t position) {
+  auto result = position > 0 ? store_->AppendBatchAt(events, position) : store_->AppendBatch(events);
   if (!result.ok()) {
     // Disk full (or another write error): storage's status already names the cause and maps 1:1 onto the
     // gRPC code (RESOURCE_EXHAUSTED / UNAVAILABLE); nothing of the batch was applied.
@@ -82,15 +110,27 @@ void Engine::NoteStorageWritable(const absl::Status& status) {
 }
 
 absl::StatusOr<storage::SegmentInfo> Engine::CloseSegment() {
-  auto info = store_->CloseSegment();
+  if (cluster_) return cluster_->CloseSegment();
+  return ApplyCloseSegment(0);
+}
+
+absl::StatusOr<storage::SegmentInfo> Engine::ApplyCloseSegment(uint64_t sequence) {
+  auto info = sequence > 0 ? store_->CloseSegmentAt(sequence) : store_->CloseSegment();
   if (!info.ok()) return info.status();
   spdlog::info("segment {} closed ({} events); queued for training", info->index, info->events);
   trainer_->TrainThrough(info->index);
   return info;
 }
 
-EngineStats Engine::GetStats() const {
+EngineStats Engine::GetStats(bool with_digest) const {
   EngineStats stats;
+  if (cluster_) {
+    stats.role = "replica";
+    stats.applied_sequence = cluster_->applied();
+    stats.log_last_sequence = cluster_->log_last_sequence();
+    stats.log_connected = cluster_->connected();
+  }
+  if (with_digest) stats.graph_digest = GraphDigest();
   stats.counts = store_->GetCounts();
   stats.open_segment = store_->OpenSegment();
   stats.closed_segments = static_cast<uint32_t>(store_->ClosedSegments().size());
@@ -104,6 +144,50 @@ EngineStats Engine::GetStats() const {
 }
 
 absl::StatusOr<storage::DeleteResult> Engine::DeleteUser(const std::string& user_id) {
+  if (cluster_) return cluster_->DeleteUser(user_id);
+  return DeleteLocally(user_id);
+}
+
+// DeleteUser is idempotent, so the position is recorded after it: a crash in between re-applies it harmlessly.
+absl::StatusOr<storage::DeleteResult> Engine::ApplyDeleteUser(const std::string& user_id, uint64_t sequence) {
+  auto result = DeleteLocally(user_id);
+  if (!result.ok()) return result;
+  if (absl::Status s = store_->RecordPosition(sequence); !s.ok()) return s;
+  return result;
+}
+
+// Order-sensitive on purpose: replicas that applied the same log in the same order assign the same dense ids.
+uint64_t Engine::GraphDigest() const {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](const void* data, size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  };
+  auto mix_u64 = [&mix](uint64_t v) { mix(&v, sizeof v); };
+  const uint32_t users = store_->UserIdSpace();
+  for (uint32_t u = 0; u < users; ++u) {
+    auto name = store_->UserName(u);
+    if (!name.ok()) continue;  // deleted
+    mix(name->data(), name->size());
+    for (const storage::EdgeInfo& e : store_->UserItems(u)) {
+      auto item = store_->ItemName(e.other);
+      if (item.ok()) mix(item->data(), item->size());
+      mix_u64(e.count);
+      mix_u64(static_cast<uint64_t>(e.first_time));
+      mix_u64(static_cast<uint64_t>(e.last_time));
+      mix_u64(e.first_segment);
+      mix_u64(e.last_segment);
+    }
+  }
+  for (const storage::SegmentInfo& s : store_->ClosedSegments()) {
+    mix_u64(s.first_sequence);
+    mix_u64(s.end_sequence);
+  }
+  mix_u64(store_->GetCounts().events);
+  return h;
+}
+
+absl::StatusOr<storage::DeleteResult> Engine::DeleteLocally(const std::string& user_id) {
   const auto user = store_->FindUser(user_id);
   auto result = store_->DeleteUser(user_id);
   if (!result.ok() || !result->deleted || !user) return result;

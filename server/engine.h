@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "model/recommender_model.h"
+#include "server/cluster_replica.h"
 #include "server/metrics.h"
 #include "server/micro_batcher.h"
 #include "server/segment_trainer.h"
@@ -65,6 +66,12 @@ struct EngineStats {
   bool training_now = false;
   std::string training_error;  // SegmentTrainer::last_error
   TrainingSummary last_training;
+  // Cluster mode (all zero / "single" otherwise).
+  std::string role = "single";     // "single" | "replica"
+  uint64_t applied_sequence = 0;   // last log entry applied to this replica's store
+  uint64_t log_last_sequence = 0;  // the stream's last entry as last seen
+  bool log_connected = false;
+  uint64_t graph_digest = 0;       // only when asked for (GetStats(true))
 };
 
 // A backup directory written by Backup (the Snapshot RPC): a RocksDB checkpoint of the store plus copies of the
@@ -80,8 +87,18 @@ class Engine {
   static absl::StatusOr<std::unique_ptr<Engine>> Open(const ServerOptions& options, Metrics* metrics);
   ~Engine();
 
-  // Stores a validated batch; queues segments it closed for training.
-  absl::StatusOr<storage::AppendResult> Ingest(const std::vector<storage::Event>& events);
+  // Stores a validated batch; queues segments it closed for training. Cluster mode: publishes it to the log
+  // (`log_sequence`: its entry's sequence) and answers with this replica's apply of it.
+  absl::StatusOr<storage::AppendResult> Ingest(const std::vector<storage::Event>& events,
+                                               uint64_t* log_sequence = nullptr);
+  // Read-your-writes (RecommendRequest.min_sequence): `done(reached)` once this replica has applied log entry
+  // `sequence` (cluster mode) or stored event `sequence` (single process, always at once), or at `deadline`.
+  void WhenApplied(uint64_t sequence, std::chrono::steady_clock::time_point deadline, std::function<void(bool)> done);
+  // Cluster mode's applier (server/cluster_replica.h): one log entry each, its sequence recorded with its effect.
+  absl::StatusOr<storage::AppendResult> ApplyEvents(const std::vector<storage::Event>& events, uint64_t sequence);
+  absl::StatusOr<storage::SegmentInfo> ApplyCloseSegment(uint64_t sequence);
+  absl::StatusOr<storage::DeleteResult> ApplyDeleteUser(const std::string& user_id, uint64_t sequence);
+  absl::Status ApplyNothing(uint64_t sequence);
   using RecDone = std::function<void(absl::StatusOr<RecResult>)>;
   // k already bounded by the caller. `done` runs once: on this thread (popular replies, errors) or on a scoring
   // thread after the micro-batcher ranked the request; no thread waits in between. `deadline`: the caller's
@@ -89,7 +106,9 @@ class Engine {
   void Recommend(const std::string& user_id, uint32_t k, const std::vector<std::string>& exclude_item_ids,
                  bool include_seen, std::chrono::steady_clock::time_point deadline, RecDone done);
   absl::StatusOr<storage::SegmentInfo> CloseSegment();
-  EngineStats GetStats() const;
+  // with_digest: also a digest of the whole graph (ids, edges, segments; O(edges)), equal on replicas that
+  // applied the same log.
+  EngineStats GetStats(bool with_digest = false) const;
   absl::StatusOr<storage::DeleteResult> DeleteUser(const std::string& user_id);
   // `dir` empty: <data_dir>/snapshots/<unix time>.
   absl::StatusOr<BackupResult> Backup(const std::string& dir);
@@ -116,6 +135,9 @@ class Engine {
   void RefreshPopular();
   void RefreshNewItems();
   void RefreshLoop();
+  uint64_t GraphDigest() const;  // engine.cc
+  absl::StatusOr<storage::AppendResult> StoreBatch(const std::vector<storage::Event>& events, uint64_t position);
+  absl::StatusOr<storage::DeleteResult> DeleteLocally(const std::string& user_id);
   RecResult Popular(const std::vector<uint32_t>& exclude, uint32_t k, uint64_t version) const;
   std::shared_ptr<const ServingTables> serving() const { return std::atomic_load(&serving_); }
 
@@ -125,6 +147,7 @@ class Engine {
   std::unique_ptr<storage::GraphStore> store_;
   std::unique_ptr<SegmentTrainer> trainer_;
   std::unique_ptr<MicroBatcher> batcher_;
+  std::unique_ptr<ClusterReplica> cluster_;  // cluster mode only (--log)
 
   std::shared_ptr<const ServingTables> serving_;  // atomic_load / atomic_store only
 

@@ -126,6 +126,11 @@ absl::Status Engine::Init() {
   RefreshPopular();
   RefreshNewItems();
   refresher_ = std::thread([this] { RefreshLoop(); });
+  if (!options_.log.empty()) {
+    auto cluster = ClusterReplica::Start(options_, this, metrics_, store_->AppliedPosition());
+    if (!cluster.ok()) return cluster.status();
+    cluster_ = std::move(*cluster);
+  }
   return absl::OkStatus();
 }
 

@@ -29,6 +29,12 @@ Metrics::Metrics() : registry(std::make_shared<prometheus::Registry>()) {
                               "1 while the graph store accepts writes; 0 while it refuses them (disk full, write "
                               "error): Ingest answers RESOURCE_EXHAUSTED or UNAVAILABLE, Recommend keeps serving");
   storage_writable->Set(1);
+  ingest_log_unavailable = &rejected.Add({{"reason", "log_unavailable"}});
+  log_applied_sequence = AddGauge(r, "gpt4rec_log_applied_sequence",
+                                  "Cluster mode: sequence of the last event-log entry applied to this replica");
+  log_lag = AddGauge(r, "gpt4rec_log_lag_entries",
+                     "Cluster mode: entries in the event log this replica has not applied yet");
+  log_connected = AddGauge(r, "gpt4rec_log_connected", "Cluster mode: 1 while connected to NATS");
   ingest_latency = &prometheus::BuildHistogram()
                         .Name("gpt4rec_ingest_batch_seconds")
                         .Help("Time from receiving an ingest batch to its acknowledgement")

@@ -23,6 +23,11 @@ struct Metrics {
   prometheus::Histogram* ingest_latency = nullptr;   // seconds per batch
   prometheus::Counter* ingest_storage_refused = nullptr;  // batches storage refused (disk full, write error)
   prometheus::Gauge* storage_writable = nullptr;     // 1 while storage accepts writes, 0 while disk full
+  // Cluster mode
+  prometheus::Counter* ingest_log_unavailable = nullptr;  // writes refused: the log did not acknowledge them
+  prometheus::Gauge* log_applied_sequence = nullptr;  // last log entry applied here
+  prometheus::Gauge* log_lag = nullptr;               // entries in the stream not yet applied here
+  prometheus::Gauge* log_connected = nullptr;         // 1 while connected to NATS
   // Recommend
   prometheus::Counter* recommend_model = nullptr;    // replies by source
   prometheus::Counter* recommend_fold_in = nullptr;

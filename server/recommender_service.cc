@@ -131,7 +131,8 @@ grpc::Status RecommenderService::IngestOne(Engine* engine, const v1::IngestReque
     }
     return ToGrpc(events.status());
   }
-  auto result = engine->Ingest(*events);
+  uint64_t log_sequence = 0;
+  auto result = engine->Ingest(*events, &log_sequence);
   if (!result.ok()) {
     if (metrics_ && result.status().code() == absl::StatusCode::kInvalidArgument) metrics_->ingest_invalid->Increment();
     return ToGrpc(result.status());
@@ -139,6 +140,7 @@ grpc::Status RecommenderService::IngestOne(Engine* engine, const v1::IngestReque
   reply->set_accepted(result->appended);
   reply->set_duplicates(result->duplicates);
   reply->set_last_sequence(result->last_sequence);
+  reply->set_log_sequence(log_sequence);
   for (uint32_t s : result->closed_segments) reply->add_closed_segments(s);
   if (metrics_) {
     metrics_->ingest_events->Increment(result->appended);
@@ -215,41 +217,53 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerCont
   }
   std::vector<std::string> exclude(request->exclude_item_ids().begin(), request->exclude_item_ids().end());
   Metrics* metrics = metrics_;
-  engine->Recommend(request->user_id(), k, exclude, request->include_seen(), deadline,
-                    [reactor, raw_reply, metrics, t0](absl::StatusOr<RecResult> result) {
-    if (!result.ok()) {
-      if (metrics && result.status().code() == absl::StatusCode::kResourceExhausted) {
-        metrics->recommend_overloaded->Increment();
+  // Ranks once min_sequence is applied here (or its wait ran out); `parsed` lives on this stack, so the
+  // request's fields are copied for a ranking that runs later on the log's thread.
+  auto rank = [engine, reactor, raw_reply, metrics, t0, deadline, user_id = request->user_id(), k,
+               exclude = std::move(exclude), include_seen = request->include_seen()](bool reached) {
+    engine->Recommend(user_id, k, exclude, include_seen, deadline,
+                      [reactor, raw_reply, metrics, t0, reached](absl::StatusOr<RecResult> result) {
+      if (!result.ok()) {
+        if (metrics && result.status().code() == absl::StatusCode::kResourceExhausted) {
+          metrics->recommend_overloaded->Increment();
+        }
+        reactor->Finish(ToGrpc(result.status()));
+        return;
       }
-      reactor->Finish(ToGrpc(result.status()));
-      return;
-    }
-    v1::RecommendReply reply_message;
-    v1::RecommendReply* reply = &reply_message;
-    for (auto& item : result->items) {
-      auto* out = reply->add_items();
-      out->set_item_id(std::move(item.item_id));
-      out->set_score(item.score);
-    }
-    reply->set_model_version(result->model_version);
-    switch (result->source) {
-      case RecSource::kModel:
-        reply->set_source(v1::MODEL);
-        if (metrics) metrics->recommend_model->Increment();
-        break;
-      case RecSource::kFoldIn:
-        reply->set_source(v1::FOLD_IN);
-        if (metrics) metrics->recommend_fold_in->Increment();
-        break;
-      case RecSource::kPopular:
-        reply->set_source(v1::POPULAR);
-        if (metrics) metrics->recommend_popular->Increment();
-        break;
-    }
-    if (metrics) metrics->recommend_latency->Observe(SecondsSince(t0));
-    SerializeReply(reply_message, raw_reply);
-    reactor->Finish(grpc::Status::OK);
-  });
+      v1::RecommendReply reply_message;
+      v1::RecommendReply* reply = &reply_message;
+      for (auto& item : result->items) {
+        auto* out = reply->add_items();
+        out->set_item_id(std::move(item.item_id));
+        out->set_score(item.score);
+      }
+      reply->set_model_version(result->model_version);
+      reply->set_min_sequence_reached(reached);
+      switch (result->source) {
+        case RecSource::kModel:
+          reply->set_source(v1::MODEL);
+          if (metrics) metrics->recommend_model->Increment();
+          break;
+        case RecSource::kFoldIn:
+          reply->set_source(v1::FOLD_IN);
+          if (metrics) metrics->recommend_fold_in->Increment();
+          break;
+        case RecSource::kPopular:
+          reply->set_source(v1::POPULAR);
+          if (metrics) metrics->recommend_popular->Increment();
+          break;
+      }
+      if (metrics) metrics->recommend_latency->Observe(SecondsSince(t0));
+      SerializeReply(reply_message, raw_reply);
+      reactor->Finish(grpc::Status::OK);
+    });
+  };
+  if (request->min_sequence() == 0) {
+    rank(true);
+  } else {
+    const auto bound = t0 + std::chrono::milliseconds(options_.max_min_sequence_wait_ms);
+    engine->WhenApplied(request->min_sequence(), std::min(bound, deadline), std::move(rank));
+  }
   return reactor;
 }
 
@@ -264,11 +278,17 @@ grpc::Status RecommenderService::CloseSegment(grpc::ServerContext* context, cons
   return grpc::Status::OK;
 }
 
-grpc::Status RecommenderService::GetStats(grpc::ServerContext* context, const v1::GetStatsRequest*,
+grpc::Status RecommenderService::GetStats(grpc::ServerContext* context, const v1::GetStatsRequest* request,
                                           v1::GetStatsReply* reply) {
   Engine* engine;
   if (grpc::Status s = Admit(context, false, &engine); !s.ok()) return s;
-  const EngineStats stats = engine->GetStats();
+  const EngineStats stats = engine->GetStats(request->graph_digest());
+  reply->set_role(stats.role);
+  reply->set_applied_sequence(stats.applied_sequence);
+  reply->set_log_last_sequence(stats.log_last_sequence);
+  reply->set_log_lag(stats.log_last_sequence > stats.applied_sequence ? stats.log_last_sequence - stats.applied_sequence : 0);
+  reply->set_log_connected(stats.log_connected);
+  reply->set_graph_digest(stats.graph_digest);
   reply->set_users(stats.counts.users);
   reply->set_items(stats.counts.items);
   reply->set_edges(stats.counts.edges);

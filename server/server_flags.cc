@@ -28,6 +28,22 @@ void AddServerFlags(CLI::App& app, ServerOptions* o, ProcessFlags* p) {
   app.add_option("--event_id_window", o->event_id_window,
                  "idempotency: the last N event ids are answered from RAM (~50 B each); older retries are still "
                  "deduplicated, from RocksDB");
+  // cluster mode
+  app.add_option("--log", o->log,
+                 "cluster mode: the event log is a JetStream stream on these NATS servers, nats://HOST:PORT[,...] "
+                 "(empty: single process)");
+  app.add_option("--log_stream", o->log_stream, "cluster mode: JetStream stream name");
+  app.add_option("--log_replicas", o->log_replicas, "cluster mode: replication factor of the stream when created");
+  app.add_option("--log_max_age_s", o->log_max_age_s,
+                 "cluster mode: drop log entries older than this when the stream is created (0: keep all)");
+  app.add_option("--log_publish_timeout_ms", o->log_publish_timeout_ms,
+                 "cluster mode: a write not acknowledged by JetStream within this answers UNAVAILABLE");
+  app.add_option("--log_apply_wait_ms", o->log_apply_wait_ms,
+                 "cluster mode: a write waits this long for this replica to apply it before answering");
+  app.add_option("--max_min_sequence_wait_ms", o->max_min_sequence_wait_ms,
+                 "a Recommend with min_sequence waits at most this long for the replica to reach it");
+  app.add_option("--log_credentials", o->log_credentials, "cluster mode: NATS credentials (.creds) file");
+  app.add_option("--log_ca", o->log_ca, "cluster mode: PEM CA file; TLS to NATS");
   // limits
   app.add_option("--max_events_per_request", o->max_events_per_request, "events per ingest request");
   app.add_option("--max_message_bytes", o->max_message_bytes, "largest gRPC message accepted (bytes)");
@@ -76,6 +92,9 @@ absl::Status FinishServerFlags(const ProcessFlags&, ServerOptions* o) {
   if (o->scoring_threads < 1) return absl::InvalidArgumentError("--scoring_threads: must be >= 1");
   if (o->max_queue_ms < 0) return absl::InvalidArgumentError("--max_queue_ms: must be >= 0");
   if (o->max_inflight_ingest < 1) return absl::InvalidArgumentError("--max_inflight_ingest: must be >= 1");
+  if (!o->log.empty() && (o->log_replicas < 1 || o->log_replicas > 5))
+    return absl::InvalidArgumentError("--log_replicas: must be in 1..5 (JetStream's limit)");
+  if (o->max_min_sequence_wait_ms < 0) return absl::InvalidArgumentError("--max_min_sequence_wait_ms: must be >= 0");
   if (o->valid_fraction < 0 || o->valid_fraction >= 1) {
     return absl::InvalidArgumentError("--valid_fraction: must be in [0, 1)");
   }

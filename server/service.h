@@ -35,6 +35,17 @@ struct ServerOptions {
   uint64_t min_free_disk_mb = 64;        // below this much free space writes are refused (disk full)
   uint64_t event_id_window = 1 << 20;    // event ids held in RAM for dedup; older ones are checked in RocksDB
 
+  // --- cluster mode (README "More than one machine"); log empty: single process, the embedded store only ---
+  std::string log;                       // nats://HOST:PORT[,HOST:PORT...]: the event log is a JetStream stream
+  std::string log_stream = "GPT4REC";    // stream name (subject <stream>.log); one per deployment
+  int log_replicas = 3;                  // JetStream replication factor when this server creates the stream
+  int64_t log_max_age_s = 0;             // retention of the stream by age when created here (0: keep everything)
+  int log_publish_timeout_ms = 5000;     // an unacknowledged write answers UNAVAILABLE after this long
+  int log_apply_wait_ms = 10000;         // a write waits this long for this replica to apply it before answering
+  int max_min_sequence_wait_ms = 2000;   // a Recommend with min_sequence waits at most this long for it
+  std::string log_credentials;           // NATS .creds file
+  std::string log_ca;                    // PEM CA: TLS to NATS
+
   // --- limits (beyond them: RESOURCE_EXHAUSTED, nothing applied) ---
   uint32_t max_events_per_request = 10000;
   int64_t max_message_bytes = 16 << 20;  // gRPC max receive size

@@ -53,13 +53,14 @@ absl::Status RocksGraphStore::FindDuplicateEventIds(const std::vector<Event>& ev
   return absl::OkStatus();
 }
 
-absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Event>& events) {
+absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Event>& events, uint64_t position) {
   if (absl::Status st = ValidateEvents(events); !st.ok()) return st;
   std::lock_guard write_lock(write_mu_);
   if (absl::Status st = AdmitWrite(); !st.ok()) return st;
 
   // Plan the batch against the mirror without changing it (only this thread mutates the mirror).
   codec::PersistedState st = state_;
+  if (position > 0) st.applied_position = position;
   const SegmentPolicy& policy = options_.segments;
   const bool time_based = IsTimeBased(policy.unit);
   int64_t open_bucket = TimeBucket(policy.unit, st.open_first_time);
@@ -171,7 +172,15 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatch(const std::vector<Even
   st.next_user = users.next();
   st.next_item = items.next();
   result.last_sequence = st.next_sequence - 1;
-  if (result.appended == 0) return result;  // all duplicates (or empty): nothing to write
+  if (result.appended == 0) {  // all duplicates (or empty): nothing to write but the log position
+    if (position == 0) return result;
+    rocksdb::WriteBatch wb;
+    wb.Put((*rocks_)[kCfMeta], codec::kStateKey, codec::EncodeState(st));
+    if (rocksdb::Status s = rocks_->db->Write(WriteOpts(), &wb); !s.ok()) return WriteFailed(s, "recording log position");
+    absl::WriterMutexLock state_lock(&state_mu_);
+    state_ = st;
+    return result;
+  }
   for (const PendingEdge& p : pending) mirror_.PrefetchLists(p.edge.user, p.edge.item);
 
   rocksdb::WriteBatch wb(64 + record.count() * 16 + pending.size() * 48);

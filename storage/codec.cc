@@ -213,6 +213,7 @@ std::string EncodeState(const PersistedState& s) {
   PutFixed64(&out, s.stored_events);
   PutFixed64(&out, static_cast<uint64_t>(s.open_first_time));
   PutSegmentFields(&out, s.open);
+  if (s.applied_position > 0) PutFixed64(&out, s.applied_position);
   return out;
 }
 
@@ -228,6 +229,8 @@ bool DecodeState(std::string_view in, PersistedState* s) {
   s->next_item = static_cast<uint32_t>(next_item);
   s->open_first_time = static_cast<int64_t>(first_time);
   s->open.closed = false;
+  s->applied_position = 0;
+  if (p != end && !GetFixed64(&p, end, &s->applied_position)) return false;
   return p == end;
 }
 

@@ -89,6 +89,7 @@ struct PersistedState {
   uint64_t stored_events = 0;
   SegmentInfo open;            // open.closed == false; end_sequence == next_sequence
   int64_t open_first_time = 0; // event time of the open segment's first event (bucket anchor)
+  uint64_t applied_position = 0;  // cluster mode's log position; encoded only when set (older stores lack it)
 };
 std::string EncodeState(const PersistedState& s);
 bool DecodeState(std::string_view in, PersistedState* s);

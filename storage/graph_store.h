@@ -210,6 +210,20 @@ class GraphStore {
   // it touches nothing and returns that status: the acknowledged batches are already in the WAL.
   virtual absl::Status Flush() = 0;
 
+  // --- replicated log (cluster mode) ---
+  // The position (the replicated log's sequence; storage only assumes "larger is later") of the last log entry
+  // applied to this store; 0: none (single-process mode never sets it). The *At calls record `position` in the
+  // SAME WriteBatch as their effect, also when the effect is empty (a batch of duplicates, nothing to close),
+  // so after a crash the store and its position agree and a replica re-applies exactly the entries after it.
+  virtual uint64_t AppliedPosition() const = 0;
+  // AppendBatch + the position. INVALID_ARGUMENT (nothing written, position unchanged) as AppendBatch.
+  virtual absl::StatusOr<AppendResult> AppendBatchAt(const std::vector<Event>& events, uint64_t position) = 0;
+  // CloseSegment + the position; an empty open segment records the position only (FAILED_PRECONDITION then).
+  virtual absl::StatusOr<SegmentInfo> CloseSegmentAt(uint64_t position) = 0;
+  // The position alone: after an entry whose effect is written otherwise (DeleteUser, which is idempotent, so
+  // a crash between the two re-applies it harmlessly) or that had none (a batch refused by validation).
+  virtual absl::Status RecordPosition(uint64_t position) = 0;
+
   // --- disk full ---
   // OK when writes are accepted. Otherwise the status every write (AppendBatch, CloseSegment, DeleteUser,
   // Checkpoint) gets now, its message naming the cause:

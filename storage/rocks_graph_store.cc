@@ -30,12 +30,32 @@ std::vector<EdgeInfo> RocksGraphStore::Edges(const std::vector<uint32_t>& slots,
   return out;
 }
 
-absl::StatusOr<SegmentInfo> RocksGraphStore::CloseSegment() {
+absl::Status RocksGraphStore::RecordPosition(uint64_t position) {
   std::lock_guard write_lock(write_mu_);
   if (absl::Status s = AdmitWrite(); !s.ok()) return s;
   codec::PersistedState st = state_;
-  if (st.open.events == 0)
-    return absl::FailedPreconditionError(absl::StrCat("segment ", st.open.index, " holds no events"));
+  st.applied_position = position;
+  rocksdb::WriteBatch wb;
+  wb.Put((*rocks_)[kCfMeta], codec::kStateKey, codec::EncodeState(st));
+  if (rocksdb::Status s = rocks_->db->Write(WriteOpts(), &wb); !s.ok()) return WriteFailed(s, "recording log position");
+  absl::WriterMutexLock state_lock(&state_mu_);
+  state_ = st;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SegmentInfo> RocksGraphStore::CloseSegmentAt(uint64_t position) {
+  std::unique_lock write_lock(write_mu_);
+  if (absl::Status s = AdmitWrite(); !s.ok()) return s;
+  codec::PersistedState st = state_;
+  if (st.open.events == 0) {
+    const absl::Status empty =
+        absl::FailedPreconditionError(absl::StrCat("segment ", st.open.index, " holds no events"));
+    if (position == 0) return empty;
+    write_lock.unlock();
+    if (absl::Status s = RecordPosition(position); !s.ok()) return s;
+    return empty;
+  }
+  if (position > 0) st.applied_position = position;
   SegmentInfo done = st.open;
   done.closed = true;
   st.open = SegmentInfo{};

@@ -45,7 +45,17 @@ class RocksGraphStore final : public GraphStore {
   // Rebuilds the mirror, the persisted state and the closed segments from the column families (store_recovery.cc).
   absl::Status Load();
 
-  absl::StatusOr<AppendResult> AppendBatch(const std::vector<Event>& events) override;
+  absl::StatusOr<AppendResult> AppendBatch(const std::vector<Event>& events) override {
+    return AppendBatchAt(events, 0);
+  }
+  absl::StatusOr<AppendResult> AppendBatchAt(const std::vector<Event>& events, uint64_t position) override;
+  uint64_t AppliedPosition() const override {
+    absl::ReaderMutexLock lock(&state_mu_);
+    return state_.applied_position;
+  }
+  absl::StatusOr<SegmentInfo> CloseSegment() override { return CloseSegmentAt(0); }
+  absl::StatusOr<SegmentInfo> CloseSegmentAt(uint64_t position) override;
+  absl::Status RecordPosition(uint64_t position) override;
 
   std::optional<uint32_t> FindUser(const std::string& external_id) const override {
     absl::ReaderMutexLock lock(&state_mu_);
@@ -112,7 +122,6 @@ class RocksGraphStore final : public GraphStore {
     absl::ReaderMutexLock lock(&state_mu_);
     return closed_;
   }
-  absl::StatusOr<SegmentInfo> CloseSegment() override;
   absl::StatusOr<std::vector<EdgePair>> SegmentEdges(uint32_t segment) const override;
   absl::StatusOr<Csr> AccumulatedCsr(uint32_t segment) const override;
 

@@ -2,9 +2,10 @@
 """Fails when an #include breaks the module layout's one-way rules (README "Architecture"; CMake states the same
 graph in each folder's target_link_libraries):
 
-  server -> storage, model; eval -> model; bench -> any; util/ -> nothing of this project.
-  storage and model never include each other; neither includes server/, eval/, bench/ or the generated proto
-  and gRPC headers; torch (torch/, ATen/, c10/) only in model/ and the model tests.
+  server -> storage, model, cluster; eval -> model; bench -> any; util/ -> nothing of this project.
+  storage, model and cluster never include each other; neither includes server/, eval/, bench/ or the generated proto
+  and gRPC headers; torch (torch/, ATen/, c10/) only in model/ and the model tests;
+  the NATS client (nats/) only in cluster/ and its tests.
   Outside a module and its own tests, only its public headers are included.
 
 Usage: check_layout.py <repository root>. Prints every violation as file:line: reason and exits 1 if any.
@@ -16,24 +17,27 @@ import sys
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]')
 PROTO = re.compile(r'^(gpt4rec/v1/|grpc/health/|grpcpp/|grpc\+\+/|google/protobuf/)|\.pb\.h$')
 TORCH = re.compile(r'^(torch/|ATen/|c10/)')
-PROJECT = ('util', 'proto', 'storage', 'model', 'eval', 'server', 'bench', 'tests')
+NATS = re.compile(r'^nats/')
+PROJECT = ('util', 'proto', 'storage', 'model', 'cluster', 'eval', 'server', 'bench', 'tests')
 
 # Project folders each module may include (besides itself and util/).
 ALLOWED = {
     'util': set(),
     'storage': set(),
     'model': set(),
+    'cluster': set(),
     'eval': {'model'},
-    'server': {'storage', 'model'},
-    'bench': {'storage', 'model', 'eval', 'server', 'bench'},
+    'server': {'storage', 'model', 'cluster'},
+    'bench': {'storage', 'model', 'cluster', 'eval', 'server', 'bench'},
 }
 # Headers of a module that code outside it (and outside its own tests) may include.
 PUBLIC = {
     'storage': {'storage/graph_store.h', 'storage/event_validation.h', 'storage/bench_support.h'},
     'server': {'server/service.h', 'server/test_support.h'},
+    'cluster': {'cluster/event_log.h'},
     'model': {'model/recommender_model.h', 'model/test_support.h', 'model/config_flags.h', 'model/config_json.h'},
 }
-NO_PROTO = {'util', 'storage', 'model', 'eval'}
+NO_PROTO = {'util', 'storage', 'model', 'cluster', 'eval'}
 
 
 def module_of(rel):
@@ -61,6 +65,8 @@ def check(root):
             target = inc.split('/')[0] if '/' in inc else None
             if TORCH.match(inc) and module != 'model' and tested != 'model':
                 errors.append(f'{where}: torch outside model/')
+            if NATS.match(inc) and module != 'cluster' and tested != 'cluster':
+                errors.append(f'{where}: the NATS client outside cluster/')
             if PROTO.search(inc) and (module in NO_PROTO or tested in NO_PROTO):
                 errors.append(f'{where}: proto/gRPC types in {module if module != "tests" else "tests/" + tested}/')
             if target not in PROJECT or target == 'util':

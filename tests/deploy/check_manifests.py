@@ -191,13 +191,62 @@ def check_compose(root):
                 % (metrics, targets))
 
 
+def check_cluster(root):
+    """deploy/cluster/compose.yaml and deploy/k8s-cluster: replicas on an event log their NATS services serve."""
+    deploy = os.path.join(root, "deploy")
+    compose = yaml.safe_load(open(os.path.join(deploy, "cluster", "compose.yaml")))
+    services = compose.get("services", {})
+    nats = {n for n, s in services.items() if "nats" in s.get("image", "")}
+    if len(nats) < 3:
+        problem("cluster compose: needs 3 NATS services, found %s" % sorted(nats))
+    for n in nats:
+        cmd = services[n].get("command", [])
+        if "-js" not in cmd:
+            problem("cluster compose: %s runs without JetStream (-js)" % n)
+        routes = cmd[cmd.index("--routes") + 1] if "--routes" in cmd else ""
+        peers = set(re.findall(r"nats://([^:,]+):6222", routes))
+        if peers != nats - {n}:
+            problem("cluster compose: %s routes to %s, expected the other NATS services %s"
+                    % (n, sorted(peers), sorted(nats - {n})))
+    replicas = {n: s for n, s in services.items() if "gpt4rec" in s.get("image", "")}
+    if len(replicas) < 2:
+        problem("cluster compose: fewer than 2 gpt4rec replicas")
+    named = compose.get("volumes", {}) or {}
+    data_volumes = set()
+    for n, s in replicas.items():
+        args = s.get("command", [])
+        log = flag(args, "log") or ""
+        hosts = set(re.findall(r"nats://([^:,]+):4222", log))
+        if not hosts or not hosts <= nats:
+            problem("cluster compose: %s --log=%s does not name the NATS services' client port" % (n, log))
+        mounts = [v.split(":") for v in s.get("volumes", []) if isinstance(v, str)]
+        mine = [m[0] for m in mounts if len(m) >= 2 and m[1] == flag(args, "data_dir") and m[0] in named]
+        if not mine:
+            problem("cluster compose: %s --data_dir is not a named volume" % n)
+        data_volumes.update(mine)
+    if len(data_volumes) != len(replicas):
+        problem("cluster compose: replicas share a data volume (each needs its own store)")
+    k8s = os.path.join(deploy, "k8s-cluster")
+    kust = yaml.safe_load(open(os.path.join(k8s, "kustomization.yaml")))
+    if "../k8s" not in kust.get("resources", []):
+        problem("k8s-cluster: kustomization does not build on ../k8s")
+    ops = [op for p in kust.get("patches", []) for op in yaml.safe_load(open(os.path.join(k8s, p["path"])))]
+    if not any(op.get("path") == "/spec/replicas" and op.get("value", 0) > 1 for op in ops):
+        problem("k8s-cluster: the StatefulSet is not scaled past one replica")
+    if not any(str(op.get("value", "")).startswith("--log=nats://") for op in ops):
+        problem("k8s-cluster: replicas are scaled without --log (several writers of unrelated stores)")
+
+
 def main(argv):
     root = argv[1] if len(argv) > 1 else "."
     files = ([os.path.join(root, "deploy", f) for f in ("compose.yaml", "prometheus.yml", ".yamllint")]
-             + sorted(glob.glob(os.path.join(root, "deploy", "k8s", "*.yaml"))))
+             + sorted(glob.glob(os.path.join(root, "deploy", "k8s", "*.yaml")))
+             + [os.path.join(root, "deploy", "cluster", "compose.yaml")]
+             + sorted(glob.glob(os.path.join(root, "deploy", "k8s-cluster", "*.yaml"))))
     run_yamllint(root, files)
     check_k8s(root)
     check_compose(root)
+    check_cluster(root)
     for p in problems:
         print("check_manifests: " + p)
     if not problems:

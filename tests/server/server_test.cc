@@ -388,3 +388,36 @@ TEST_CASE("auth token guards every RPC; admin token guards admin RPCs") {
   }
   CHECK(stats_with("Bearer admin-secret") == grpc::StatusCode::OK);
 }
+
+// Single process: an acknowledged batch is stored, so a min_sequence up to its last_sequence is reached at once;
+// one beyond it waits for --max_min_sequence_wait_ms and says it was not reached. role "single", no log.
+TEST_CASE("min_sequence in single-process mode: reached for acknowledged writes, bounded wait otherwise") {
+  TempDir dir("server-min-sequence");
+  auto options = SmallServerOptions(dir / "data");
+  options.max_min_sequence_wait_ms = 300;
+  auto server = StartServer(options);
+  auto stub = Connect(server->port());
+  v1::IngestReply ing;
+  REQUIRE(Ingest(stub.get(), CommunityEvents(5, 5, 2, 1000), &ing).ok());
+  CHECK(ing.log_sequence() == 0);
+  auto ask = [&](uint64_t min_sequence, v1::RecommendReply* rep) {
+    grpc::ClientContext ctx;
+    WithDeadline(&ctx);
+    v1::RecommendRequest req;
+    req.set_user_id("a0");
+    req.set_min_sequence(min_sequence);
+    return stub->Recommend(&ctx, req, rep);
+  };
+  v1::RecommendReply rep;
+  REQUIRE(ask(ing.last_sequence(), &rep).ok());
+  CHECK(rep.min_sequence_reached());
+  const auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(ask(ing.last_sequence() + 1, &rep).ok());
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CHECK_FALSE(rep.min_sequence_reached());
+  CHECK(waited < 5.0);  // bounded (single process answers at once: nothing more can arrive by waiting)
+  const auto stats = Stats(stub.get());
+  CHECK(stats.role() == "single");
+  CHECK(stats.applied_sequence() == 0);
+  CHECK_FALSE(stats.log_connected());
+}

@@ -393,3 +393,39 @@ TEST_CASE("the event-id window bounds RAM; a retry older than the window is stil
   REQUIRE(r.duplicates == 1000);
   REQUIRE((*reopened)->GetCounts().events == 20010);
 }
+
+// Cluster mode's exactly-once apply rests on this: the log position is written with the entry's effect, also
+// when the effect is empty, and survives a reopen; single-process writes leave it alone.
+TEST_CASE("applied log position: recorded with each write, kept across reopen", "[storage]") {
+  TempDir tmp;
+  const std::string dir = tmp / "db";
+  {
+    auto store = OpenStore(dir);
+    REQUIRE(store->AppliedPosition() == 0);
+    auto r = store->AppendBatchAt({Ev("u", "i", 10, 0, 1.0f, "e1")}, 5);
+    REQUIRE(r.ok());
+    REQUIRE(r->appended == 1);
+    REQUIRE(store->AppliedPosition() == 5);
+    // A batch of duplicates writes nothing of the graph but still records its position.
+    r = store->AppendBatchAt({Ev("u", "i", 10, 0, 1.0f, "e1")}, 6);
+    REQUIRE(r.ok());
+    REQUIRE(r->duplicates == 1);
+    REQUIRE(store->AppliedPosition() == 6);
+    // Refused by validation: nothing written, position unchanged.
+    REQUIRE(store->AppendBatchAt({Ev("", "i", 10)}, 7).status().code() == absl::StatusCode::kInvalidArgument);
+    REQUIRE(store->AppliedPosition() == 6);
+    REQUIRE(store->RecordPosition(7).ok());
+    REQUIRE(store->CloseSegmentAt(8).ok());
+    REQUIRE(store->AppliedPosition() == 8);
+    // Nothing to close: FAILED_PRECONDITION, and the position is recorded all the same.
+    REQUIRE(store->CloseSegmentAt(9).status().code() == absl::StatusCode::kFailedPrecondition);
+    REQUIRE(store->AppliedPosition() == 9);
+    // A write without a position (single process) keeps the last one.
+    Append(*store, {Ev("v", "i", 20)});
+    REQUIRE(store->AppliedPosition() == 9);
+  }
+  auto reopened = OpenStore(dir);
+  REQUIRE(reopened->AppliedPosition() == 9);
+  REQUIRE(reopened->GetCounts().events == 2);
+  REQUIRE(reopened->ClosedSegments().size() == 1);
+}

@@ -1,0 +1,238 @@
+// Cluster mode end to end: a real 3-node NATS cluster (JetStream, stream R=3) and 3 real gpt4rec-server replicas
+// on 127.0.0.1. Events stream through random replicas while one NATS node and one replica are SIGKILLed and
+// restarted; afterwards every replica holds every acknowledged event exactly once (equal counts, equal graph
+// digests), segment closes and deletions reach every replica through the log, and min_sequence reads a write
+// made on another replica.
+#include <catch2/catch.hpp>
+
+#include <random>
+#include <set>
+
+#include "tests/cluster/nats_cluster.h"
+#include "tests/common/temp_dir.h"
+#include "tests/faults/server_child.h"
+
+namespace gpt4rec::cluster_test {
+namespace {
+
+using faults::Deadline;
+using faults::Ev;
+using faults::PollUntil;
+using faults::ServerChild;
+using faults::v1::GetStatsReply;
+using faults::v1::IngestReply;
+using faults::v1::IngestRequest;
+using faults::v1::Recommender;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr int kReplicas = 3;
+constexpr int kBatches = 300;
+constexpr int kBatchEvents = 1000;  // 300k events
+constexpr int kUsers = 3000;
+constexpr int kItems = 800;
+
+IngestRequest Batch(int b) {
+  IngestRequest req;
+  std::mt19937 rng(static_cast<uint32_t>(b));
+  for (int i = 0; i < kBatchEvents; ++i) {
+    auto* e = req.add_events();
+    *e = Ev("u" + std::to_string(rng() % kUsers), "i" + std::to_string(rng() % kItems), 1000000 + b * 10 + i % 10);
+    e->set_event_id("e" + std::to_string(b) + "-" + std::to_string(i));
+  }
+  return req;
+}
+
+bool StatsOf(ServerChild& s, GetStatsReply* rep, bool digest = false) {
+  if (s.pid() <= 0) return false;
+  grpc::ClientContext ctx;
+  Deadline(&ctx, 30000);
+  faults::v1::GetStatsRequest req;
+  req.set_graph_digest(digest);
+  return s.Connect()->GetStats(&ctx, req, rep).ok();
+}
+
+class Cluster {
+ public:
+  Cluster() : nats_(dir_ / "nats", 3) {
+    for (int i = 0; i < 3; ++i) REQUIRE(nats_.Start(i));
+    for (int r = 0; r < kReplicas; ++r) REQUIRE(StartReplica(r));
+  }
+
+  bool StartReplica(int r) {
+    return replicas_[r].Start(dir_ / ("replica" + std::to_string(r)),
+                              {"--log=" + nats_.Urls(), "--log_stream=TEST", "--log_replicas=3",
+                               "--log_publish_timeout_ms=4000"});
+  }
+
+  // Ingest through replica r; retried on another live replica until acknowledged (the same bytes: the same
+  // message id, and event ids, so a retry is stored once).
+  IngestReply IngestSomewhere(const IngestRequest& req, std::mt19937* rng) {
+    IngestReply rep;
+    const bool ok = PollUntil(
+        [&] {
+          ServerChild& s = replicas_[(*rng)() % kReplicas];
+          if (s.pid() <= 0) return false;
+          grpc::ClientContext ctx;
+          Deadline(&ctx, 15000);
+          return s.Connect()->Ingest(&ctx, req, &rep).ok();
+        },
+        seconds(90));
+    REQUIRE(ok);
+    return rep;
+  }
+
+  // Waits until every replica has applied the whole stream; returns their stats (with digests).
+  std::vector<GetStatsReply> Converged() {
+    std::vector<GetStatsReply> stats(kReplicas);
+    const bool done = PollUntil(
+        [&] {
+          uint64_t last = 0;
+          for (int r = 0; r < kReplicas; ++r) {
+            if (!StatsOf(replicas_[r], &stats[r])) return false;
+            last = std::max(last, stats[r].log_last_sequence());
+          }
+          for (const auto& s : stats)
+            if (s.applied_sequence() != last || s.log_lag() != 0) return false;
+          return true;
+        },
+        seconds(120));
+    REQUIRE(done);
+    for (int r = 0; r < kReplicas; ++r) REQUIRE(StatsOf(replicas_[r], &stats[r], /*digest=*/true));
+    return stats;
+  }
+
+  testing::TempDir dir_{"gpt4rec-cluster"};
+  NatsCluster nats_;
+  ServerChild replicas_[kReplicas];
+};
+
+}  // namespace
+
+TEST_CASE("cluster: every acknowledged event applied exactly once on every replica despite node and replica kills",
+          "[cluster]") {
+  Cluster c;
+  std::mt19937 rng(42);
+  const auto t0 = std::chrono::steady_clock::now();
+  uint64_t last_log_sequence = 0;
+  for (int b = 0; b < kBatches; ++b) {
+    if (b == kBatches / 5) c.nats_.Kill(1);                  // a NATS node dies: the stream keeps its quorum
+    if (b == 2 * kBatches / 5) c.replicas_[2].Kill();        // a replica dies mid-stream
+    if (b == 3 * kBatches / 5) REQUIRE(c.nats_.Start(1));    // the node comes back and catches up (RAFT)
+    if (b == 4 * kBatches / 5) REQUIRE(c.StartReplica(2));   // the replica restarts and catches up from the log
+    const IngestReply rep = c.IngestSomewhere(Batch(b), &rng);
+    CHECK(rep.log_sequence() > last_log_sequence);
+    last_log_sequence = std::max(last_log_sequence, rep.log_sequence());
+  }
+  // A retry of an acknowledged batch (as a producer would after a lost reply) stores nothing new.
+  c.IngestSomewhere(Batch(7), &rng);
+  WARN("ingest of " << kBatches * kBatchEvents << " events took "
+                    << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s");
+
+  auto stats = c.Converged();
+  for (int r = 0; r < kReplicas; ++r) {
+    INFO("replica " << r);
+    CHECK(stats[r].role() == "replica");
+    CHECK(stats[r].log_connected());
+    CHECK(stats[r].events() == static_cast<uint64_t>(kBatches) * kBatchEvents);
+    CHECK(stats[r].users() == stats[0].users());
+    CHECK(stats[r].items() == stats[0].items());
+    CHECK(stats[r].edges() == stats[0].edges());
+    CHECK(stats[r].graph_digest() == stats[0].graph_digest());
+  }
+  CHECK(stats[0].graph_digest() != 0);
+
+  SECTION("min_sequence on another replica sees the write; closes and deletions go through the log") {
+    // The most popular item for a user nobody knows, on replica 1.
+    auto recommend = [&](int r, const std::string& user, uint64_t min_sequence, faults::v1::RecommendReply* out) {
+      grpc::ClientContext ctx;
+      Deadline(&ctx, 10000);
+      faults::v1::RecommendRequest req;
+      req.set_user_id(user);
+      req.set_k(5);
+      req.set_min_sequence(min_sequence);
+      return c.replicas_[r].Connect()->Recommend(&ctx, req, out).ok();
+    };
+    faults::v1::RecommendReply popular;
+    REQUIRE(recommend(1, "nobody", 0, &popular));
+    REQUIRE(popular.items_size() > 0);
+    const std::string top = popular.items(0).item_id();
+    // A new user touches it on replica 0; read on replica 1 at once with the write's sequence: the item is
+    // seen, so it is excluded from that user's list.
+    IngestRequest write;
+    *write.add_events() = Ev("reader", top, 2000000);
+    const IngestReply written = c.IngestSomewhere(write, &rng);
+    REQUIRE(written.log_sequence() > last_log_sequence);
+    faults::v1::RecommendReply mine;
+    REQUIRE(recommend(1, "reader", written.log_sequence(), &mine));
+    CHECK(mine.min_sequence_reached());
+    for (const auto& item : mine.items()) CHECK(item.item_id() != top);
+    // A sequence the log will not reach in time: answered after the bound, and it says so.
+    faults::v1::RecommendReply early;
+    REQUIRE(recommend(1, "reader", written.log_sequence() + 1000000, &early));
+    CHECK_FALSE(early.min_sequence_reached());
+
+    // CloseSegment on one replica closes the same segment everywhere; DeleteUser on another erases everywhere.
+    {
+      grpc::ClientContext ctx;
+      Deadline(&ctx, 30000);
+      faults::v1::CloseSegmentReply closed;
+      REQUIRE(c.replicas_[0].Connect()->CloseSegment(&ctx, faults::v1::CloseSegmentRequest(), &closed).ok());
+      CHECK(closed.closed_segment() == 0);
+      CHECK(closed.events() == static_cast<uint64_t>(kBatches) * kBatchEvents + 1);
+    }
+    {
+      grpc::ClientContext ctx;
+      Deadline(&ctx, 30000);
+      faults::v1::DeleteUserRequest del;
+      del.set_user_id("reader");
+      faults::v1::DeleteUserReply deleted;
+      REQUIRE(c.replicas_[2].Connect()->DeleteUser(&ctx, del, &deleted).ok());
+      CHECK(deleted.deleted());
+    }
+    auto after = c.Converged();
+    for (int r = 0; r < kReplicas; ++r) {
+      INFO("replica " << r);
+      CHECK(after[r].closed_segments() == 1);
+      CHECK(after[r].users() == stats[0].users());  // "reader" came and went
+      CHECK(after[r].graph_digest() == after[0].graph_digest());
+    }
+    // Each replica trains the closed segment and serves model version 1.
+    CHECK(PollUntil(
+        [&] {
+          for (int r = 0; r < kReplicas; ++r) {
+            GetStatsReply s;
+            if (!StatsOf(c.replicas_[r], &s) || s.model_version() < 1) return false;
+          }
+          return true;
+        },
+        seconds(180)));
+  }
+
+  SECTION("NATS unreachable: writes answer UNAVAILABLE, reads keep serving, and writes resume on return") {
+    for (int i = 0; i < 3; ++i) c.nats_.Kill(i);
+    IngestReply rep;
+    grpc::ClientContext ctx;
+    Deadline(&ctx, 20000);
+    const grpc::Status s = c.replicas_[0].Connect()->Ingest(&ctx, Batch(kBatches), &rep);
+    CHECK(s.error_code() == grpc::StatusCode::UNAVAILABLE);
+    faults::v1::RecommendReply reply;
+    grpc::ClientContext rctx;
+    Deadline(&rctx, 10000);
+    faults::v1::RecommendRequest req;
+    req.set_user_id("u1");
+    CHECK(c.replicas_[0].Connect()->Recommend(&rctx, req, &reply).ok());
+    GetStatsReply down;
+    REQUIRE(StatsOf(c.replicas_[0], &down));
+    CHECK_FALSE(down.log_connected());
+    for (int i = 0; i < 3; ++i) REQUIRE(c.nats_.Start(i));
+    c.IngestSomewhere(Batch(kBatches), &rng);
+    auto back = c.Converged();
+    for (int r = 0; r < kReplicas; ++r) {
+      CHECK(back[r].events() == static_cast<uint64_t>(kBatches + 1) * kBatchEvents);
+      CHECK(back[r].graph_digest() == back[0].graph_digest());
+    }
+  }
+}
+
+}  // namespace gpt4rec::cluster_test
