@@ -1,5 +1,5 @@
-// cluster/ — the replicated event log of cluster mode, on a NATS JetStream stream. This header is the module's
-// whole contract.
+// cluster/ — the replicated event log of cluster mode, on a NATS JetStream stream. With model_channel.h (the
+// trainer lease and the published model) this header is the module's whole contract.
 //
 // Knows nothing of gRPC, protobuf, storage or the model: an entry is opaque bytes with a stream sequence.
 // JetStream does the hard parts (RAFT replication across the NATS cluster, ordering, de-duplication of a

@@ -256,9 +256,10 @@ int main(int argc, char** argv) {
     std::printf("model version %llu, training queue %u%s\n", (unsigned long long)rep.model_version(),
                 rep.training_queue(), rep.training_now() ? " (training now)" : "");
     if (!rep.training_error().empty()) std::printf("training paused: %s\n", rep.training_error().c_str());
-    if (rep.role() == "replica") {
-      std::printf("cluster replica: applied log entry %llu of %llu (lag %llu), NATS %s\n",
-                  (unsigned long long)rep.applied_sequence(), (unsigned long long)rep.log_last_sequence(),
+    if (rep.role() == "leader" || rep.role() == "follower") {
+      std::printf("cluster %s (%llu trainings here): applied log entry %llu of %llu (lag %llu), NATS %s\n",
+                  rep.role().c_str(), (unsigned long long)rep.trainings(), (unsigned long long)rep.applied_sequence(),
+                  (unsigned long long)rep.log_last_sequence(),
                   (unsigned long long)rep.log_lag(), rep.log_connected() ? "connected" : "disconnected");
     }
     if (rep.has_last_training()) {

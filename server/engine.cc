@@ -125,12 +125,13 @@ absl::StatusOr<storage::SegmentInfo> Engine::ApplyCloseSegment(uint64_t sequence
 EngineStats Engine::GetStats(bool with_digest) const {
   EngineStats stats;
   if (cluster_) {
-    stats.role = "replica";
+    stats.role = models_ && models_->holds() ? "leader" : "follower";
     stats.applied_sequence = cluster_->applied();
     stats.log_last_sequence = cluster_->log_last_sequence();
     stats.log_connected = cluster_->connected();
   }
   if (with_digest) stats.graph_digest = GraphDigest();
+  stats.trainings = trainings_.load();
   stats.counts = store_->GetCounts();
   stats.open_segment = store_->OpenSegment();
   stats.closed_segments = static_cast<uint32_t>(store_->ClosedSegments().size());

@@ -15,6 +15,7 @@
 //   engine_popular.cc        the popular list and popularity replies
 //   engine_refresh.cc        the background loop that refreshes both
 //   engine_backup.cc         the backup directory (Snapshot RPC)
+//   engine_cluster_model.cc  cluster mode: the trainer lease, publishing a trained model, adopting a published one
 #pragma once
 
 #include <atomic>
@@ -30,6 +31,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "cluster/model_channel.h"
 #include "model/recommender_model.h"
 #include "server/cluster_replica.h"
 #include "server/metrics.h"
@@ -67,11 +69,12 @@ struct EngineStats {
   std::string training_error;  // SegmentTrainer::last_error
   TrainingSummary last_training;
   // Cluster mode (all zero / "single" otherwise).
-  std::string role = "single";     // "single" | "replica"
+  std::string role = "single";     // "single" | "leader" (holds the trainer lease) | "follower"
   uint64_t applied_sequence = 0;   // last log entry applied to this replica's store
   uint64_t log_last_sequence = 0;  // the stream's last entry as last seen
   bool log_connected = false;
   uint64_t graph_digest = 0;       // only when asked for (GetStats(true))
+  uint64_t trainings = 0;          // segments this process trained since it started (not adopted ones)
 };
 
 // A backup directory written by Backup (the Snapshot RPC): a RocksDB checkpoint of the store plus copies of the
@@ -132,6 +135,10 @@ class Engine {
   absl::Status PublishRepresentations(uint64_t version, int64_t trained_segment, int32_t dim, int32_t num_users,
                                       std::vector<float> users, int32_t num_items, std::vector<float> items);
   absl::Status OnTrained(TrainingOutcome&& outcome);
+  // Cluster mode (engine_cluster_model.cc): the trainer's gate, and the publication both ways.
+  SegmentTrainer::GateDecision TrainOrAdopt(uint32_t segment, const std::atomic<bool>& cancel);
+  absl::StatusOr<std::unique_ptr<model::RecommenderModel>> AdoptPublished(const cluster::ModelHead& head);
+  absl::Status PublishTrained(uint64_t version, int64_t segment);
   void RefreshPopular();
   void RefreshNewItems();
   void RefreshLoop();
@@ -148,6 +155,10 @@ class Engine {
   std::unique_ptr<SegmentTrainer> trainer_;
   std::unique_ptr<MicroBatcher> batcher_;
   std::unique_ptr<ClusterReplica> cluster_;  // cluster mode only (--log)
+  std::unique_ptr<cluster::ModelChannel> models_;  // cluster mode only: trainer lease and published models
+  std::atomic<uint64_t> head_revision_{0};  // the model head this replica last trained on or adopted
+  std::atomic<uint64_t> head_version_{0};
+  std::atomic<uint64_t> trainings_{0};
 
   std::shared_ptr<const ServingTables> serving_;  // atomic_load / atomic_store only
 

@@ -3,8 +3,11 @@
 // micro-batcher and the refresh loop.
 #include "server/engine.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <memory>
+#include <random>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -99,6 +102,26 @@ absl::Status Engine::Init() {
   trainer_options.checkpoint_path = ckpt;
   trainer_options.valid_fraction = options_.valid_fraction;
   trainer_options.split_seed = options_.split_seed;
+  SegmentTrainer::GateFn gate;
+  if (!options_.log.empty()) {
+    // Cluster mode: one trainer at a time, by the lease; the others adopt what it publishes.
+    cluster::ModelChannelOptions channel;
+    auto servers = cluster::ParseServers(options_.log);
+    if (!servers.ok()) return servers.status();
+    channel.log.servers = std::move(*servers);
+    channel.log.stream = options_.log_stream;
+    channel.log.replicas = options_.log_replicas;
+    channel.log.publish_timeout_ms = options_.log_publish_timeout_ms;
+    channel.log.credentials_file = options_.log_credentials;
+    channel.log.ca_file = options_.log_ca;
+    channel.log.client_name = "gpt4rec-trainer";
+    channel.lease_ttl_ms = options_.trainer_lease_ms;
+    channel.holder = absl::StrCat(options_.data_dir, "@", ::getpid(), "#", std::random_device{}());
+    auto models = cluster::ModelChannel::Open(channel);
+    if (!models.ok()) return models.status();
+    models_ = std::move(*models);
+    gate = [this](uint32_t segment, const std::atomic<bool>& cancel) { return TrainOrAdopt(segment, cancel); };
+  }
   trainer_ = std::make_unique<SegmentTrainer>(
       store_.get(), std::move(model), trainer_options,
       [this](TrainingOutcome&& outcome) { return OnTrained(std::move(outcome)); },
@@ -106,7 +129,8 @@ absl::Status Engine::Init() {
         spdlog::info("segment {} epoch {}: loss {:.4f} valid Recall@20 {:.4f} ({:.1f} s)", segment, log.epoch,
                      log.loss, log.valid_recall20, log.seconds);
         if (metrics_) metrics_->training_epoch->Set(log.epoch);
-      });
+      },
+      std::move(gate));
   // Segments closed before a restart (or a crash mid-training) that the model has not consumed yet.
   const auto closed = store_->ClosedSegments();
   if (!closed.empty() && static_cast<int64_t>(closed.back().index) > trainer_->trained_segment()) {

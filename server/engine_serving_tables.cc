@@ -3,6 +3,7 @@
 // file and summarised.
 #include "server/engine.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -42,7 +43,8 @@ absl::Status Engine::PublishRepresentations(uint64_t version, int64_t trained_se
 }
 
 absl::Status Engine::OnTrained(TrainingOutcome&& outcome) {
-  const uint64_t version = serving()->version + 1;
+  // Cluster mode: after the last published version (a follower that took over may serve an older one).
+  const uint64_t version = std::max(serving()->version, head_version_.load()) + 1;
   auto& emb = outcome.embeddings;
   ServingFile file;
   file.version = version;
@@ -53,6 +55,10 @@ absl::Status Engine::OnTrained(TrainingOutcome&& outcome) {
   file.users = emb.users;
   file.items = emb.items;
   if (absl::Status s = WriteServingFile(model_dir_.serving_file(), file); !s.ok()) return s;
+  if (models_) {
+    // Published (and the head moved) before this replica serves it: a lost lease publishes nothing.
+    if (absl::Status s = PublishTrained(version, outcome.segment); !s.ok()) return s;
+  }
 
   TrainingSummary summary;
   summary.present = true;
@@ -76,6 +82,7 @@ absl::Status Engine::OnTrained(TrainingOutcome&& outcome) {
     std::lock_guard<std::mutex> lock(summary_mu_);
     last_training_ = summary;
   }
+  trainings_.fetch_add(1);
   if (metrics_) {
     metrics_->trainings->Increment();
     metrics_->last_training_seconds->Set(summary.seconds);

@@ -289,6 +289,7 @@ grpc::Status RecommenderService::GetStats(grpc::ServerContext* context, const v1
   reply->set_log_lag(stats.log_last_sequence > stats.applied_sequence ? stats.log_last_sequence - stats.applied_sequence : 0);
   reply->set_log_connected(stats.log_connected);
   reply->set_graph_digest(stats.graph_digest);
+  reply->set_trainings(stats.trainings);
   reply->set_users(stats.counts.users);
   reply->set_items(stats.counts.items);
   reply->set_edges(stats.counts.edges);

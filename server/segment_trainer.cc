@@ -21,12 +21,14 @@ constexpr size_t kMinEdgesToSplit = 20;
 }  // namespace
 
 SegmentTrainer::SegmentTrainer(storage::GraphStore* store, std::unique_ptr<model::RecommenderModel> model,
-                               const SegmentTrainerOptions& options, PublishFn publish, ProgressFn progress)
+                               const SegmentTrainerOptions& options, PublishFn publish, ProgressFn progress,
+                               GateFn gate)
     : store_(store),
       model_(std::move(model)),
       options_(options),
       publish_(std::move(publish)),
-      progress_(std::move(progress)) {
+      progress_(std::move(progress)),
+      gate_(std::move(gate)) {
   trained_ = static_cast<int64_t>(model_->segments_seen()) - 1;
   target_ = trained_;
   thread_ = std::thread([this] { Loop(); });
@@ -87,6 +89,18 @@ void SegmentTrainer::Loop() {
       cv_.wait(lock, [&] { return stopping_ || target_ > trained_; });
       if (stopping_) return;
       segment = static_cast<uint32_t>(trained_ + 1);
+      running_ = gate_ == nullptr;
+    }
+    if (gate_) {
+      GateDecision decision = gate_(segment, cancel_);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (decision.kind == GateDecision::kStop) continue;  // stopping_: the wait above returns
+      if (decision.kind == GateDecision::kAdopt) {
+        model_ = std::move(decision.model);
+        trained_ = static_cast<int64_t>(model_->segments_seen()) - 1;
+        cv_.notify_all();
+        continue;
+      }
       running_ = true;
     }
     absl::Status status = TrainOne(segment);

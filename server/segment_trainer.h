@@ -47,9 +47,20 @@ class SegmentTrainer {
   using PublishFn = std::function<absl::Status(TrainingOutcome&&)>;
   // Called after each epoch (progress) with the segment being trained.
   using ProgressFn = std::function<void(uint32_t segment, const model::EpochLog&)>;
+  // Cluster mode ("one trainer at a time"): asked on the training thread before `segment` is trained, blocks
+  // until it decides. kTrain: this replica holds the trainer lease, train it here. kAdopt: `model` (a published
+  // model, already persisted as the checkpoint) replaces this trainer's; it has consumed the segment. kStop:
+  // `cancel` was set (shutdown).
+  struct GateDecision {
+    enum Kind { kTrain, kAdopt, kStop } kind = kStop;
+    std::unique_ptr<model::RecommenderModel> model;
+  };
+  using GateFn = std::function<GateDecision(uint32_t segment, const std::atomic<bool>& cancel)>;
 
+  // `gate` empty: every queued segment is trained here (single process).
   SegmentTrainer(storage::GraphStore* store, std::unique_ptr<model::RecommenderModel> model,
-                 const SegmentTrainerOptions& options, PublishFn publish, ProgressFn progress);
+                 const SegmentTrainerOptions& options, PublishFn publish, ProgressFn progress,
+                 GateFn gate = nullptr);
   ~SegmentTrainer();
 
   // Queues every closed segment up to and including `segment` that the model has not seen yet.
@@ -78,6 +89,7 @@ class SegmentTrainer {
   const SegmentTrainerOptions options_;
   PublishFn publish_;
   ProgressFn progress_;
+  GateFn gate_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

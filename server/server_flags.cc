@@ -44,6 +44,9 @@ void AddServerFlags(CLI::App& app, ServerOptions* o, ProcessFlags* p) {
                  "a Recommend with min_sequence waits at most this long for the replica to reach it");
   app.add_option("--log_credentials", o->log_credentials, "cluster mode: NATS credentials (.creds) file");
   app.add_option("--log_ca", o->log_ca, "cluster mode: PEM CA file; TLS to NATS");
+  app.add_option("--trainer_lease_ms", o->trainer_lease_ms,
+                 "cluster mode: TTL of the trainer lease (one replica trains; another takes over this long after "
+                 "it died)");
   // limits
   app.add_option("--max_events_per_request", o->max_events_per_request, "events per ingest request");
   app.add_option("--max_message_bytes", o->max_message_bytes, "largest gRPC message accepted (bytes)");
@@ -92,6 +95,8 @@ absl::Status FinishServerFlags(const ProcessFlags&, ServerOptions* o) {
   if (o->scoring_threads < 1) return absl::InvalidArgumentError("--scoring_threads: must be >= 1");
   if (o->max_queue_ms < 0) return absl::InvalidArgumentError("--max_queue_ms: must be >= 0");
   if (o->max_inflight_ingest < 1) return absl::InvalidArgumentError("--max_inflight_ingest: must be >= 1");
+  if (!o->log.empty() && o->trainer_lease_ms < 100)
+    return absl::InvalidArgumentError("--trainer_lease_ms: at least 100");
   if (!o->log.empty() && (o->log_replicas < 1 || o->log_replicas > 5))
     return absl::InvalidArgumentError("--log_replicas: must be in 1..5 (JetStream's limit)");
   if (o->max_min_sequence_wait_ms < 0) return absl::InvalidArgumentError("--max_min_sequence_wait_ms: must be >= 0");

@@ -45,6 +45,7 @@ struct ServerOptions {
   int max_min_sequence_wait_ms = 2000;   // a Recommend with min_sequence waits at most this long for it
   std::string log_credentials;           // NATS .creds file
   std::string log_ca;                    // PEM CA: TLS to NATS
+  int trainer_lease_ms = 10000;          // the trainer lease's TTL: a dead trainer is replaced after this long
 
   // --- limits (beyond them: RESOURCE_EXHAUSTED, nothing applied) ---
   uint32_t max_events_per_request = 10000;

@@ -2,7 +2,9 @@
 // on 127.0.0.1. Events stream through random replicas while one NATS node and one replica are SIGKILLed and
 // restarted; afterwards every replica holds every acknowledged event exactly once (equal counts, equal graph
 // digests), segment closes and deletions reach every replica through the log, and min_sequence reads a write
-// made on another replica.
+// made on another replica. One trainer at a time: only the trainer lease's holder trains a closed segment and
+// every replica serves its published model; the lease holder SIGKILLed mid-training is replaced after the
+// lease's TTL, and the segment is trained and published by another replica.
 #include <catch2/catch.hpp>
 
 #include <random>
@@ -31,6 +33,7 @@ constexpr int kBatches = 300;
 constexpr int kBatchEvents = 1000;  // 300k events
 constexpr int kUsers = 3000;
 constexpr int kItems = 800;
+constexpr int kLeaseMs = 2000;
 
 IngestRequest Batch(int b) {
   IngestRequest req;
@@ -62,7 +65,7 @@ class Cluster {
   bool StartReplica(int r) {
     return replicas_[r].Start(dir_ / ("replica" + std::to_string(r)),
                               {"--log=" + nats_.Urls(), "--log_stream=TEST", "--log_replicas=3",
-                               "--log_publish_timeout_ms=4000"});
+                               "--log_publish_timeout_ms=4000", "--trainer_lease_ms=" + std::to_string(kLeaseMs)});
   }
 
   // Ingest through replica r; retried on another live replica until acknowledged (the same bytes: the same
@@ -132,7 +135,7 @@ TEST_CASE("cluster: every acknowledged event applied exactly once on every repli
   auto stats = c.Converged();
   for (int r = 0; r < kReplicas; ++r) {
     INFO("replica " << r);
-    CHECK(stats[r].role() == "replica");
+    CHECK(stats[r].role() == "follower");  // nothing to train yet: nobody took the trainer lease
     CHECK(stats[r].log_connected());
     CHECK(stats[r].events() == static_cast<uint64_t>(kBatches) * kBatchEvents);
     CHECK(stats[r].users() == stats[0].users());
@@ -197,16 +200,86 @@ TEST_CASE("cluster: every acknowledged event applied exactly once on every repli
       CHECK(after[r].users() == stats[0].users());  // "reader" came and went
       CHECK(after[r].graph_digest() == after[0].graph_digest());
     }
-    // Each replica trains the closed segment and serves model version 1.
-    CHECK(PollUntil(
+    // One trainer at a time: the replica that took the lease trains segment 0 (training_now), the others wait
+    // for its model. SIGKILL it mid-training: after the lease's TTL another replica takes the lease, trains the
+    // segment and publishes it; every replica, the killed one restarted included, serves that version.
+    int trainer = -1;
+    bool finished_early = false;
+    REQUIRE(PollUntil(
         [&] {
+          int training = 0;
           for (int r = 0; r < kReplicas; ++r) {
             GetStatsReply s;
-            if (!StatsOf(c.replicas_[r], &s) || s.model_version() < 1) return false;
+            if (!StatsOf(c.replicas_[r], &s)) continue;
+            if (s.model_version() > 0) finished_early = true;
+            if (s.training_now()) {
+              trainer = r;
+              ++training;
+            }
           }
-          return true;
+          CHECK(training <= 1);  // never two at once
+          return trainer >= 0 || finished_early;
         },
-        seconds(180)));
+        seconds(60)));
+    REQUIRE_FALSE(finished_early);  // the training must still be running to be interrupted
+    {
+      GetStatsReply s;
+      REQUIRE(StatsOf(c.replicas_[trainer], &s));
+      CHECK(s.role() == "leader");
+    }
+    c.replicas_[trainer].Kill();
+    const auto killed_at = std::chrono::steady_clock::now();
+    auto all_serve = [&](uint64_t version, std::vector<GetStatsReply>* out) {
+      return PollUntil(
+          [&] {
+            for (int r = 0; r < kReplicas; ++r) {
+              if (c.replicas_[r].pid() <= 0) continue;
+              if (!StatsOf(c.replicas_[r], &(*out)[r]) || (*out)[r].model_version() != version) return false;
+            }
+            return true;
+          },
+          seconds(180));
+    };
+    std::vector<GetStatsReply> served(kReplicas);
+    REQUIRE(all_serve(1, &served));
+    WARN("failover: version 1 served by the survivors "
+         << std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count()
+         << " s after the trainer was killed (lease TTL " << kLeaseMs << " ms)");
+    REQUIRE(c.StartReplica(trainer));  // restarts: adopts the published version, trains nothing
+    REQUIRE(all_serve(1, &served));
+    auto check_one_trainer = [&](uint64_t trainings) {
+      uint64_t total = 0;
+      int leaders = 0;
+      for (int r = 0; r < kReplicas; ++r) {
+        INFO("replica " << r << " role " << served[r].role() << " trainings " << served[r].trainings());
+        total += served[r].trainings();
+        if (served[r].role() == "leader") {
+          ++leaders;
+          CHECK(served[r].trainings() == trainings);  // the leader trained every segment since the failover
+        } else {
+          CHECK(served[r].role() == "follower");
+          CHECK(served[r].trainings() == 0);
+        }
+      }
+      CHECK(leaders == 1);
+      CHECK(total == trainings);
+    };
+    CHECK(served[trainer].role() == "follower");
+    check_one_trainer(1);
+
+    // The next segment: trained by the same leader from its published checkpoint, adopted everywhere.
+    IngestRequest more = Batch(kBatches + 1);
+    for (auto& e : *more.mutable_events()) e.set_timestamp(e.timestamp() + 2000000);
+    c.IngestSomewhere(more, &rng);
+    {
+      grpc::ClientContext ctx;
+      Deadline(&ctx, 30000);
+      faults::v1::CloseSegmentReply closed;
+      REQUIRE(c.replicas_[trainer].Connect()->CloseSegment(&ctx, faults::v1::CloseSegmentRequest(), &closed).ok());
+      CHECK(closed.closed_segment() == 1);
+    }
+    REQUIRE(all_serve(2, &served));
+    check_one_trainer(2);
   }
 
   SECTION("NATS unreachable: writes answer UNAVAILABLE, reads keep serving, and writes resume on return") {

@@ -34,7 +34,7 @@ ALLOWED = {
 PUBLIC = {
     'storage': {'storage/graph_store.h', 'storage/event_validation.h', 'storage/bench_support.h'},
     'server': {'server/service.h', 'server/test_support.h'},
-    'cluster': {'cluster/event_log.h'},
+    'cluster': {'cluster/event_log.h', 'cluster/model_channel.h'},
     'model': {'model/recommender_model.h', 'model/test_support.h', 'model/config_flags.h', 'model/config_json.h'},
 }
 NO_PROTO = {'util', 'storage', 'model', 'cluster', 'eval'}

@@ -1,0 +1,147 @@
+// Cluster mode's "one trainer at a time" (README "More than one machine"): the replica that holds the trainer
+// lease (cluster/model_channel.h) trains each closed segment and publishes the result; every other replica
+// adopts the published model instead of training.
+//
+// The published bytes (the model channel stores them chunked, with a checksum) are this replica's two model
+// files, as written after a training:
+//   "G4RP" | u32 format = 1 | u64 n | n bytes of <data_dir>/model/model.ckpt | u64 m | m bytes of serving.bin
+// (integers little-endian). An adopting replica writes both files atomically, loads the checkpoint as its
+// trainer's model (so it can take over training from the last published checkpoint) and swaps the serving
+// tables from the serving file, as after its own training.
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/engine.h"
+#include "server/serving_file.h"
+#include "spdlog/spdlog.h"
+#include "util/atomic_file.h"
+
+namespace gpt4rec::server {
+namespace {
+
+constexpr char kMagic[4] = {'G', '4', 'R', 'P'};
+constexpr uint32_t kFormat = 1;
+
+template <typename T>
+void Put(std::string* out, T v) {
+  out->append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InternalError(absl::StrCat("cannot read ", path));
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+std::string Pack(const std::string& checkpoint, const std::string& serving) {
+  std::string out(kMagic, sizeof kMagic);
+  Put(&out, kFormat);
+  Put<uint64_t>(&out, checkpoint.size());
+  out += checkpoint;
+  Put<uint64_t>(&out, serving.size());
+  out += serving;
+  return out;
+}
+
+absl::Status Unpack(const std::string& bytes, std::string* checkpoint, std::string* serving) {
+  size_t pos = 0;
+  auto take = [&](void* dst, size_t n) {
+    if (bytes.size() - pos < n) return false;
+    std::memcpy(dst, bytes.data() + pos, n);
+    pos += n;
+    return true;
+  };
+  char magic[4];
+  uint32_t format = 0;
+  uint64_t n = 0;
+  if (!take(magic, 4) || std::memcmp(magic, kMagic, 4) != 0 || !take(&format, 4) || format != kFormat)
+    return absl::DataLossError("published model: not a G4RP v1 payload");
+  for (std::string* part : {checkpoint, serving}) {
+    if (!take(&n, 8) || bytes.size() - pos < n) return absl::DataLossError("published model: truncated");
+    part->assign(bytes, pos, n);
+    pos += n;
+  }
+  if (pos != bytes.size()) return absl::DataLossError("published model: trailing bytes");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+SegmentTrainer::GateDecision Engine::TrainOrAdopt(uint32_t segment, const std::atomic<bool>& cancel) {
+  SegmentTrainer::GateDecision decision;
+  bool waiting_logged = false;
+  while (!cancel.load()) {
+    auto head = models_->Head();
+    if (head.ok() && head->segment >= static_cast<int64_t>(segment)) {
+      // Published through this segment (or further): adopt it once this replica's store has those segments.
+      const auto closed = store_->ClosedSegments();
+      if (!closed.empty() && static_cast<int64_t>(closed.back().index) >= head->segment) {
+        auto model = AdoptPublished(*head);
+        if (model.ok()) {
+          decision.kind = SegmentTrainer::GateDecision::kAdopt;
+          decision.model = std::move(*model);
+          return decision;
+        }
+        spdlog::warn("adopting published model version {}: {}", head->version, model.status().ToString());
+      }
+    } else if (head.ok() && models_->TryAcquire()) {
+      head_revision_ = head->revision;
+      head_version_ = head->version;
+      spdlog::info("this replica holds the trainer lease: training segment {}", segment);
+      decision.kind = SegmentTrainer::GateDecision::kTrain;
+      return decision;
+    } else if (!waiting_logged) {
+      spdlog::info("segment {}: another replica holds the trainer lease; waiting for its model", segment);
+      waiting_logged = true;
+    }
+    models_->WaitForHeadChange(200);
+  }
+  return decision;  // kStop
+}
+
+absl::StatusOr<std::unique_ptr<model::RecommenderModel>> Engine::AdoptPublished(const cluster::ModelHead& head) {
+  auto bytes = models_->Fetch(head);
+  if (!bytes.ok()) return bytes.status();
+  std::string checkpoint, serving;
+  if (absl::Status s = Unpack(*bytes, &checkpoint, &serving); !s.ok()) return s;
+  std::lock_guard<std::mutex> files_lock(trainer_->files_mutex());
+  if (absl::Status s = util::WriteFileAtomically(model_dir_.checkpoint(), checkpoint); !s.ok()) return s;
+  if (absl::Status s = util::WriteFileAtomically(model_dir_.serving_file(), serving); !s.ok()) return s;
+  auto model = model::RecommenderModel::Load(model_dir_.checkpoint());
+  if (!model.ok()) return model.status();
+  auto file = ReadServingFile(model_dir_.serving_file());
+  if (!file.ok()) return file.status();
+  if (absl::Status s = PublishRepresentations(head.version, file->trained_segment, file->dim, file->num_users,
+                                              std::move(file->users), file->num_items, std::move(file->items));
+      !s.ok()) {
+    return s;
+  }
+  head_revision_ = head.revision;
+  head_version_ = head.version;
+  spdlog::info("model version {} (segment {}) adopted from the cluster's trainer and serving", head.version,
+               head.segment);
+  return model;
+}
+
+// On the training thread, under the trainer's files mutex, after the checkpoint and the serving file are written.
+absl::Status Engine::PublishTrained(uint64_t version, int64_t segment) {
+  auto checkpoint = ReadWholeFile(model_dir_.checkpoint());
+  if (!checkpoint.ok()) return checkpoint.status();
+  auto serving = ReadWholeFile(model_dir_.serving_file());
+  if (!serving.ok()) return serving.status();
+  auto head = models_->Publish(version, segment, Pack(*checkpoint, *serving), head_revision_.load());
+  if (!head.ok()) return head.status();
+  head_revision_ = head->revision;
+  head_version_ = head->version;
+  spdlog::info("model version {} (segment {}) published to the cluster ({} bytes in {} chunks)", version, segment,
+               head->bytes, head->chunks);
+  return absl::OkStatus();
+}
+
+}  // namespace gpt4rec::server
