@@ -15,6 +15,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "gpt4rec/v1/recommender.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -49,6 +50,13 @@ std::shared_ptr<grpc::Channel> MakeChannel(const Connection& c) {
     creds = grpc::SslCredentials(ssl);
   }
   return grpc::CreateCustomChannel(c.addr, creds, args);
+}
+
+// A unix-seconds time as a person reads it: the UTC date (ISO 8601) and, in parentheses, the raw number for
+// scripts: "2026-12-01T18:03:21Z (1796148201)".
+std::string UtcTime(int64_t unix_seconds) {
+  return absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(unix_seconds), absl::UTCTimeZone()),
+                      " (", unix_seconds, ")");
 }
 
 void Prepare(grpc::ClientContext* ctx, const Connection& c, bool admin, bool deadline = true) {
@@ -251,8 +259,13 @@ int main(int argc, char** argv) {
     if (!s.ok()) return Fail(s);
     std::printf("users %llu  items %llu  edges %llu  events %llu\n", (unsigned long long)rep.users(),
                 (unsigned long long)rep.items(), (unsigned long long)rep.edges(), (unsigned long long)rep.events());
-    std::printf("open segment %u (start %lld), closed segments %u\n", rep.open_segment(),
-                (long long)rep.open_segment_start(), rep.closed_segments());
+    if (rep.open_segment_events() == 0) {
+      std::printf("open segment %u (empty), closed segments %u\n", rep.open_segment(), rep.closed_segments());
+    } else {
+      std::printf("open segment %u (%llu events, %s to %s), closed segments %u\n", rep.open_segment(),
+                  (unsigned long long)rep.open_segment_events(), UtcTime(rep.open_segment_start()).c_str(),
+                  UtcTime(rep.open_segment_end()).c_str(), rep.closed_segments());
+    }
     std::printf("model version %llu, training queue %u%s\n", (unsigned long long)rep.model_version(),
                 rep.training_queue(), rep.training_now() ? " (training now)" : "");
     if (!rep.training_error().empty()) std::printf("training paused: %s\n", rep.training_error().c_str());
@@ -265,9 +278,9 @@ int main(int argc, char** argv) {
     if (rep.has_last_training()) {
       const auto& t = rep.last_training();
       std::printf("last training: segment %u -> version %llu, %s, %u epochs, loss %.4f, valid Recall@20 %.4f, "
-                  "%.1f s, finished at %lld\n",
+                  "%.1f s, finished at %s\n",
                   t.segment(), (unsigned long long)t.model_version(), t.mode().c_str(), t.epochs(), t.final_loss(),
-                  t.valid_recall20(), t.seconds(), (long long)t.finished_at());
+                  t.valid_recall20(), t.seconds(), UtcTime(t.finished_at()).c_str());
     }
     return 0;
   }

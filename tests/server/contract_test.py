@@ -5,6 +5,7 @@ generated from proto/gpt4rec/v1/recommender.proto at build time.
 usage: contract_test.py --server PATH/gpt4rec-server --stubs BUILD/gen/python
 """
 import argparse
+import datetime
 import math
 import re
 import shutil
@@ -156,6 +157,12 @@ def check_cli(cli, addr, data_dir):
     assert r.returncode == 0 and "ingested 0 events (30 duplicates)" in r.stdout, (r.stdout, r.stderr)
     r = run("stats")
     assert r.returncode == 0 and "events 270" in r.stdout and "model version 1" in r.stdout, r.stdout
+    # Times as UTC dates with the raw unix seconds after them: the open segment spans the CSV's 20000..20029.
+    assert "1970-01-01T05:33:20Z (20000) to 1970-01-01T05:33:49Z (20029)" in r.stdout, r.stdout
+    m = re.search(r"finished at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) \((\d+)\)", r.stdout)
+    assert m, r.stdout
+    finished = datetime.datetime.fromtimestamp(int(m.group(2)), datetime.timezone.utc)
+    assert m.group(1) == finished.strftime("%Y-%m-%dT%H:%M:%SZ") and abs(time.time() - int(m.group(2))) < 600, r.stdout
     r = run("recommend", "--user=a3", "--k=3")
     assert r.returncode == 0 and "source model" in r.stdout and len(r.stdout.strip().splitlines()) == 4, r.stdout
     r = run("health")
