@@ -85,6 +85,9 @@ class ModelImpl final : public RecommenderModel {
   absl::Status Score(const std::vector<int32_t>& users, std::vector<float>* out) const override {
     return AtBoundary("Score", [&] { return ScoreUnguarded(users, out); });
   }
+  absl::Status EraseUser(int32_t dense_user) override {
+    return AtBoundary("EraseUser", [&] { return EraseUnguarded(dense_user); });
+  }
   absl::Status Save(const std::string& path) const override {
     return AtBoundary("Save", [&] { return SaveUnguarded(path); });
   }
@@ -107,6 +110,7 @@ class ModelImpl final : public RecommenderModel {
   absl::StatusOr<Embeddings> ExportUnguarded() const;
   absl::Status ScoreUnguarded(const std::vector<int32_t>& users, std::vector<float>* out) const;
   absl::Status SaveUnguarded(const std::string& path) const;
+  absl::Status EraseUnguarded(int32_t user);
   absl::Status ValidateInput(const SegmentInput& input) const;
   // false: cancelled through `cancel` before finishing.
   // `lsp` (lsp strategy only, else null): the distillation targets added to every step's loss.

@@ -266,6 +266,11 @@ class RecommenderModel {
   // Users unknown to the model get the mean old-node representation.
   virtual absl::Status Score(const std::vector<int32_t>& users, std::vector<float>* out) const = 0;
 
+  // Erasure: zeroes the user's ID embedding row and their row of the published representations (what Score and
+  // ExportEmbeddings read), so a Save after it holds zeros there. Other rows keep their values until the next
+  // Update. A user the model does not know: nothing to do.
+  virtual absl::Status EraseUser(int32_t dense_user) = 0;
+
   // Atomic write (temp file + rename) of a versioned checkpoint.
   virtual absl::Status Save(const std::string& path) const = 0;
 

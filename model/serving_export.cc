@@ -34,6 +34,22 @@ absl::StatusOr<double> ModelImpl::Recompute() {
   return Since(t0);
 }
 
+absl::Status ModelImpl::EraseUnguarded(int32_t user) {
+  if (user < 0) return absl::InvalidArgumentError(absl::StrCat("EraseUser: negative id ", user));
+  torch::NoGradGuard no_grad;
+  if (net_) {
+    const int64_t old_users = net_->user_old.size(0);
+    if (user < old_users) {
+      net_->user_old[user].zero_();
+    } else if (user < net_->num_users()) {
+      net_->user_new[user - old_users].zero_();
+    }
+  }
+  std::unique_lock lock(mu_);
+  if (z_users_.defined() && user < z_users_.size(0)) z_users_[user].zero_();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Embeddings> ModelImpl::ExportUnguarded() const {
   std::shared_lock lock(mu_);
   if (!z_users_.defined()) return absl::FailedPreconditionError("ExportEmbeddings: no Update yet");

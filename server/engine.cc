@@ -193,9 +193,12 @@ absl::StatusOr<storage::DeleteResult> Engine::DeleteLocally(const std::string& u
   auto result = store_->DeleteUser(user_id);
   if (!result.ok() || !result->deleted || !user) return result;
   // Serving tables: replace them by tables whose row for this user is zero, and persist them, so neither
-  // memory nor <data_dir>/model/serving.bin keeps the user's representation. (The model checkpoint still holds
-  // the user's embedding row: the model contract has no per-row erase.)
+  // memory nor <data_dir>/model/serving.bin keeps the user's representation; the model zeroes its rows and the
+  // checkpoint is rewritten (each replica does this in its own files when it applies the delete).
   std::lock_guard<std::mutex> files_lock(trainer_->files_mutex());
+  if (absl::Status s = trainer_->EraseUser(static_cast<int32_t>(*user)); !s.ok()) {
+    return absl::InternalError(absl::StrCat("user deleted from the graph, but model checkpoint: ", s.message()));
+  }
   auto tables = serving();
   if (static_cast<int32_t>(*user) < tables->num_users) {
     auto users = std::make_shared<std::vector<float>>(*tables->users);

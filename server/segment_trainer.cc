@@ -97,6 +97,7 @@ void SegmentTrainer::Loop() {
       if (decision.kind == GateDecision::kStop) continue;  // stopping_: the wait above returns
       if (decision.kind == GateDecision::kAdopt) {
         model_ = std::move(decision.model);
+        for (int32_t user : erased_) (void)model_->EraseUser(user);  // in memory; its files are the gate's
         trained_ = static_cast<int64_t>(model_->segments_seen()) - 1;
         cv_.notify_all();
         continue;
@@ -171,9 +172,20 @@ absl::Status SegmentTrainer::TrainOne(uint32_t segment) {
   spdlog::info("training segment {}: {} users, {} items, {} graph edges, {} train / {} valid edges", segment,
                graph.num_users, graph.num_items, graph.indices.size(), input.train.size(), input.valid.size());
 
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    updating_ = true;
+  }
   auto report = model_->Update(input, [&](const model::EpochLog& log) {
     if (progress_) progress_(segment, log);
   });
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    updating_ = false;
+    for (int32_t user : erased_) {
+      if (absl::Status s = model_->EraseUser(user); !s.ok() && report.ok()) report = s;
+    }
+  }
   if (!report.ok()) return report.status();
   auto embeddings = model_->ExportEmbeddings();
   if (!embeddings.ok()) return embeddings.status();
@@ -198,6 +210,15 @@ absl::Status SegmentTrainer::TrainOne(uint32_t segment) {
     if (absl::Status s = publish_(std::move(outcome)); !s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+absl::Status SegmentTrainer::EraseUser(int32_t dense_user) {
+  std::lock_guard<std::mutex> lock(mu_);
+  erased_.push_back(dense_user);
+  if (updating_) return absl::OkStatus();  // TrainOne zeroes it after the Update
+  if (absl::Status s = model_->EraseUser(dense_user); !s.ok()) return s;
+  if (model_->segments_seen() == 0) return absl::OkStatus();  // no checkpoint holds a trained row yet
+  return model_->Save(options_.checkpoint_path);
 }
 
 }  // namespace gpt4rec::server

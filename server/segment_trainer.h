@@ -20,6 +20,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "model/recommender_model.h"
@@ -80,6 +81,11 @@ class SegmentTrainer {
   // Held while the checkpoint is written; copy the model files under it for a consistent backup.
   std::mutex& files_mutex() { return files_mu_; }
 
+  // Erasure (DeleteUser; call with files_mutex() held): zeroes the user's rows in the model and rewrites the
+  // checkpoint atomically. While a segment's Update runs, the rows are zeroed right after it, before that
+  // training's checkpoint and serving export. Every later checkpoint of this process re-zeroes them.
+  absl::Status EraseUser(int32_t dense_user);
+
  private:
   void Loop();
   absl::Status TrainOne(uint32_t segment);
@@ -99,6 +105,8 @@ class SegmentTrainer {
   bool stopping_ = false;
   std::string last_error_;
   std::atomic<bool> cancel_{false};  // read by the model between training batches
+  bool updating_ = false;             // model_->Update runs: EraseUser only records the user
+  std::vector<int32_t> erased_;       // users erased since the start, zeroed again after every Update
   std::mutex files_mu_;
   std::thread thread_;
 };

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <catch2/catch.hpp>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "model/recommender_model.h"
 #include "tests/common/temp_dir.h"
 #include "server/test_support.h"
 #include "tests/server/server_fixture.h"
@@ -235,6 +237,16 @@ TEST_CASE("restart recovers data and the last model at once; snapshot restores; 
     grpc::ClientContext again;
     CHECK(stub->Snapshot(&again, sreq, &snap).error_code() == grpc::StatusCode::ALREADY_EXISTS);
 
+    const std::string checkpoint = data + "/model/model.ckpt";
+    auto users_in_checkpoint = [&] {
+      auto model = gpt4rec::model::RecommenderModel::Load(checkpoint);
+      REQUIRE(model.ok());
+      auto e = (*model)->ExportEmbeddings();
+      REQUIRE(e.ok());
+      return *e;
+    };
+    const auto kept = users_in_checkpoint();
+
     grpc::ClientContext dctx;
     v1::DeleteUserRequest dreq;
     dreq.set_user_id("a4");
@@ -248,6 +260,34 @@ TEST_CASE("restart recovers data and the last model at once; snapshot restores; 
     grpc::ClientContext d2;
     REQUIRE(stub->DeleteUser(&d2, dreq, &del).ok());
     CHECK_FALSE(del.deleted());
+
+    // The checkpoint was rewritten with a4's rows zeroed: exactly one user row changed, to all zeros, and the
+    // next checkpoint (segment 2's training) still holds zeros there.
+    auto erased_rows = [&](const gpt4rec::model::Embeddings& now) {
+      REQUIRE(now.num_users == kept.num_users);
+      std::vector<int32_t> rows;
+      for (int32_t u = 0; u < now.num_users; ++u) {
+        const float* a = kept.users.data() + static_cast<size_t>(u) * kept.dim;
+        const float* b = now.users.data() + static_cast<size_t>(u) * now.dim;
+        if (std::equal(a, a + kept.dim, b)) continue;
+        CHECK(std::all_of(b, b + now.dim, [](float x) { return x == 0.0f; }));
+        CHECK(std::any_of(a, a + kept.dim, [](float x) { return x != 0.0f; }));
+        rows.push_back(u);
+      }
+      return rows;
+    };
+    const auto erased = erased_rows(users_in_checkpoint());
+    REQUIRE(erased.size() == 1);
+    v1::IngestReply ing;
+    REQUIRE(Ingest(stub.get(), CommunityEvents(3, 15, 2, 9000, 7), &ing).ok());
+    REQUIRE(CloseSegment(stub.get(), &close).ok());
+    REQUIRE(gpt4rec::server::test_support::WaitForTrainingIdle(*server, 120000));
+    CHECK(Stats(stub.get()).model_version() == 3);
+    auto next = users_in_checkpoint();
+    const float* row = next.users.data() + static_cast<size_t>(erased[0]) * next.dim;
+    CHECK(std::all_of(row, row + next.dim, [](float x) { return x == 0.0f; }));
+    const float* other = next.users.data() + static_cast<size_t>(erased[0] == 0 ? 1 : 0) * next.dim;
+    CHECK(std::any_of(other, other + next.dim, [](float x) { return x != 0.0f; }));
     server->Shutdown();
   }
   {
