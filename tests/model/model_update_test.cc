@@ -156,6 +156,7 @@ TEST_CASE("prompt tuning leaves backbone and old embeddings bitwise unchanged an
   ModelConfig config = SmallConfig(Strategy::kGpt4Rec);
   config.old_embedding_lr = 0;  // the paper's strict form
   config.view_projection = true;  // so that there is a backbone besides E to keep frozen
+  config.recency_prompt = config.layer_prompt = true;  // the temporal prompts train in prompt tuning too
   auto m = RecommenderModel::Create(config).value();
   Stepper s;
   s.Run(*m, 0);
