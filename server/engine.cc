@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/serving_file.h"
 #include "spdlog/spdlog.h"
+#include "util/fnv1a.h"
 
 namespace gpt4rec::server {
 
@@ -206,12 +207,11 @@ absl::StatusOr<storage::DeleteResult> Engine::ApplyDeleteUser(const std::string&
 }
 
 // Order-sensitive on purpose: replicas that applied the same log in the same order assign the same dense ids.
+// FNV-1a 64 with the published offset basis (util/fnv1a.h; it used to start from 1469598103934665603, the basis
+// with its last digit missing: still a hash, but not the FNV-1a its comment named).
 uint64_t Engine::GraphDigest() const {
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](const void* data, size_t n) {
-    const auto* p = static_cast<const unsigned char*>(data);
-    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  };
+  util::Fnv1a64Hasher hasher;
+  auto mix = [&hasher](const void* data, size_t n) { hasher.Mix(data, n); };
   auto mix_u64 = [&mix](uint64_t v) { mix(&v, sizeof v); };
   const uint32_t users = store_->UserIdSpace();
   for (uint32_t u = 0; u < users; ++u) {
@@ -233,7 +233,7 @@ uint64_t Engine::GraphDigest() const {
     mix_u64(s.end_sequence);
   }
   mix_u64(store_->GetCounts().events);
-  return h;
+  return hasher.value();
 }
 
 absl::StatusOr<storage::DeleteResult> Engine::DeleteLocally(const std::string& user_id) {
