@@ -7,7 +7,12 @@
 //      replication (--raw_stream), with the same number of threads; events/s, and the ratio of the two;
 //   3. apply lag: a poller reads every replica's applied sequence every --poll_ms; for each acknowledged batch,
 //      the time from its ack until each replica had applied it (p50 / p99 over batches x replicas).
-// Model propagation delay is not measured: model publication through JetStream is not built (README).
+//   4. model propagation: --model_rounds times, a few new events and CloseSegment on one replica (in turn); the
+//      trainer (the lease holder) trains the segment and moves the model head in <--stream>_MODEL; the bench
+//      watches the head (kvStore_Watch, as the followers do) and, from the moment it sees the new version, polls
+//      every replica's GetStats.model_version every --poll_ms until each serves it: per replica and round, the
+//      delay from the head's move (as seen by this client, itself a NATS watcher) to serving. p50/p99 over
+//      rounds x replicas, and the p99 over rounds of the slowest replica ("every replica serving").
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -21,6 +26,7 @@
 #include "CLI/CLI.hpp"
 #include "bench/bench_registry.h"
 #include "cluster/event_log.h"
+#include "cluster/model_channel.h"
 #include "gpt4rec/v1/recommender.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
@@ -40,6 +46,9 @@ struct Flags {
   int replication = 3;
   int poll_ms = 5;
   std::string raw_stream = "GPT4REC_BENCH_RAW";
+  std::string stream = "GPT4REC_BENCH";  // the replicas' --log_stream (its _MODEL bucket holds the head)
+  int model_rounds = 3;
+  int model_timeout_s = 600;
 };
 
 // false: print the error (or --help) and exit with `*exit_code`.
@@ -58,6 +67,10 @@ bool ParseFlags(int argc, char** argv, Flags* f, int* exit_code) {
       ->capture_default_str();
   app.add_option("--poll_ms", f->poll_ms, "how often every replica's applied sequence is read")->capture_default_str();
   app.add_option("--raw_stream", f->raw_stream, "stream of the raw publishes")->capture_default_str();
+  app.add_option("--stream", f->stream, "the replicas' --log_stream")->capture_default_str();
+  app.add_option("--model_rounds", f->model_rounds, "segments closed and trained for the propagation delay (0: skip)")
+      ->capture_default_str();
+  app.add_option("--model_timeout_s", f->model_timeout_s, "longest wait for one round's model")->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -170,13 +183,92 @@ int RunClusterBench(int argc, char** argv) {
   polling = false;
   poller.join();
 
-  // The limit: the same bytes, straight to a JetStream stream of the same replication, from this client.
-  cluster::LogOptions raw;
   auto servers = cluster::ParseServers(f.nats);
   if (!servers.ok()) {
     std::fprintf(stderr, "cluster bench: %s\n", servers.status().ToString().c_str());
     return 2;
   }
+
+  // Model propagation: head moved (seen here) -> each replica serves that version.
+  std::vector<double> propagation_ms, slowest_ms;
+  int model_failed = 0;
+  if (f.model_rounds > 0) {
+    cluster::ModelChannelOptions mo;
+    mo.log.servers = *servers;
+    mo.log.stream = f.stream;
+    mo.log.replicas = f.replication;
+    mo.log.client_name = "gpt4rec-bench-model";
+    mo.holder = "gpt4rec-bench-observer";  // never takes the lease: it only reads and watches the head
+    auto channel = cluster::ModelChannel::Open(mo);
+    if (!channel.ok()) {
+      std::fprintf(stderr, "cluster bench: model channel: %s\n", channel.status().ToString().c_str());
+      return 1;
+    }
+    for (int round = 0; round < f.model_rounds; ++round) {
+      auto before = (*channel)->Head();
+      const uint64_t old_version = before.ok() ? before->version : 0;
+      v1::IngestRequest req;
+      for (int i = 0; i < 50; ++i) {
+        auto* e = req.add_events();
+        e->set_user_id("u" + std::to_string(i * 37 % 20000));
+        e->set_item_id("i" + std::to_string((round * 50 + i) % 5000));
+        e->set_timestamp(1700000000);
+        e->set_event_id(run + "-model-" + std::to_string(round) + "-" + std::to_string(i));
+      }
+      auto& stub = stubs[round % stubs.size()];
+      grpc::ClientContext ictx;
+      v1::IngestReply ing;
+      grpc::ClientContext cctx;
+      v1::CloseSegmentReply closed;
+      if (!stub->Ingest(&ictx, req, &ing).ok() ||
+          !stub->CloseSegment(&cctx, v1::CloseSegmentRequest(), &closed).ok()) {
+        ++model_failed;
+        continue;
+      }
+      const auto deadline = Clock::now() + std::chrono::seconds(f.model_timeout_s);
+      uint64_t version = 0;
+      while (Clock::now() < deadline) {
+        auto head = (*channel)->Head();
+        if (head.ok() && head->version > old_version) {
+          version = head->version;
+          break;
+        }
+        (*channel)->WaitForHeadChange(200);
+      }
+      const auto published = Clock::now();
+      if (version == 0) {
+        ++model_failed;
+        continue;
+      }
+      std::vector<double> delay(stubs.size(), -1);
+      size_t serving = 0;
+      while (serving < stubs.size() && Clock::now() < deadline) {
+        for (size_t r = 0; r < stubs.size(); ++r) {
+          if (delay[r] >= 0) continue;
+          grpc::ClientContext ctx;
+          v1::GetStatsReply rep;
+          if (stubs[r]->GetStats(&ctx, v1::GetStatsRequest(), &rep).ok() && rep.model_version() >= version) {
+            delay[r] = std::chrono::duration<double, std::milli>(Clock::now() - published).count();
+            ++serving;
+          }
+        }
+        if (serving < stubs.size()) std::this_thread::sleep_for(std::chrono::milliseconds(f.poll_ms));  // sampling
+      }
+      if (serving < stubs.size()) ++model_failed;
+      double slowest = 0;
+      for (double d : delay) {
+        if (d < 0) continue;
+        propagation_ms.push_back(d);
+        slowest = std::max(slowest, d);
+      }
+      slowest_ms.push_back(slowest);
+      std::fprintf(stderr, "cluster bench: model version %llu: slowest replica serving %.1f ms after the head moved\n",
+                   static_cast<unsigned long long>(version), slowest);
+    }
+  }
+
+  // The limit: the same bytes, straight to a JetStream stream of the same replication, from this client.
+  cluster::LogOptions raw;
   raw.servers = *servers;
   raw.stream = f.raw_stream;
   raw.replicas = f.replication;
@@ -216,14 +308,19 @@ int RunClusterBench(int argc, char** argv) {
       {"apply_lag_ms_p50", Percentile(lags_ms, 0.5)},
       {"apply_lag_ms_p99", Percentile(lags_ms, 0.99)},
       {"apply_lag_poll_ms", f.poll_ms},
-      {"model_propagation_ms_p99", nullptr},
+      {"model_rounds", f.model_rounds},
+      {"model_failed_rounds", model_failed},
+      {"model_propagation_ms_p50", Percentile(propagation_ms, 0.5)},
+      {"model_propagation_ms_p99", Percentile(propagation_ms, 0.99)},
+      {"model_propagation_every_replica_ms_p99", Percentile(slowest_ms, 0.99)},
   };
   std::printf("%s\n", out.dump().c_str());
-  return failed.load() == 0 && raw_failed.load() == 0 ? 0 : 1;
+  return failed.load() == 0 && raw_failed.load() == 0 && model_failed == 0 ? 0 : 1;
 }
 
 Registration reg("cluster",
-                 "cluster mode: durable ingest events/s through the replicas vs raw JetStream publishes, apply lag",
+                 "cluster mode: durable ingest events/s through the replicas vs raw JetStream publishes, apply lag, model "
+                 "propagation delay",
                  &RunClusterBench);
 
 }  // namespace

@@ -476,10 +476,12 @@ int RunServeBench(int argc, char** argv) {
   }
   if (f.overload > 0) {
     std::printf("  %-34s offered %.0f req/s (%.1fx %.0f), accepted %.0f req/s, p50 / p99 %.2f / %.2f ms, %.1f%% "
-                "shed (--max_queue_ms=%d, --max_pending_recommend=%zu)\n",
+                "shed (--max_queue_ms=%d, --max_pending_recommend=%zu) -> p99 %.2fx the unloaded %.2f ms, "
+                "goodput %.2fx the capacity\n",
                 "recommend overload (open loop)", overload.offered_qps, f.overload, qps, overload.accepted_qps,
                 overload.accepted_p50, overload.accepted_p99, 100 * overload.shed_share, f.max_queue_ms,
-                f.max_pending_recommend);
+                f.max_pending_recommend, p99 > 0 ? overload.accepted_p99 / p99 : 0.0, p99,
+                qps > 0 ? overload.accepted_qps / qps : 0.0);
   }
   if (errors > 0 || wrong_source > 0 || untrained.errors > 0 || overload.other_errors > 0) {
     std::printf("  WARNING: %llu errors, %llu replies not from the model or short\n",
@@ -505,6 +507,9 @@ int RunServeBench(int argc, char** argv) {
     j["overload_accepted_qps"] = overload.accepted_qps;
     j["overload_accepted_p99_ms"] = overload.accepted_p99;
     j["overload_shed_share"] = overload.shed_share;
+    // Same run: accepted p99 against the closed-loop (unloaded) p99, accepted req/s against its capacity.
+    j["overload_p99_vs_unloaded"] = p99 > 0 ? overload.accepted_p99 / p99 : 0.0;
+    j["overload_goodput_vs_capacity"] = qps > 0 ? overload.accepted_qps / qps : 0.0;
     j["max_queue_ms"] = f.max_queue_ms;
   }
   std::printf("%s\n", j.dump().c_str());

@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "cluster/model_channel.h"
 #include "cluster/nats_connection.h"
+#include "util/fnv1a.h"
 
 namespace gpt4rec::cluster {
 namespace {
@@ -269,11 +270,7 @@ class NatsModelChannel final : public ModelChannel {
 
 }  // namespace
 
-uint64_t Fnv1a64(std::string_view data) {
-  uint64_t h = 14695981039346656037ull;  // the FNV-1a 64 offset basis
-  for (unsigned char c : data) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
+uint64_t Fnv1a64(std::string_view data) { return util::Fnv1a64Of(data); }
 
 std::string FormatHead(const ModelHead& head) {
   char sum[17];

@@ -3,6 +3,7 @@
 # 127.0.0.1 (free ports, data in a temporary directory), runs the benchmark against them, stops everything.
 #   scripts/cluster-bench.sh [BUILD_DIR] [benchmark flags, e.g. --events=300000 --threads=8]
 # KEEP_DIR=1 keeps the temporary directory (NATS and replica logs); LOG_LEVEL=info makes the replicas talk.
+# MODEL_FLAGS: the replicas' training flags (default one epoch: the bench measures propagation, not training).
 set -euo pipefail
 BUILD_DIR=${1:-build}
 shift || true
@@ -30,11 +31,12 @@ for i in 0 1 2; do
     --cluster "nats://127.0.0.1:${ports[$((i + 3))]}" --routes "$routes" -l "$tmp/n$i.log" &
   pids+=($!)
 done
+read -r -a model_flags <<<"${MODEL_FLAGS---max_epochs=1 --min_epochs=1}"
 replicas=""
 for r in 0 1 2; do
   addr="127.0.0.1:${ports[$((r + 6))]}"
   "$SERVER" --addr="$addr" --data_dir="$tmp/replica$r" --metrics_port=-1 --log_level="${LOG_LEVEL:-warn}" --log="$log" \
-    --log_stream=GPT4REC_BENCH >"$tmp/replica$r.out" 2>"$tmp/replica$r.log" &
+    --log_stream=GPT4REC_BENCH "${model_flags[@]}" >"$tmp/replica$r.out" 2>"$tmp/replica$r.log" &
   pids+=($!)
   replicas="${replicas:+$replicas,}$addr"
 done

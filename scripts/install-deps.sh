@@ -14,7 +14,7 @@ PACKAGES=(
   prometheus-cpp-dev
   libcli11-dev nlohmann-json3-dev
   libnats-dev nats-server
-  python3 python3-grpcio python3-protobuf python3-torch
+  python3 python3-grpcio python3-protobuf python3-torch python3-pip python3-venv
   systemd yamllint shellcheck
 )
 

@@ -282,6 +282,20 @@ int main(int argc, char** argv) {
                   t.segment(), (unsigned long long)t.model_version(), t.mode().c_str(), t.epochs(), t.final_loss(),
                   t.valid_recall20(), t.seconds(), UtcTime(t.finished_at()).c_str());
     }
+    if (rep.online().events() > 0) {
+      const auto& o = rep.online();
+      std::printf("online hit rate: %llu events of recently served users, hit@10 %.4f (%llu), hit@20 %.4f (%llu); "
+                  "%llu lists held\n",
+                  (unsigned long long)o.events(), o.hit_rate_at_10(), (unsigned long long)o.hits_at_10(),
+                  o.hit_rate_at_20(), (unsigned long long)o.hits_at_20(),
+                  (unsigned long long)rep.online_tracked_users());
+      for (const auto& v : rep.online_by_version()) {
+        if (v.events() == 0) continue;
+        std::printf("  lists of version %llu: %llu events, hit@10 %.4f, hit@20 %.4f\n",
+                    (unsigned long long)v.model_version(), (unsigned long long)v.events(), v.hit_rate_at_10(),
+                    v.hit_rate_at_20());
+      }
+    }
     return 0;
   }
   if (*close) {

@@ -2,6 +2,7 @@
 #include "server/engine.h"
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -10,10 +11,16 @@
 #include "absl/strings/str_cat.h"
 #include "server/serving_file.h"
 #include "spdlog/spdlog.h"
+#include "util/fnv1a.h"
 
 namespace gpt4rec::server {
 
-Engine::Engine(const ServerOptions& options, Metrics* metrics) : options_(options), metrics_(metrics) {}
+Engine::Engine(const ServerOptions& options, Metrics* metrics) : options_(options), metrics_(metrics) {
+  if (options_.online_max_users > 0) {
+    online_ = std::make_unique<OnlineHitRate>(options_.online_max_users,
+                                              std::max<int64_t>(1, options_.online_window_s) * 1000, metrics_);
+  }
+}
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const ServerOptions& options, Metrics* metrics) {
   std::unique_ptr<Engine> engine(new Engine(options, metrics));
@@ -67,7 +74,17 @@ void Engine::WhenApplied(uint64_t sequence, std::chrono::steady_clock::time_poin
 // position 0: single process (no log position recorded).
 absl::StatusOr<storage::AppendResult> Engine::StoreBatch(const std::vector<storage::Event>& events,
                                                          uint64_t position) {
+  // Test-then-learn: each event is tested against the list its user was last served before the batch changes
+  // anything (a list served after this point was ranked with the batch stored), and counted once it is stored.
+  std::vector<OnlineHitRate::Verdict> verdicts;
+  if (online_) {
+    std::vector<std::pair<std::string_view, std::string_view>> user_item;
+    user_item.reserve(events.size());
+    for (const auto& e : events) user_item.emplace_back(e.user_id, e.item_id);
+    verdicts = online_->Test(user_item);
+  }
   auto result = position > 0 ? store_->AppendBatchAt(events, position) : store_->AppendBatch(events);
+  if (result.ok() && !verdicts.empty()) online_->Count(verdicts, StoredMask(events, *result));
   if (!result.ok()) {
     // Disk full (or another write error): storage's status already names the cause and maps 1:1 onto the
     // gRPC code (RESOURCE_EXHAUSTED / UNAVAILABLE); nothing of the batch was applied.
@@ -86,6 +103,37 @@ absl::StatusOr<storage::AppendResult> Engine::StoreBatch(const std::vector<stora
     trainer_->TrainThrough(last);
   }
   return result;
+}
+
+// Which events of a stored batch were stored (not skipped as a repeated event_id). Only a batch with some
+// duplicates and some new events needs a look: its new events are the store's sequences
+// (last_sequence - appended, last_sequence], matched to the batch's events by (user, item) — events with the
+// same pair have the same verdict, so which of them was the duplicate does not matter.
+std::vector<bool> Engine::StoredMask(const std::vector<storage::Event>& events,
+                                     const storage::AppendResult& result) const {
+  if (result.duplicates == 0) return std::vector<bool>(events.size(), true);
+  std::vector<bool> stored(events.size(), false);
+  if (result.appended == 0) return stored;
+  std::map<std::pair<uint32_t, uint32_t>, uint32_t> appended;
+  const uint64_t from = result.last_sequence - result.appended + 1;
+  absl::Status s = store_->ScanEvents(from, result.last_sequence + 1, [&](const storage::StoredEvent& e) {
+    ++appended[{e.user, e.item}];
+    return true;
+  });
+  if (!s.ok()) {
+    spdlog::warn("online hit rate: batch with duplicates not counted: {}", s.ToString());
+    return stored;
+  }
+  for (size_t i = 0; i < events.size(); ++i) {
+    const auto user = store_->FindUser(events[i].user_id);
+    const auto item = store_->FindItem(events[i].item_id);
+    if (!user || !item) continue;
+    auto it = appended.find({*user, *item});
+    if (it == appended.end() || it->second == 0) continue;
+    --it->second;
+    stored[i] = true;
+  }
+  return stored;
 }
 
 void Engine::OnStorageWritableChange(std::function<void(bool writable)> on_change) {
@@ -132,6 +180,7 @@ EngineStats Engine::GetStats(bool with_digest) const {
   }
   if (with_digest) stats.graph_digest = GraphDigest();
   stats.trainings = trainings_.load();
+  if (online_) stats.online = online_->Snapshot();
   stats.counts = store_->GetCounts();
   stats.open_segment = store_->OpenSegment();
   stats.closed_segments = static_cast<uint32_t>(store_->ClosedSegments().size());
@@ -158,12 +207,11 @@ absl::StatusOr<storage::DeleteResult> Engine::ApplyDeleteUser(const std::string&
 }
 
 // Order-sensitive on purpose: replicas that applied the same log in the same order assign the same dense ids.
+// FNV-1a 64 with the published offset basis (util/fnv1a.h; it used to start from 1469598103934665603, the basis
+// with its last digit missing: still a hash, but not the FNV-1a its comment named).
 uint64_t Engine::GraphDigest() const {
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](const void* data, size_t n) {
-    const auto* p = static_cast<const unsigned char*>(data);
-    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  };
+  util::Fnv1a64Hasher hasher;
+  auto mix = [&hasher](const void* data, size_t n) { hasher.Mix(data, n); };
   auto mix_u64 = [&mix](uint64_t v) { mix(&v, sizeof v); };
   const uint32_t users = store_->UserIdSpace();
   for (uint32_t u = 0; u < users; ++u) {
@@ -185,12 +233,13 @@ uint64_t Engine::GraphDigest() const {
     mix_u64(s.end_sequence);
   }
   mix_u64(store_->GetCounts().events);
-  return h;
+  return hasher.value();
 }
 
 absl::StatusOr<storage::DeleteResult> Engine::DeleteLocally(const std::string& user_id) {
   const auto user = store_->FindUser(user_id);
   auto result = store_->DeleteUser(user_id);
+  if (result.ok() && result->deleted && online_) online_->Erase(user_id);  // the list served to them, too
   if (!result.ok() || !result->deleted || !user) return result;
   // Serving tables: replace them by tables whose row for this user is zero, and persist them, so neither
   // memory nor <data_dir>/model/serving.bin keeps the user's representation; the model zeroes its rows and the

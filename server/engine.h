@@ -38,6 +38,7 @@
 #include "server/micro_batcher.h"
 #include "server/segment_trainer.h"
 #include "server/model_dir.h"
+#include "server/online_hit_rate.h"
 #include "server/service.h"
 #include "server/serving_tables.h"
 #include "server/test_support.h"
@@ -75,6 +76,7 @@ struct EngineStats {
   bool log_connected = false;
   uint64_t graph_digest = 0;       // only when asked for (GetStats(true))
   uint64_t trainings = 0;          // segments this process trained since it started (not adopted ones)
+  OnlineSnapshot online;           // online hit rate (server/online_hit_rate.h)
 };
 
 // A backup directory written by Backup (the Snapshot RPC): a RocksDB checkpoint of the store plus copies of the
@@ -159,6 +161,9 @@ class Engine {
   std::atomic<uint64_t> head_revision_{0};  // the model head this replica last trained on or adopted
   std::atomic<uint64_t> head_version_{0};
   std::atomic<uint64_t> trainings_{0};
+  // Online hit rate: tested in StoreBatch before a batch is stored, fed by every Recommend reply (null: off).
+  std::unique_ptr<OnlineHitRate> online_;
+  std::vector<bool> StoredMask(const std::vector<storage::Event>& events, const storage::AppendResult& result) const;
 
   std::shared_ptr<const ServingTables> serving_;  // atomic_load / atomic_store only
 

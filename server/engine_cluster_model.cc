@@ -8,6 +8,11 @@
 // (integers little-endian). An adopting replica writes both files atomically, loads the checkpoint as its
 // trainer's model (so it can take over training from the last published checkpoint) and swaps the serving
 // tables from the serving file, as after its own training.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -131,6 +136,15 @@ absl::StatusOr<std::unique_ptr<model::RecommenderModel>> Engine::AdoptPublished(
 
 // On the training thread, under the trainer's files mutex, after the checkpoint and the serving file are written.
 absl::Status Engine::PublishTrained(uint64_t version, int64_t segment) {
+  // Test hook (cluster_test, "killed between its checkpoint and its publication"): with the variable set to a
+  // file path, the first process to get here creates that file and dies at once by SIGKILL — after its
+  // checkpoint and serving file are written, before anything is published. Unset in production.
+  if (const char* marker = std::getenv("GPT4REC_TEST_DIE_BEFORE_PUBLISH"); marker != nullptr && *marker != 0) {
+    if (const int fd = ::open(marker, O_CREAT | O_EXCL | O_WRONLY, 0644); fd >= 0) {
+      ::close(fd);
+      ::raise(SIGKILL);
+    }
+  }
   auto checkpoint = ReadWholeFile(model_dir_.checkpoint());
   if (!checkpoint.ok()) return checkpoint.status();
   auto serving = ReadWholeFile(model_dir_.serving_file());

@@ -13,6 +13,21 @@ namespace gpt4rec::server {
 
 void Engine::Recommend(const std::string& user_id, uint32_t k, const std::vector<std::string>& exclude_item_ids,
                        bool include_seen, std::chrono::steady_clock::time_point deadline, RecDone done) {
+  if (online_) {
+    // The online hit rate keeps the list before the reply leaves, so an event sent after it is tested on it.
+    done = [online = online_.get(), user_id, done = std::move(done)](absl::StatusOr<RecResult> result) {
+      if (result.ok()) {
+        std::vector<std::string_view> items;
+        items.reserve(std::min<size_t>(result->items.size(), OnlineHitRate::kDepth));
+        for (const auto& item : result->items) {
+          if (items.size() == OnlineHitRate::kDepth) break;
+          items.push_back(item.item_id);
+        }
+        online->RecordServed(user_id, items, result->model_version);
+      }
+      done(std::move(result));
+    };
+  }
   auto tables = serving();
   std::vector<uint32_t> exclude;
   exclude.reserve(exclude_item_ids.size());

@@ -65,6 +65,23 @@ Metrics::Metrics() : registry(std::make_shared<prometheus::Registry>()) {
   last_training_recall20 = AddGauge(r, "gpt4rec_last_training_valid_recall20",
                                     "Best validation Recall@20 of the last training");
   trainings = AddCounter(r, "gpt4rec_trainings_total", "Segments trained since start");
+  online_events = AddCounter(r, "gpt4rec_online_events_total",
+                             "Ingested events of users served a list within --online_window_s (counted before "
+                             "the event is applied)");
+  auto& hits = prometheus::BuildCounter()
+                   .Name("gpt4rec_online_hits_total")
+                   .Help("Of gpt4rec_online_events_total: the event's item was among the first k items of the "
+                         "list last served to the user")
+                   .Register(r);
+  online_hits_at_10 = &hits.Add({{"k", "10"}});
+  online_hits_at_20 = &hits.Add({{"k", "20"}});
+  online_tracked_users = AddGauge(r, "gpt4rec_online_tracked_users",
+                                  "Last served lists held for the online hit rate (at most --online_max_users)");
+  online_hit_rate = &prometheus::BuildGauge()
+                         .Name("gpt4rec_online_hit_rate")
+                         .Help("Online (test-then-learn) hit rate at k of the lists served by a model version: "
+                               "hits / events since start, the last 16 versions")
+                         .Register(r);
 }
 
 }  // namespace gpt4rec::server

@@ -43,6 +43,12 @@ struct Metrics {
   prometheus::Gauge* last_training_loss = nullptr;
   prometheus::Gauge* last_training_recall20 = nullptr;
   prometheus::Counter* trainings = nullptr;
+  // Online (prequential) quality, server/online_hit_rate.h
+  prometheus::Counter* online_events = nullptr;      // events of users served a list within the window
+  prometheus::Counter* online_hits_at_10 = nullptr;  // ... whose item was in the first 10 served items
+  prometheus::Counter* online_hits_at_20 = nullptr;
+  prometheus::Gauge* online_tracked_users = nullptr;  // last served lists held (<= --online_max_users)
+  prometheus::Family<prometheus::Gauge>* online_hit_rate = nullptr;  // {k, model_version}
 };
 
 }  // namespace gpt4rec::server

@@ -3,10 +3,12 @@
 // (BatchTopK). Under load, batches grow by themselves; an idle server answers a lone request at once.
 //
 // Shedding by time, not only by count: a count bound alone let a full queue (4,096 requests) wait seconds, so
-// every accepted request was slow. The batcher keeps a moving average of one pass's cost; a request whose
-// expected wait (passes ahead of it x that cost / workers) exceeds max_queue_ms or its own deadline is refused
-// at once, and one that still waited longer than that when a worker reaches it is refused then, unscored. Both
-// are RESOURCE_EXHAUSTED, so the accepted requests' latency stays near the unloaded figure.
+// every accepted request was slow. The batcher fits a pass's cost to its batch size (fixed + per request x B,
+// moving least squares over recent passes); a request whose expected wait (the queued requests' passes at that
+// cost / workers) exceeds max_queue_ms or its own deadline is refused at once, and one that still waited
+// longer than that when a worker reaches it is refused then, unscored. Both are RESOURCE_EXHAUSTED. With the
+// bound set, a pass also takes no more requests than finish within it (a full max_batch pass under overload
+// was what made accepted requests slow), so accepted latency stays within a small multiple of the unloaded one.
 #pragma once
 
 #include <chrono>
@@ -73,6 +75,7 @@ class MicroBatcher {
     TimePoint deadline = TimePoint::max();
   };
   void WorkerLoop();
+  size_t BatchLimitLocked() const;  // requests per pass now (mu_ held)
 
   const MicroBatcherOptions options_;
   mutable std::mutex mu_;
@@ -82,7 +85,21 @@ class MicroBatcher {
   uint64_t batches_ = 0;
   uint64_t requests_ = 0;
   uint64_t shed_ = 0;
-  double pass_us_ = 0;  // moving average of one scoring pass (0 until the first)
+  // A pass's time as fixed_us + per_request_us x its batch size, fitted to the recent passes (the fixed part:
+  // streaming the item matrix once; the per-request part: B x items x dim multiply-adds and the top-k heaps).
+  class PassCost {
+   public:
+    void Add(double batch, double pass_us);
+    bool empty() const { return n_ == 0; }
+    double fixed_us() const { return fixed_us_; }
+    double per_request_us() const { return per_request_us_; }
+
+   private:
+    uint64_t n_ = 0;
+    double mb_ = 0, mt_ = 0, mbb_ = 0, mbt_ = 0;  // moving means of B, t, B^2, B*t
+    double fixed_us_ = 0, per_request_us_ = 0;
+  };
+  PassCost cost_;
   std::vector<std::thread> workers_;
 };
 

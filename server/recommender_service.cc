@@ -290,6 +290,17 @@ grpc::Status RecommenderService::GetStats(grpc::ServerContext* context, const v1
   reply->set_log_connected(stats.log_connected);
   reply->set_graph_digest(stats.graph_digest);
   reply->set_trainings(stats.trainings);
+  auto online = [](uint64_t version, const OnlineCounts& c, v1::OnlineHitRate* out) {
+    out->set_model_version(version);
+    out->set_events(c.events);
+    out->set_hits_at_10(c.hits_at_10);
+    out->set_hits_at_20(c.hits_at_20);
+    out->set_hit_rate_at_10(c.events == 0 ? 0.0 : static_cast<double>(c.hits_at_10) / c.events);
+    out->set_hit_rate_at_20(c.events == 0 ? 0.0 : static_cast<double>(c.hits_at_20) / c.events);
+  };
+  online(0, stats.online.total, reply->mutable_online());
+  for (const auto& [version, c] : stats.online.by_version) online(version, c, reply->add_online_by_version());
+  reply->set_online_tracked_users(stats.online.tracked_users);
   reply->set_users(stats.counts.users);
   reply->set_items(stats.counts.items);
   reply->set_edges(stats.counts.edges);

@@ -73,6 +73,11 @@ void AddServerFlags(CLI::App& app, ServerOptions* o, ProcessFlags* p) {
   app.add_option("--popular_window_events", o->popular_window_events,
                  "POPULAR ranks items by their count in the last N events");
   app.add_option("--refresh_ms", o->refresh_ms, "how often the popular list and the folded-in new items are recomputed");
+  app.add_option("--online_max_users", o->online_max_users,
+                 "online hit rate: last served lists kept, one per user (240 B each; least recently served "
+                 "forgotten first; 0: off)");
+  app.add_option("--online_window_s", o->online_window_s,
+                 "online hit rate: an event counts against the user's last list if it was served this recently");
   // training: every ModelConfig field, from the model's one field list
   model::AddModelConfigFlags(app, &m);
   app.add_option("--valid_fraction", o->valid_fraction, "share of a segment's edges held out for early stopping");
@@ -99,6 +104,9 @@ absl::Status FinishServerFlags(const ProcessFlags&, ServerOptions* o) {
     return absl::InvalidArgumentError("--trainer_lease_ms: at least 100");
   if (!o->log.empty() && (o->log_replicas < 1 || o->log_replicas > 5))
     return absl::InvalidArgumentError("--log_replicas: must be in 1..5 (JetStream's limit)");
+  if (o->online_window_s < 1) return absl::InvalidArgumentError("--online_window_s: must be >= 1");
+  if (o->online_max_users > (uint64_t{1} << 31))
+    return absl::InvalidArgumentError("--online_max_users: at most 2147483648");
   if (o->max_min_sequence_wait_ms < 0) return absl::InvalidArgumentError("--max_min_sequence_wait_ms: must be >= 0");
   if (o->valid_fraction < 0 || o->valid_fraction >= 1) {
     return absl::InvalidArgumentError("--valid_fraction: must be in [0, 1)");

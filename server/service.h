@@ -69,6 +69,10 @@ struct ServerOptions {
   int batch_window_us = 0;               // >0: a partial batch waits this long for more requests
   uint64_t popular_window_events = 100000;  // POPULAR ranks items of the last N events
   int refresh_ms = 500;                  // how often the popular list is recomputed (when events arrived)
+  // Online (prequential) hit rate: the last list served to each of at most online_max_users users (0: off) is
+  // kept for online_window_s seconds; each ingested event of such a user counts as a hit when its item was in it.
+  uint64_t online_max_users = 100000;
+  int64_t online_window_s = 3600;
 
   // --- training ---
   model::ModelConfig model;              // strategy, dim, epochs, ..., threads (torch)

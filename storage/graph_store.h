@@ -137,6 +137,14 @@ struct Counts {
   uint64_t events = 0; // stored events (deleted users' events excluded)
 };
 
+// How the store got out of a write stop (disk full, write error) since it was opened: in place by RocksDB's
+// DB::Resume, or by closing RocksDB and reopening it for writing (also how a store opened read-only on a full
+// disk becomes writable).
+struct WriteRecoveries {
+  uint64_t resumed = 0;
+  uint64_t reopened = 0;
+};
+
 struct DeleteResult {
   bool deleted = false;
   uint64_t edges_removed = 0;
@@ -235,6 +243,7 @@ class GraphStore {
   // resumes RocksDB (DB::Resume, which flushes the memtables) or reopens a read-only store for writing, with
   // no restart and no acknowledged batch lost. Cheap when writable (one statvfs).
   virtual absl::Status WritableStatus() = 0;
+  virtual WriteRecoveries GetWriteRecoveries() const { return {}; }
 };
 
 }  // namespace gpt4rec::storage

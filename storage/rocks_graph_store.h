@@ -129,6 +129,7 @@ class RocksGraphStore final : public GraphStore {
   absl::StatusOr<DeleteResult> DeleteUser(const std::string& external_id) override;
   absl::Status Flush() override;
   absl::Status WritableStatus() override;
+  WriteRecoveries GetWriteRecoveries() const override;
 
   // Open found the disk full: the store was opened read-only (`why` says so); writes wait for space.
   void StartReadOnly(std::string why) {
@@ -176,6 +177,7 @@ class RocksGraphStore final : public GraphStore {
   WriteState write_state_ = WriteState::kWritable;
   bool write_no_space_ = false;  // the cause is lack of space (RESOURCE_EXHAUSTED) rather than another error
   std::string write_error_;      // what failed, RocksDB's words
+  WriteRecoveries recoveries_;   // guarded by write_mu_
 
   // Lock order: write_mu_, then db_mu_, then state_mu_.
   mutable std::mutex write_mu_;          // one writer at a time (append, close, delete, checkpoint, flush)

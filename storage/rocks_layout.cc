@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/listener.h"
 #include "rocksdb/memtablerep.h"
 #include "rocksdb/table.h"
 #include "storage/rocks_logger.h"
@@ -15,6 +16,24 @@ RocksHandles::~RocksHandles() {
   db->Close().PermitUncheckedError();
   delete db;
 }
+
+namespace {
+
+// After ENOSPC RocksDB would start its own recovery (its SstFileManager polls the free space every 5 s and
+// waits for a whole write buffer's worth), and while that runs DB::Resume answers Busy. The store has its own
+// admission (storage/write_admission.cc: it resumes only once the WAL's size plus a margin is free, checked on
+// every write), so RocksDB's automatic recovery is turned off for no-space errors: DB::Resume then recovers in
+// place (flush the memtables, a fresh WAL) as soon as the store sees room, instead of a close and reopen.
+class ManualNoSpaceRecovery final : public rocksdb::EventListener {
+ public:
+  const char* Name() const override { return "gpt4rec.ManualNoSpaceRecovery"; }
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status bg_error, bool* auto_recovery) override {
+    if (bg_error.IsNoSpace() || bg_error.subcode() == rocksdb::Status::kSpaceLimit) *auto_recovery = false;
+    bg_error.PermitUncheckedError();
+  }
+};
+
+}  // namespace
 
 absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) return absl::OkStatus();
@@ -45,6 +64,7 @@ absl::StatusOr<std::unique_ptr<RocksHandles>> OpenRocks(const std::string& dir, 
   db_options.keep_log_file_num = 2;
   db_options.recycle_log_file_num = 0;  // a recycled WAL could keep an erased user's bytes
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  db_options.listeners.push_back(std::make_shared<ManualNoSpaceRecovery>());
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);

@@ -67,19 +67,28 @@ absl::Status RocksGraphStore::AdmitWrite() {
     case WriteState::kWritable:
       return absl::OkStatus();
     case WriteState::kStopped: {
-      // DB::Resume flushes the memtables (the failed WAL is then obsolete) and starts a fresh WAL. After ENOSPC
-      // it answers Busy while RocksDB's SstFileManager runs its own recovery, which waits for the size of the
-      // largest write buffer (memtable_bytes) to be free, polling every 5 s: on a small or nearly full disk that may
-      // never come. Then the store closes RocksDB and reopens it for writing (the WAL replay restores every
-      // acknowledged batch; the mirror stays as it is, nothing is re-read).
+      // DB::Resume flushes the memtables (the failed WAL is then obsolete) and starts a fresh WAL. RocksDB's
+      // own recovery after ENOSPC is off (rocks_layout.cc, ManualNoSpaceRecovery), so Resume runs at once. It
+      // answers Busy only if an automatic recovery runs anyway (an error class the listener leaves alone); a
+      // Resume that fails on a resumable error (a flush meeting ENOSPC again) is retried on the next write.
+      // Busy, or an error RocksDB will not resume from: the store closes RocksDB and reopens it for writing
+      // (the WAL replay restores every acknowledged batch; the mirror stays as it is, nothing is re-read).
       const rocksdb::Status s = rocks_->db->Resume();
-      if (s.ok()) break;
-      if (!s.IsBusy()) return Refusal(absl::StrCat(write_error_, "; resume: ", s.ToString()));
+      if (s.ok()) {
+        ++recoveries_.resumed;
+        break;
+      }
+      if (!s.IsBusy() && (s.IsNoSpace() || s.subcode() == rocksdb::Status::kSpaceLimit)) {
+        write_no_space_ = true;
+        return Refusal(absl::StrCat(write_error_, "; resume: ", s.ToString()));
+      }
       if (absl::Status r = ReopenForWrites(/*close_first=*/true); !r.ok()) return r;
+      ++recoveries_.reopened;
       break;
     }
     case WriteState::kReadOnly:
       if (absl::Status r = ReopenForWrites(/*close_first=*/rocks_ == nullptr); !r.ok()) return r;
+      ++recoveries_.reopened;
       break;
   }
   write_state_ = WriteState::kWritable;
@@ -112,6 +121,11 @@ absl::Status RocksGraphStore::ReopenForWrites(bool close_first) {
 absl::Status RocksGraphStore::WriteFailedReadOnly(const rocksdb::Status& s) {
   write_no_space_ = s.IsNoSpace() || s.subcode() == rocksdb::Status::kSpaceLimit || write_no_space_;
   return Refusal(absl::StrCat(write_error_, "; reopening for writes: ", s.ToString()));
+}
+
+WriteRecoveries RocksGraphStore::GetWriteRecoveries() const {
+  std::lock_guard write_lock(write_mu_);
+  return recoveries_;
 }
 
 absl::Status RocksGraphStore::WritableStatus() {

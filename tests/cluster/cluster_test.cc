@@ -309,3 +309,65 @@ TEST_CASE("cluster: every acknowledged event applied exactly once on every repli
 }
 
 }  // namespace gpt4rec::cluster_test
+
+namespace gpt4rec::cluster_test {
+
+// Issue 14: the trainer dies after writing its checkpoint (and serving file) but before publishing them. Every
+// replica runs with the test hook GPT4REC_TEST_DIE_BEFORE_PUBLISH=<marker>: the first to reach the point
+// between the two creates the marker and SIGKILLs itself there; the lease expires and another replica trains
+// the segment and publishes it, and every survivor serves that version.
+TEST_CASE("cluster: the trainer killed between its checkpoint and its publication; another replica publishes",
+          "[cluster]") {
+  testing::TempDir marker_dir("gpt4rec-cluster-marker");
+  const std::string marker = marker_dir / "died";
+  REQUIRE(::setenv("GPT4REC_TEST_DIE_BEFORE_PUBLISH", marker.c_str(), 1) == 0);
+  Cluster c;
+  REQUIRE(::unsetenv("GPT4REC_TEST_DIE_BEFORE_PUBLISH") == 0);  // inherited by the replicas already
+  std::mt19937 rng(7);
+  for (int b = 0; b < 5; ++b) c.IngestSomewhere(Batch(b), &rng);
+  {
+    grpc::ClientContext ctx;
+    Deadline(&ctx, 30000);
+    faults::v1::CloseSegmentReply closed;
+    REQUIRE(c.replicas_[0].Connect()->CloseSegment(&ctx, faults::v1::CloseSegmentRequest(), &closed).ok());
+  }
+  // The first trainer reached the hook (its checkpoint written, nothing published) ...
+  REQUIRE(PollUntil([&] { return std::filesystem::exists(marker); }, seconds(180)));
+  // ... and is gone: the replica that no longer answers.
+  int dead = -1;
+  REQUIRE(PollUntil(
+      [&] {
+        for (int r = 0; r < kReplicas; ++r) {
+          GetStatsReply s;
+          if (!StatsOf(c.replicas_[r], &s)) dead = r;
+        }
+        return dead >= 0;
+      },
+      seconds(30)));
+  c.replicas_[dead].Kill();  // reaps it
+  INFO("replica " << dead << " died at the hook");
+  CHECK(WIFSIGNALED(c.replicas_[dead].exit_status()));
+  CHECK(WTERMSIG(c.replicas_[dead].exit_status()) == SIGKILL);
+  std::vector<GetStatsReply> served(kReplicas);
+  REQUIRE(PollUntil(
+      [&] {
+        for (int r = 0; r < kReplicas; ++r) {
+          if (r == dead) continue;
+          if (!StatsOf(c.replicas_[r], &served[r]) || served[r].model_version() != 1) return false;
+        }
+        return true;
+      },
+      seconds(180)));
+  // Published by a survivor: exactly one of them trained (the new lease holder), the other adopted.
+  uint64_t trainings = 0;
+  int leaders = 0;
+  for (int r = 0; r < kReplicas; ++r) {
+    if (r == dead) continue;
+    trainings += served[r].trainings();
+    if (served[r].role() == "leader") ++leaders;
+  }
+  CHECK(trainings == 1);
+  CHECK(leaders == 1);
+}
+
+}  // namespace gpt4rec::cluster_test
