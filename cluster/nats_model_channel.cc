@@ -209,6 +209,9 @@ class NatsModelChannel final : public ModelChannel {
 
   // kvStore_Update on the lease's last revision. False: lost (another holder, or not renewed within the TTL).
   bool Renew() {
+    // One renewal at a time: Publish renews while the renewer thread may, and two updates on the same last
+    // revision would make one of them fail as if the lease were lost (a spurious "lease lost before publishing").
+    std::lock_guard<std::mutex> serial(renew_mu_);
     uint64_t last;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -265,6 +268,7 @@ class NatsModelChannel final : public ModelChannel {
   bool stopping_ = false;
   uint64_t lease_revision_ = 0;
   Clock::time_point renewed_at_;
+  std::mutex renew_mu_;  // serialises Renew()
   std::thread renewer_;
 };
 
