@@ -20,6 +20,7 @@
 
 #include "server/online_hit_rate.h"
 #include "server/test_support.h"
+#include "tests/common/http_get.h"
 #include "tests/common/temp_dir.h"
 #include "tests/server/server_fixture.h"
 
@@ -185,26 +186,6 @@ TEST_CASE("online table: memory per tracked user and cost per ingested event") {
 }
 
 namespace {
-
-std::string HttpGet(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "";
-  }
-  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  (void)!write(fd, request.data(), request.size());
-  std::string body;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) body.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return body;
-}
 
 // The value of the sample `series` (name plus labels exactly as exposed) in a Prometheus text page; -1 if absent.
 double Sample(const std::string& page, const std::string& series) {

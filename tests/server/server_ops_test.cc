@@ -15,6 +15,7 @@
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "model/recommender_model.h"
+#include "tests/common/http_get.h"
 #include "tests/common/temp_dir.h"
 #include "server/test_support.h"
 #include "tests/server/server_fixture.h"
@@ -33,26 +34,6 @@ v1::IngestRequest Batch(int n, const std::string& prefix) {
   return req;
 }
 
-// GET /metrics over a plain socket.
-std::string HttpGet(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "";
-  }
-  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  (void)!write(fd, request.data(), request.size());
-  std::string body;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) body.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return body;
-}
 
 }  // namespace
 
