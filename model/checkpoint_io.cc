@@ -10,16 +10,21 @@
 
 #include "absl/strings/str_cat.h"
 #include "util/atomic_file.h"
+#include "util/fnv1a.h"
 
 namespace gpt4rec::model {
 namespace {
 
 constexpr char kMagic[8] = {'G', 'P', 'T', '4', 'R', 'C', 'K', 'P'};
 
+// FNV-1a 64 from the published basis with its last digit missing: every checkpoint of format version 1 was
+// written with it, so it stays (a new basis would make each of them fail its checksum).
+constexpr uint64_t kChecksumBasis = 1469598103934665603ULL;
+
 uint64_t Fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
+  util::Fnv1a64Hasher h(kChecksumBasis);
+  h.Mix(s);
+  return h.value();
 }
 
 template <typename T>

@@ -13,6 +13,8 @@ inline constexpr uint64_t kFnv1a64Prime = 1099511628211ULL;               // 2^4
 
 class Fnv1a64Hasher {
  public:
+  // Another start only for formats that were written with one (the checkpoint's checksum, model/checkpoint_io.cc).
+  explicit Fnv1a64Hasher(uint64_t basis = kFnv1a64OffsetBasis) : h_(basis) {}
   void Mix(const void* data, size_t n) {
     const auto* p = static_cast<const unsigned char*>(data);
     for (size_t i = 0; i < n; ++i) h_ = (h_ ^ p[i]) * kFnv1a64Prime;
@@ -21,7 +23,7 @@ class Fnv1a64Hasher {
   uint64_t value() const { return h_; }
 
  private:
-  uint64_t h_ = kFnv1a64OffsetBasis;
+  uint64_t h_;
 };
 
 inline uint64_t Fnv1a64Of(std::string_view data) {
