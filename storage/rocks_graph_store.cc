@@ -17,17 +17,54 @@
 
 namespace gpt4rec::storage {
 
-std::vector<EdgeInfo> RocksGraphStore::Edges(const std::vector<uint32_t>& slots, bool user_side) const {
+std::vector<EdgeInfo> RocksGraphStore::EdgeValues(const std::vector<std::string>& keys,
+                                                  const std::vector<EdgeInfo>& from_mirror) const {
+  if (rocks_ == nullptr || keys.empty()) return from_mirror;
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> found(keys.size());
+  rocksdb::ReadOptions ro;
+  ro.snapshot = published_;
+  rocks_->db->MultiGet(ro, (*rocks_)[kCfUserItems], slices.size(), slices.data(), values.data(), found.data());
   std::vector<EdgeInfo> out;
-  out.reserve(slots.size());
-  for (uint32_t slot : slots) {
-    const MirrorEdge& e = mirror_.edge(slot);
-    out.push_back(EdgeInfo{user_side ? e.item : e.user, e.value.first_time, e.value.last_time, e.value.count,
-                           e.value.last_type, e.value.last_weight, e.value.first_segment,
-                           e.value.last_segment});
+  out.reserve(keys.size());
+  for (size_t k = 0; k < keys.size(); ++k) {
+    codec::EdgeValue v;
+    // The mirror and the snapshot are of the same write, so a missing or undecodable value is damage on disk:
+    // the edge is still reported (from the mirror), its value fields stay zero.
+    if (!found[k].ok() || !codec::DecodeEdge(std::string_view(values[k].data(), values[k].size()), &v)) {
+      out.push_back(from_mirror[k]);
+      continue;
+    }
+    out.push_back(EdgeInfo{from_mirror[k].other, v.first_time, v.last_time, v.count, v.last_type, v.last_weight,
+                           v.first_segment, v.last_segment});
   }
-  std::sort(out.begin(), out.end(), [](const EdgeInfo& a, const EdgeInfo& b) { return a.other < b.other; });
   return out;
+}
+
+std::vector<EdgeInfo> RocksGraphStore::UserItems(uint32_t user) const {
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  absl::ReaderMutexLock lock(&state_mu_);
+  std::vector<std::string> keys;
+  std::vector<EdgeInfo> from_mirror;
+  for (const RowEdge& e : mirror_.UserRow(user)) {
+    keys.push_back(codec::EdgeKey(user, e.item));
+    from_mirror.push_back(EdgeInfo{e.item, 0, 0, 0, 0, 0, e.first_segment, e.last_segment});
+  }
+  return EdgeValues(keys, from_mirror);
+}
+
+std::vector<EdgeInfo> RocksGraphStore::ItemUsers(uint32_t item) const {
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  absl::ReaderMutexLock lock(&state_mu_);
+  std::vector<std::string> keys;
+  std::vector<EdgeInfo> from_mirror;
+  for (uint32_t user : mirror_.ItemRow(item)) {
+    const RowEdge* e = mirror_.FindEdge(user, item);
+    keys.push_back(codec::EdgeKey(user, item));
+    from_mirror.push_back(EdgeInfo{user, 0, 0, 0, 0, 0, e ? e->first_segment : 0, e ? e->last_segment : 0});
+  }
+  return EdgeValues(keys, from_mirror);
 }
 
 absl::Status RocksGraphStore::RecordPosition(uint64_t position) {

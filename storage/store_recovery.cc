@@ -23,13 +23,11 @@ absl::Status RocksGraphStore::Load() {
     state_.open.first_sequence = state_.open.end_sequence = state_.next_sequence;
   }
 
-  // Sized up front (ids from the counters, edges from RocksDB's key estimate), so no table rehashes or
-  // regrows while millions of entries are inserted; scans read ahead and leave the block cache alone.
+  // Sized up front from the counters, so no table rehashes or regrows while millions of entries are inserted;
+  // scans read ahead and leave the block cache alone.
   mirror_.users.Reserve(state_.next_user, /*index_too=*/true);
   mirror_.items.Reserve(state_.next_item, /*index_too=*/true);
-  uint64_t edges_estimate = 0;
-  db->GetIntProperty((*rocks_)[kCfUserItems], "rocksdb.estimate-num-keys", &edges_estimate);
-  mirror_.ReserveEdges(edges_estimate, state_.next_user, state_.next_item);
+  mirror_.ReserveNodes(state_.next_user, state_.next_item);
   rocksdb::ReadOptions scan;
   scan.readahead_size = 4 << 20;
   scan.fill_cache = false;
@@ -43,15 +41,15 @@ absl::Status RocksGraphStore::Load() {
   }
   if (!it->status().ok()) return FromRocks(it->status(), "scanning names");
 
+  // Keys in (user, item) order: each user's row is appended to in item order, already sorted.
   it.reset(db->NewIterator(scan, (*rocks_)[kCfUserItems]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const rocksdb::Slice k = it->key();
-    MirrorEdge e;
-    if (k.size() != 8 || !codec::DecodeEdge(std::string_view(it->value().data(), it->value().size()), &e.value))
+    codec::EdgeValue v;
+    if (k.size() != 8 || !codec::DecodeEdge(std::string_view(it->value().data(), it->value().size()), &v))
       return absl::DataLossError("user_items: undecodable entry");
-    e.user = codec::GetBE32(k.data());
-    e.item = codec::GetBE32(k.data() + 4);
-    mirror_.AddEdge(e);
+    mirror_.AddEdgeInKeyOrder(codec::GetBE32(k.data()),
+                              RowEdge{codec::GetBE32(k.data() + 4), v.first_segment, v.last_segment});
   }
   if (!it->status().ok()) return FromRocks(it->status(), "scanning user_items");
 
@@ -69,6 +67,7 @@ absl::Status RocksGraphStore::Load() {
     }
   }
   if (!it->status().ok()) return FromRocks(it->status(), "scanning meta");
+  RepublishSnapshot();
   return absl::OkStatus();
 }
 
