@@ -57,6 +57,8 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
   if (absl::Status st = ValidateEvents(events); !st.ok()) return st;
   std::lock_guard write_lock(write_mu_);
   if (absl::Status st = AdmitWrite(); !st.ok()) return st;
+  if (pending_edges_.size() >= PendingEdgeLimit())
+    if (absl::Status st = IngestPendingEdges(); !st.ok()) return st;
 
   // Plan the batch against the mirror without changing it (only this thread mutates the mirror).
   codec::PersistedState st = state_;
@@ -77,8 +79,9 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
 
   BatchInterner users(mirror_.users, st.next_user);
   BatchInterner items(mirror_.items, st.next_item);
-  // One per distinct edge of the batch: its merge operand (storage/edge_merge.h), i.e. this batch's events on
-  // the edge only, so nothing is read from RocksDB and the mirror holds no counters.
+  // One per distinct edge of the batch: this batch's events on the edge only (a merge operand, see
+  // storage/edge_merge.h), so nothing is read from RocksDB and the mirror holds no counters. They go to
+  // pending_edges_, not into this WriteBatch: the event log written here is their durable record.
   struct PendingEdge {
     uint32_t user;
     uint32_t item;
@@ -181,14 +184,11 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
     wb.Put(cf[kCfNames], codec::IdKey('u', id), rocksdb::Slice(name.data(), name.size()));
   for (const auto& [name, id] : items.added())
     wb.Put(cf[kCfNames], codec::IdKey('i', id), rocksdb::Slice(name.data(), name.size()));
-  std::string value;
-  char key[8];
-  for (const PendingEdge& p : pending) {
-    value.clear();
-    codec::EncodeEdge(p.delta, &value);
-    codec::PutBE32(key, p.user);
-    codec::PutBE32(key + 4, p.item);
-    wb.Merge(cf[kCfUserItems], rocksdb::Slice(key, 8), value);
+  if (!edges_through_written_) {  // user_items holds every event's value before this batch
+    char through[8];
+    codec::PutBE64(through, first_sequence);
+    wb.Put(cf[kCfUserItems], rocksdb::Slice(codec::kEdgesThroughKey.data(), codec::kEdgesThroughKey.size()),
+           rocksdb::Slice(through, 8));
   }
   for (size_t i = 0; i < new_event_ids.size(); ++i)
     wb.Put(cf[kCfMeta], codec::EventIdKey(new_event_ids[i].first),
@@ -200,7 +200,7 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
   wb.Put(cf[kCfMeta], codec::kStateKey, codec::EncodeState(st));
   if (rocksdb::Status s = cf.db->Write(WriteOpts(), &wb); !s.ok()) return WriteFailed(s, "appending batch");
   if (write_batch_observer_) write_batch_observer_(std::string_view(wb.Data()));
-  const rocksdb::Snapshot* snapshot = TakeSnapshot();  // this batch's edge values, for readers (published below)
+  edges_through_written_ = true;
 
   // Durable (per options): publish to readers in one step.
   {
@@ -212,14 +212,13 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
         mirror_.AddEdge(p.user, RowEdge{p.item, p.delta.first_segment, p.delta.last_segment});
       else if (p.delta.last_segment > p.last_segment)
         mirror_.TouchEdge(p.user, p.item, p.delta.last_segment);
+      pending_edges_.Add(p.user, p.item, p.delta);
     }
     for (size_t i = 0; i < new_event_ids.size(); ++i)
       mirror_.event_ids.Add(RecentEventIds::Of(new_event_ids[i].first));
     closed_.insert(closed_.end(), newly_closed.begin(), newly_closed.end());
     state_ = st;
-    std::swap(published_, snapshot);
   }
-  ReleaseSnapshot(snapshot);  // the previous one: no reader can reach it any more
   return result;
 }
 

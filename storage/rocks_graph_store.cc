@@ -29,10 +29,16 @@ std::vector<EdgeInfo> RocksGraphStore::EdgeValues(const std::vector<std::string>
   std::vector<EdgeInfo> out;
   out.reserve(keys.size());
   for (size_t k = 0; k < keys.size(); ++k) {
+    // What user_items holds, then what is pending on top of it (newer). The mirror, the snapshot and the
+    // pending values are of the same write; an edge with neither value would be damage on disk: it is still
+    // reported (from the mirror), its value fields zero.
     codec::EdgeValue v;
-    // The mirror and the snapshot are of the same write, so a missing or undecodable value is damage on disk:
-    // the edge is still reported (from the mirror), its value fields stay zero.
-    if (!found[k].ok() || !codec::DecodeEdge(std::string_view(values[k].data(), values[k].size()), &v)) {
+    const bool on_disk =
+        found[k].ok() && codec::DecodeEdge(std::string_view(values[k].data(), values[k].size()), &v);
+    const codec::EdgeValue* pending = pending_edges_.Find(codec::GetBE32(keys[k].data()),
+                                                          codec::GetBE32(keys[k].data() + 4));
+    if (pending != nullptr) v = on_disk ? CombineEdges(v, *pending) : *pending;
+    if (!on_disk && pending == nullptr) {
       out.push_back(from_mirror[k]);
       continue;
     }
@@ -127,7 +133,8 @@ absl::StatusOr<Csr> RocksGraphStore::AccumulatedCsr(uint32_t segment) const {
 absl::Status RocksGraphStore::Checkpoint(const std::string& dir) const {
   std::lock_guard write_lock(write_mu_);
   if (std::filesystem::exists(dir)) return absl::AlreadyExistsError(absl::StrCat("checkpoint dir ", dir, " exists"));
-  // A checkpoint flushes the memtables and syncs the WAL: the same writes as an append.
+  // A checkpoint flushes the memtables and syncs the WAL: the same writes as an append. Pending edge values
+  // are not written first: the checkpoint's Open replays them from its event log.
   if (absl::Status s = const_cast<RocksGraphStore*>(this)->AdmitWrite(); !s.ok()) return s;
   rocksdb::Checkpoint* raw = nullptr;
   if (absl::Status s = FromRocks(rocksdb::Checkpoint::Create(rocks_->db, &raw), "checkpoint"); !s.ok()) return s;
@@ -141,10 +148,18 @@ absl::Status RocksGraphStore::Flush() {
   // Refused writes: syncing a WAL writer that failed would abort the process (write_admission.cc); what was
   // acknowledged is in the WAL already and is replayed on the next Open.
   if (absl::Status s = AdmitWrite(); !s.ok()) return s;
+  // The pending edge values too, so that the next Open has no events to replay.
+  if (absl::Status s = IngestPendingEdges(); !s.ok()) return s;
   if (rocksdb::Status s = rocks_->db->FlushWAL(/*sync=*/true); !s.ok()) return WriteFailed(s, "syncing WAL");
   rocksdb::FlushOptions fo;
   fo.wait = true;
   if (rocksdb::Status s = rocks_->db->Flush(fo, rocks_->cf); !s.ok()) return WriteFailed(s, "flushing memtables");
+  // Each edge file overlaps all the others (every file spans the user range): merged into one sorted run now,
+  // so that the next Open reads each edge once instead of combining operands across files.
+  if (rocksdb::Status s = rocks_->db->CompactRange(rocksdb::CompactRangeOptions(), (*rocks_)[kCfUserItems],
+                                                   nullptr, nullptr);
+      !s.ok())
+    return WriteFailed(s, "compacting edge values");
   return absl::OkStatus();
 }
 

@@ -23,6 +23,7 @@
 #include "rocksdb/options.h"
 #include "storage/codec.h"
 #include "storage/graph_mirror.h"
+#include "storage/pending_edges.h"
 #include "storage/graph_store.h"
 #include "storage/rocks_layout.h"
 
@@ -104,7 +105,12 @@ class RocksGraphStore final : public GraphStore {
   }
   uint64_t MemoryBytes() const override {
     absl::ReaderMutexLock lock(&state_mu_);
-    return mirror_.MemoryBytes();
+    return mirror_.MemoryBytes() + pending_edges_.MemoryBytes();
+  }
+  // Bytes of the edge-value files (or bulk WriteBatches) since Open (benchmarks: the batch observer misses them).
+  uint64_t EdgeFileBytes() const {
+    std::lock_guard write_lock(write_mu_);
+    return edge_file_bytes_;
   }
 
   absl::Status ScanEvents(uint64_t from_sequence, uint64_t to_sequence,
@@ -183,6 +189,12 @@ class RocksGraphStore final : public GraphStore {
     return wo;
   }
   absl::Status EraseFromFiles();  // user_erasure.cc
+  // edge_ingest.cc. Caller holds write_mu_. Writes pending_edges_ into user_items (one SST file), empties it.
+  absl::Status IngestPendingEdges();
+  uint64_t PendingEdgeLimit() const;  // ingest before a batch once this many edges are pending
+  std::string EdgeFilePath() const;   // the SST file being written (in the data directory, then ingested)
+  // store_recovery.cc: the events from `from` on, applied to the mirror and to pending_edges_.
+  absl::Status ReplayEdges(uint64_t from);
 
   const std::string dir_;
   const StoreOptions options_;
@@ -207,6 +219,10 @@ class RocksGraphStore final : public GraphStore {
   std::unique_ptr<RocksHandles> rocks_;
   GraphMirror mirror_;
   const rocksdb::Snapshot* published_ = nullptr;  // guarded by state_mu_; see TakeSnapshot
+  // Edge values not yet in user_items (storage/pending_edges.h); guarded by state_mu_, written by the writer.
+  PendingEdges pending_edges_;
+  bool edges_through_written_ = false;  // user_items has kEdgesThroughKey (written with the first append)
+  uint64_t edge_file_bytes_ = 0;        // guarded by write_mu_
   codec::PersistedState state_;
   std::vector<SegmentInfo> closed_;
 };

@@ -1,6 +1,8 @@
 // Open-time recovery: the persisted state, the id maps, the adjacency mirror and the closed segments, rebuilt
 // from the column families (RocksDB already replayed its WAL). Event ids are not read (recent_event_ids.h).
+#include <filesystem>
 #include <memory>
+#include <system_error>
 #include <string>
 #include <string_view>
 
@@ -25,6 +27,9 @@ absl::Status RocksGraphStore::Load() {
 
   // Sized up front from the counters, so no table rehashes or regrows while millions of entries are inserted;
   // scans read ahead and leave the block cache alone.
+  // An edge file a crash left before its ingestion: its values are still pending (replayed below).
+  std::error_code ec;
+  if (write_state_ == WriteState::kWritable) std::filesystem::remove(EdgeFilePath(), ec);
   mirror_.users.Reserve(state_.next_user, /*index_too=*/true);
   mirror_.items.Reserve(state_.next_item, /*index_too=*/true);
   mirror_.ReserveNodes(state_.next_user, state_.next_item);
@@ -43,8 +48,15 @@ absl::Status RocksGraphStore::Load() {
 
   // Keys in (user, item) order: each user's row is appended to in item order, already sorted.
   it.reset(db->NewIterator(scan, (*rocks_)[kCfUserItems]));
+  uint64_t edges_through = state_.next_sequence;  // stores without the key hold every value (layout 1)
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const rocksdb::Slice k = it->key();
+    if (k == rocksdb::Slice(codec::kEdgesThroughKey.data(), codec::kEdgesThroughKey.size())) {
+      if (it->value().size() != 8) return absl::DataLossError("user_items: undecodable edges-through key");
+      edges_through = codec::GetBE64(it->value().data());
+      edges_through_written_ = true;
+      continue;
+    }
     codec::EdgeValue v;
     if (k.size() != 8 || !codec::DecodeEdge(std::string_view(it->value().data(), it->value().size()), &v))
       return absl::DataLossError("user_items: undecodable entry");
@@ -67,8 +79,31 @@ absl::Status RocksGraphStore::Load() {
     }
   }
   if (!it->status().ok()) return FromRocks(it->status(), "scanning meta");
+  it.reset();
+  if (edges_through < state_.next_sequence)
+    if (absl::Status s = ReplayEdges(edges_through); !s.ok()) return s;
   RepublishSnapshot();
   return absl::OkStatus();
+}
+
+// The events user_items does not cover yet (appended after its last edge file), from the event log, in
+// sequence order: exactly the state AppendBatch had built in the mirror and in pending_edges_.
+absl::Status RocksGraphStore::ReplayEdges(uint64_t from) {
+  bool stopped = false;
+  return ScanRange(from, state_.next_sequence, SegmentStarts(), [&](const StoredEvent& e) {
+    codec::EdgeValue delta;
+    delta.first_time = delta.last_time = e.timestamp;
+    delta.count = 1;
+    delta.last_type = e.event_type;
+    delta.last_weight = e.weight;
+    delta.first_segment = delta.last_segment = e.segment;
+    if (mirror_.FindEdge(e.user, e.item) == nullptr)
+      mirror_.AddEdge(e.user, RowEdge{e.item, e.segment, e.segment});
+    else
+      mirror_.TouchEdge(e.user, e.item, e.segment);
+    pending_edges_.Add(e.user, e.item, delta);
+    return true;
+  }, &stopped);
 }
 
 }  // namespace gpt4rec::storage

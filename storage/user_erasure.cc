@@ -19,6 +19,9 @@ namespace gpt4rec::storage {
 absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& external_id) {
   std::lock_guard write_lock(write_mu_);
   if (absl::Status s = AdmitWrite(); !s.ok()) return s;  // before db_mu_: recovery may take it
+  // user_items must hold every edge value first: the deletes below cover what is on disk, and the events
+  // that would be replayed into pending values are among those removed.
+  if (absl::Status s = IngestPendingEdges(); !s.ok()) return s;
   absl::WriterMutexLock db_lock(&db_mu_);
   DeleteResult result;
   const std::optional<uint32_t> found = mirror_.users.Find(external_id);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "rocksdb/write_batch.h"
+#include "storage/bench_support.h"
 #include "storage/codec.h"
 #include "storage/edge_merge.h"
 #include "storage/graph_mirror.h"
@@ -229,4 +230,53 @@ TEST_CASE("edge values read by UserItems are those of the batch the mirror shows
   uint64_t sum = 0;
   for (const EdgeInfo& e : store->UserItems(*store->FindUser("hot"))) sum += e.count;
   REQUIRE(sum == 5u * batches);
+}
+
+TEST_CASE("edge values ingested in files and pending in RAM survive a close without Flush, a checkpoint and a "
+          "flushed reopen", "[storage][merge]") {
+  TempDir tmp;
+  const std::string dir = tmp / "db";
+  std::mt19937 rng(3);
+  std::map<std::pair<std::string, std::string>, uint32_t> counts;  // naive counts by external ids
+  auto append_some = [&](GraphStore& store, int batches) {
+    for (int b = 0; b < batches; ++b) {
+      std::vector<Event> batch;
+      for (int j = 0; j < 1000; ++j) {
+        // ~100k distinct edges in all: more than PendingEdgeLimit (64k), so files are ingested mid-stream.
+        const std::string u = "u" + std::to_string(rng() % 3000), i = "i" + std::to_string(rng() % 400);
+        batch.push_back(Ev(u, i, 1000 + b, static_cast<int32_t>(rng() % 3)));
+        ++counts[{u, i}];
+      }
+      Append(store, batch);
+      if (b % 40 == 39) REQUIRE(store.CloseSegment().ok());
+    }
+  };
+  auto require_counts = [&](const GraphStore& store) {
+    uint64_t edges = 0;
+    for (uint32_t u = 0; u < store.UserIdSpace(); ++u)
+      for (const EdgeInfo& e : store.UserItems(u)) {
+        REQUIRE(e.count == counts.at({*store.UserName(u), *store.ItemName(e.other)}));
+        ++edges;
+      }
+    REQUIRE(edges == counts.size());
+    REQUIRE(store.GetCounts().edges == counts.size());
+  };
+  {
+    auto store = OpenStore(dir);
+    append_some(*store, 120);
+    REQUIRE(bench::EdgeFileBytes(*store) > 0);  // some values are in user_items, the rest pending
+    require_counts(*store);
+    REQUIRE(store->Checkpoint(tmp / "checkpoint").ok());
+  }  // no Flush: what was pending comes back from the event log
+  {
+    auto store = OpenStore(dir);
+    require_counts(*store);
+    auto checkpoint = OpenStore(tmp / "checkpoint");
+    RequireSameStore(*store, *checkpoint);
+    append_some(*store, 30);
+    require_counts(*store);
+    REQUIRE(store->Flush().ok());
+  }
+  auto store = OpenStore(dir);
+  require_counts(*store);
 }
