@@ -33,10 +33,10 @@ rocksdb::Status WriteEdges(const PendingEdges& pending, uint64_t through_sequenc
       put(rocksdb::Slice(codec::kEdgesThroughKey.data(), codec::kEdgesThroughKey.size()), rocksdb::Slice(through, 8));
   std::string value;
   char key[8];
-  for (uint64_t k : pending.SortedKeys()) {
+  for (const auto& [k, v] : pending.Sorted()) {
     if (!s.ok()) break;
     value.clear();
-    codec::EncodeEdge(pending.at(k), &value);
+    codec::EncodeEdge(v, &value);
     codec::PutBE64(key, k);  // BE32(user) BE32(item)
     s = merge(rocksdb::Slice(key, 8), rocksdb::Slice(value));
   }
@@ -86,6 +86,7 @@ absl::Status RocksGraphStore::IngestPendingEdges() {
   {
     absl::WriterMutexLock lock(&state_mu_);
     pending_edges_.Clear();
+    pending_edges_.Reserve(PendingEdgeLimit());
     std::swap(published_, snapshot);
   }
   ReleaseSnapshot(snapshot);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "absl/hash/hash.h"
 
@@ -138,22 +139,27 @@ std::vector<uint32_t> GraphMirror::RemoveUserEdges(uint32_t user) {
   return removed;
 }
 
-std::vector<RowEdge> GraphMirror::UserRow(uint32_t user) const {
-  const uint32_t n = user_rows_.size(user);
+namespace {
+
+// A copy of one row, sorted (`sorted`: it is already).
+template <typename T, typename Less>
+std::vector<T> SortedCopy(const RowPool<T>& pool, uint32_t node, bool sorted, Less less) {
+  const uint32_t n = pool.size(node);
   if (n == 0) return {};
-  const RowEdge* row = user_rows_.data(user);
-  std::vector<RowEdge> out(row, row + n);
-  if (user_sorted_[user] < n) std::sort(out.begin(), out.end(), ByItem);
+  std::vector<T> out(pool.data(node), pool.data(node) + n);
+  if (!sorted) std::sort(out.begin(), out.end(), less);
   return out;
 }
 
+}  // namespace
+
+std::vector<RowEdge> GraphMirror::UserRow(uint32_t user) const {
+  return SortedCopy(user_rows_, user, user < user_sorted_.size() && user_sorted_[user] == user_rows_.size(user),
+                    ByItem);
+}
+
 std::vector<uint32_t> GraphMirror::ItemRow(uint32_t item) const {
-  const uint32_t n = item_rows_.size(item);
-  if (n == 0) return {};
-  const uint32_t* row = item_rows_.data(item);
-  std::vector<uint32_t> out(row, row + n);
-  std::sort(out.begin(), out.end());
-  return out;
+  return SortedCopy(item_rows_, item, /*sorted=*/false, std::less<uint32_t>());
 }
 
 Csr GraphMirror::AccumulatedCsr(uint32_t segment) const {

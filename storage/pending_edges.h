@@ -33,16 +33,19 @@ class PendingEdges {
   }
   size_t size() const { return values_.size(); }
   bool empty() const { return values_.empty(); }
-  void Clear() { values_ = {}; }  // gives the table's memory back: it is rebuilt from small
-  // Keys in ascending (user, item) order, the order an SST file is written in.
-  std::vector<uint64_t> SortedKeys() const {
-    std::vector<uint64_t> keys;
-    keys.reserve(values_.size());
-    for (const auto& [k, v] : values_) keys.push_back(k);
-    std::sort(keys.begin(), keys.end());
-    return keys;
+  // Empties the table but keeps its slots (the next cycle fills it again to about the same size: no
+  // page faults and rehashes while it regrows).
+  void Clear() {
+    for (auto it = values_.begin(); it != values_.end();) values_.erase(it++);
   }
-  const codec::EdgeValue& at(uint64_t key) const { return values_.at(key); }
+  void Reserve(size_t n) { values_.reserve(n); }
+  // The entries in ascending (user, item) order, the order an SST file is written in (copied out: walking
+  // the table in key order would be a cache miss per entry).
+  std::vector<std::pair<uint64_t, codec::EdgeValue>> Sorted() const {
+    std::vector<std::pair<uint64_t, codec::EdgeValue>> out(values_.begin(), values_.end());
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    return out;
+  }
   uint64_t MemoryBytes() const { return values_.capacity() * (sizeof(std::pair<uint64_t, codec::EdgeValue>) + 1); }
 
  private:

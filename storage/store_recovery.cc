@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <memory>
 #include <system_error>
+#include <thread>
 #include <string>
 #include <string_view>
 
@@ -25,11 +26,11 @@ absl::Status RocksGraphStore::Load() {
     state_.open.first_sequence = state_.open.end_sequence = state_.next_sequence;
   }
 
-  // Sized up front from the counters, so no table rehashes or regrows while millions of entries are inserted;
-  // scans read ahead and leave the block cache alone.
   // An edge file a crash left before its ingestion: its values are still pending (replayed below).
   std::error_code ec;
   if (write_state_ == WriteState::kWritable) std::filesystem::remove(EdgeFilePath(), ec);
+  // Sized up front from the counters, so no table rehashes or regrows while millions of entries are inserted;
+  // scans read ahead and leave the block cache alone.
   mirror_.users.Reserve(state_.next_user, /*index_too=*/true);
   mirror_.items.Reserve(state_.next_item, /*index_too=*/true);
   mirror_.ReserveNodes(state_.next_user, state_.next_item);
@@ -37,35 +38,45 @@ absl::Status RocksGraphStore::Load() {
   scan.readahead_size = 4 << 20;
   scan.fill_cache = false;
 
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(scan, (*rocks_)[kCfNames]));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    const rocksdb::Slice k = it->key();
-    if (k.size() != 5) return absl::DataLossError("names: bad key");
-    const uint32_t id = codec::GetBE32(k.data() + 1);
-    (k[0] == 'u' ? mirror_.users : mirror_.items).Set(id, std::string_view(it->value().data(), it->value().size()));
-  }
-  if (!it->status().ok()) return FromRocks(it->status(), "scanning names");
-
-  // Keys in (user, item) order: each user's row is appended to in item order, already sorted.
-  it.reset(db->NewIterator(scan, (*rocks_)[kCfUserItems]));
-  uint64_t edges_through = state_.next_sequence;  // stores without the key hold every value (layout 1)
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    const rocksdb::Slice k = it->key();
-    if (k == rocksdb::Slice(codec::kEdgesThroughKey.data(), codec::kEdgesThroughKey.size())) {
-      if (it->value().size() != 8) return absl::DataLossError("user_items: undecodable edges-through key");
-      edges_through = codec::GetBE64(it->value().data());
-      edges_through_written_ = true;
-      continue;
+  // names fills the id maps, user_items the rows: disjoint parts of the mirror, so the two scans run at once.
+  auto scan_names = [&]() -> absl::Status {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(scan, (*rocks_)[kCfNames]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const rocksdb::Slice k = it->key();
+      if (k.size() != 5) return absl::DataLossError("names: bad key");
+      const uint32_t id = codec::GetBE32(k.data() + 1);
+      (k[0] == 'u' ? mirror_.users : mirror_.items).Set(id, std::string_view(it->value().data(), it->value().size()));
     }
-    codec::EdgeValue v;
-    if (k.size() != 8 || !codec::DecodeEdge(std::string_view(it->value().data(), it->value().size()), &v))
-      return absl::DataLossError("user_items: undecodable entry");
-    mirror_.AddEdgeInKeyOrder(codec::GetBE32(k.data()),
-                              RowEdge{codec::GetBE32(k.data() + 4), v.first_segment, v.last_segment});
-  }
-  if (!it->status().ok()) return FromRocks(it->status(), "scanning user_items");
+    return FromRocks(it->status(), "scanning names");
+  };
+  uint64_t edges_through = state_.next_sequence;  // stores without the key hold every value (layout 1)
+  auto scan_edges = [&]() -> absl::Status {
+    // Keys in (user, item) order: each user's row is appended to in item order, already sorted.
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(scan, (*rocks_)[kCfUserItems]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const rocksdb::Slice k = it->key();
+      if (k == rocksdb::Slice(codec::kEdgesThroughKey.data(), codec::kEdgesThroughKey.size())) {
+        if (it->value().size() != 8) return absl::DataLossError("user_items: undecodable edges-through key");
+        edges_through = codec::GetBE64(it->value().data());
+        edges_through_written_ = true;
+        continue;
+      }
+      codec::EdgeValue v;
+      if (k.size() != 8 || !codec::DecodeEdge(std::string_view(it->value().data(), it->value().size()), &v))
+        return absl::DataLossError("user_items: undecodable entry");
+      mirror_.AddEdgeInKeyOrder(codec::GetBE32(k.data()),
+                                RowEdge{codec::GetBE32(k.data() + 4), v.first_segment, v.last_segment});
+    }
+    return FromRocks(it->status(), "scanning user_items");
+  };
+  absl::Status names_status;
+  std::thread names_thread([&] { names_status = scan_names(); });
+  const absl::Status edges_status = scan_edges();
+  names_thread.join();
+  if (!names_status.ok()) return names_status;
+  if (!edges_status.ok()) return edges_status;
 
-  it.reset(db->NewIterator(rocksdb::ReadOptions(), (*rocks_)[kCfMeta]));
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), (*rocks_)[kCfMeta]));
   // Only the closed segments: the event-id keys are not read on Open (the idempotency window starts empty and
   // RocksDB answers for older ids), so restart time does not grow with them.
   const std::string segments(1, codec::kSegmentPrefix);
