@@ -58,7 +58,10 @@ absl::Status RocksGraphStore::IngestPendingEdges() {
     if (s.ok()) s = rocks_->db->Write(WriteOpts(), &wb);
     if (s.ok()) edge_file_bytes_ += wb.GetDataSize();
   } else {
-    const rocksdb::Options options(rocks_->db->GetDBOptions(), rocks_->db->GetOptions(cf));
+    rocksdb::Options options(rocks_->db->GetDBOptions(), rocks_->db->GetOptions(cf));
+    // Written on the append path: not compressed here (the compactions that merge it compress).
+    options.compression = rocksdb::kNoCompression;
+    options.bottommost_compression = rocksdb::kDisableCompressionOption;
     const std::string path = EdgeFilePath();
     std::error_code ec;
     std::filesystem::remove(path, ec);  // a file left by a crash before its ingestion
