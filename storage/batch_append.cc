@@ -57,6 +57,8 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
   if (absl::Status st = ValidateEvents(events); !st.ok()) return st;
   std::lock_guard write_lock(write_mu_);
   if (absl::Status st = AdmitWrite(); !st.ok()) return st;
+  if (pending_edges_.size() >= PendingEdgeLimit())
+    if (absl::Status st = IngestPendingEdges(); !st.ok()) return st;
 
   // Plan the batch against the mirror without changing it (only this thread mutates the mirror).
   codec::PersistedState st = state_;
@@ -77,19 +79,18 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
 
   BatchInterner users(mirror_.users, st.next_user);
   BatchInterner items(mirror_.items, st.next_item);
+  // One per distinct edge of the batch: this batch's events on the edge only (a merge operand, see
+  // storage/edge_merge.h), so nothing is read from RocksDB and the mirror holds no counters. They go to
+  // pending_edges_, not into this WriteBatch: the event log written here is their durable record.
   struct PendingEdge {
-    MirrorEdge edge;
-    uint32_t slot;  // mirror slot (reserved in the writer-only index when is_new)
-    bool is_new;
+    uint32_t user;
+    uint32_t item;
+    codec::EdgeValue delta;
+    bool is_new;             // not in the mirror before this batch
+    uint32_t last_segment;   // the mirror's, before this batch (when !is_new)
   };
   std::vector<PendingEdge> pending;
   pending.reserve(events.size());
-  uint32_t next_slot = mirror_.num_slots();
-  // Undoes the slot reservations when the batch does not make it to RocksDB.
-  auto forget_reserved = [&] {
-    for (const PendingEdge& p : pending)
-      if (p.is_new) mirror_.ForgetReservedEdge(p.edge.user, p.edge.item);
-  };
   absl::flat_hash_map<uint64_t, uint32_t> pending_index;
   pending_index.reserve(events.size());
   absl::flat_hash_set<std::string_view> batch_event_ids;
@@ -99,8 +100,8 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
   AppendResult result;
   const uint64_t first_sequence = st.next_sequence;
   codec::EventRecordWriter record;
-  // The mirror's hash tables are far larger than the caches: look the whole batch up ahead so the misses
-  // overlap instead of stalling one by one (names first, then the edges of the resolved ids).
+  // The mirror's tables are far larger than the caches: look the whole batch up ahead so the misses overlap
+  // instead of stalling one by one (names first, then the rows of the resolved users).
   for (const Event& ev : events) {
     mirror_.users.Prefetch(ev.user_id);
     mirror_.items.Prefetch(ev.item_id);
@@ -112,7 +113,7 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
     const Event& ev = events[k];
     if (duplicate[k]) continue;
     ids[k] = {users.Resolve(ev.user_id), items.Resolve(ev.item_id)};
-    mirror_.PrefetchEdge(ids[k].first, ids[k].second);
+    mirror_.PrefetchRow(ids[k].first);
   }
   for (size_t k = 0; k < events.size(); ++k) {
     const Event& ev = events[k];
@@ -137,23 +138,15 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
     const uint64_t pair = GraphMirror::PairKey(user, item);
     auto [pit, fresh] = pending_index.try_emplace(pair, static_cast<uint32_t>(pending.size()));
     if (fresh) {
-      bool is_new = false;
-      const uint32_t slot = mirror_.FindOrReserveEdge(user, item, next_slot, &is_new);
-      PendingEdge p{is_new ? MirrorEdge{} : mirror_.edge(slot), slot, is_new};
-      if (is_new) {
-        ++next_slot;
-        p.edge.user = user;
-        p.edge.item = item;
-        p.edge.value.first_time = p.edge.value.last_time = ev.timestamp;
-        p.edge.value.first_segment = p.edge.value.last_segment = st.open.index;
-      }
+      const RowEdge* known = mirror_.FindEdge(user, item);
+      PendingEdge p{user, item, codec::EdgeValue{}, known == nullptr, known ? known->last_segment : 0};
+      p.delta.first_time = p.delta.last_time = ev.timestamp;
+      p.delta.first_segment = p.delta.last_segment = st.open.index;
       pending.push_back(p);
     }
-    codec::EdgeValue& v = pending[pit->second].edge.value;
-    if (v.count > 0) {
-      v.first_time = std::min(v.first_time, ev.timestamp);
-      v.last_time = std::max(v.last_time, ev.timestamp);
-    }
+    codec::EdgeValue& v = pending[pit->second].delta;
+    v.first_time = std::min(v.first_time, ev.timestamp);
+    v.last_time = std::max(v.last_time, ev.timestamp);
     ++v.count;
     v.last_segment = std::max(v.last_segment, st.open.index);
     v.last_type = ev.event_type;
@@ -181,8 +174,6 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
     state_ = st;
     return result;
   }
-  for (const PendingEdge& p : pending) mirror_.PrefetchLists(p.edge.user, p.edge.item);
-
   rocksdb::WriteBatch wb(64 + record.count() * 16 + pending.size() * 48);
   const RocksHandles& cf = *rocks_;
   wb.Put(cf[kCfEvents], codec::SequenceKey(first_sequence), record.Finish());
@@ -193,14 +184,11 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
     wb.Put(cf[kCfNames], codec::IdKey('u', id), rocksdb::Slice(name.data(), name.size()));
   for (const auto& [name, id] : items.added())
     wb.Put(cf[kCfNames], codec::IdKey('i', id), rocksdb::Slice(name.data(), name.size()));
-  std::string value;
-  char key[8];
-  for (const PendingEdge& p : pending) {
-    value.clear();
-    codec::EncodeEdge(p.edge.value, &value);
-    codec::PutBE32(key, p.edge.user);
-    codec::PutBE32(key + 4, p.edge.item);
-    wb.Put(cf[kCfUserItems], rocksdb::Slice(key, 8), value);
+  if (!edges_through_written_) {  // user_items holds every event's value before this batch
+    char through[8];
+    codec::PutBE64(through, first_sequence);
+    wb.Put(cf[kCfUserItems], rocksdb::Slice(codec::kEdgesThroughKey.data(), codec::kEdgesThroughKey.size()),
+           rocksdb::Slice(through, 8));
   }
   for (size_t i = 0; i < new_event_ids.size(); ++i)
     wb.Put(cf[kCfMeta], codec::EventIdKey(new_event_ids[i].first),
@@ -210,26 +198,27 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
     result.closed_segments.push_back(seg.index);
   }
   wb.Put(cf[kCfMeta], codec::kStateKey, codec::EncodeState(st));
-  if (rocksdb::Status s = cf.db->Write(WriteOpts(), &wb); !s.ok()) {
-    forget_reserved();
-    return WriteFailed(s, "appending batch");
-  }
+  if (rocksdb::Status s = cf.db->Write(WriteOpts(), &wb); !s.ok()) return WriteFailed(s, "appending batch");
   if (write_batch_observer_) write_batch_observer_(std::string_view(wb.Data()));
+  edges_through_written_ = true;
 
   // Durable (per options): publish to readers in one step.
-  absl::WriterMutexLock state_lock(&state_mu_);
-  for (const auto& [name, id] : users.added()) mirror_.users.Set(id, name);
-  for (const auto& [name, id] : items.added()) mirror_.items.Set(id, name);
-  for (const PendingEdge& p : pending) {
-    if (p.is_new)
-      mirror_.AddReservedEdge(p.slot, p.edge);  // slots were reserved in increasing order
-    else
-      mirror_.mutable_edge(p.slot).value = p.edge.value;
+  {
+    absl::WriterMutexLock state_lock(&state_mu_);
+    for (const auto& [name, id] : users.added()) mirror_.users.Set(id, name);
+    for (const auto& [name, id] : items.added()) mirror_.items.Set(id, name);
+    for (const PendingEdge& p : pending) {
+      if (p.is_new)
+        mirror_.AddEdge(p.user, RowEdge{p.item, p.delta.first_segment, p.delta.last_segment});
+      else if (p.delta.last_segment > p.last_segment)
+        mirror_.TouchEdge(p.user, p.item, p.delta.last_segment);
+      pending_edges_.Add(p.user, p.item, p.delta);
+    }
+    for (size_t i = 0; i < new_event_ids.size(); ++i)
+      mirror_.event_ids.Add(RecentEventIds::Of(new_event_ids[i].first));
+    closed_.insert(closed_.end(), newly_closed.begin(), newly_closed.end());
+    state_ = st;
   }
-  for (size_t i = 0; i < new_event_ids.size(); ++i)
-    mirror_.event_ids.Add(RecentEventIds::Of(new_event_ids[i].first));
-  closed_.insert(closed_.end(), newly_closed.begin(), newly_closed.end());
-  state_ = st;
   return result;
 }
 

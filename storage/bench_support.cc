@@ -70,6 +70,11 @@ absl::StatusOr<std::unique_ptr<GraphStore>> OpenObservingWriteBatches(
   return OpenRocksGraphStore(dir, options, std::move(observer));
 }
 
+uint64_t EdgeFileBytes(const GraphStore& store) {
+  const auto* rocks = dynamic_cast<const RocksGraphStore*>(&store);
+  return rocks == nullptr ? 0 : rocks->EdgeFileBytes();
+}
+
 absl::StatusOr<std::unique_ptr<RawRocksReplay>> RawRocksReplay::Open(const std::string& dir,
                                                                      const StoreOptions& options) {
   absl::StatusOr<std::unique_ptr<RocksHandles>> rocks = OpenRocks(dir, options);

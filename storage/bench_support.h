@@ -21,6 +21,10 @@ absl::StatusOr<std::unique_ptr<GraphStore>> OpenObservingWriteBatches(
     const std::string& dir, const StoreOptions& options,
     std::function<void(std::string_view serialized_write_batch)> observer);
 
+// Bytes of the edge-value files the store wrote into user_items since it was opened (0 for another store):
+// the part of what it writes that is not in a captured WriteBatch (storage/pending_edges.h).
+uint64_t EdgeFileBytes(const GraphStore& store);
+
 // A raw RocksDB opened with the graph store's column families and options, nothing on top.
 class RawRocksReplay {
  public:

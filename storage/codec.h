@@ -2,7 +2,8 @@
 //
 // Layout (one column family each):
 //   events      BE64(first sequence of a batch)      -> packed events of that batch (EncodeEventRecord)
-//   user_items  BE32(user) BE32(item)                 -> edge state (EncodeEdge)
+//   user_items  BE32(user) BE32(item)                 -> edge state (EncodeEdge), as merge operands (edge_merge.h)
+//               kEdgesThroughKey (one zero byte)      -> BE64(sequence): values cover the events before it
 //   item_users  BE32(item) BE32(user)                 -> edge state (same bytes); no longer written (*)
 //   ids         'u'|'i' + external id                 -> BE32(dense id); no longer written (*)
 //   names       'u'|'i' + BE32(dense id)               -> external id
@@ -105,5 +106,10 @@ bool DecodeEventIdValue(std::string_view in, uint64_t* sequence, uint32_t* user)
 inline constexpr char kStateKey[] = "state";
 inline constexpr char kSegmentPrefix = 'S';
 inline constexpr char kEventIdPrefix = 'E';
+// In user_items, sorting before every edge key: BE64(sequence) such that user_items holds the values of every
+// event before it; the events from it on are replayed from the event log on Open (storage/pending_edges.h).
+// Stores written before it existed (layout version 1) hold every edge value: the store writes this key with
+// its first append, in the same WriteBatch.
+inline constexpr std::string_view kEdgesThroughKey("\0", 1);
 
 }  // namespace gpt4rec::storage::codec

@@ -1,6 +1,7 @@
 #include "storage/graph_mirror.h"
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 
 #include "absl/hash/hash.h"
@@ -51,67 +52,114 @@ uint64_t IdSpace::MemoryBytes() const {
          by_name_.capacity() * (sizeof(uint32_t) + 1);
 }
 
-void GraphMirror::ReserveEdges(uint64_t edges, uint32_t users, uint32_t items) {
-  edge_slot_.reserve(edges);
-  if (users > user_edges_.size()) user_edges_.resize(users);
-  if (items > item_edges_.size()) item_edges_.resize(items);
+namespace {
+
+bool ByItem(const RowEdge& a, const RowEdge& b) { return a.item < b.item; }
+
+// Rows shorter than this stay fully sorted (an insertion moves at most this many entries).
+constexpr uint32_t kSmallRow = 32;
+
+// Longest unsorted tail a row of `sorted` sorted entries keeps: a lookup scans it linearly, a merge moves the
+// whole row, so sqrt balances the two (a merge every sqrt(n) inserts costs O(sqrt n) moves per insert).
+uint32_t TailLimit(uint32_t sorted) {
+  return std::max<uint32_t>(16, static_cast<uint32_t>(std::sqrt(static_cast<double>(sorted))));
 }
 
-void GraphMirror::PrefetchEdge(uint32_t user, uint32_t item) const { edge_slot_.prefetch(PairKey(user, item)); }
+}  // namespace
 
-uint32_t GraphMirror::AddEdge(const MirrorEdge& e) {
-  const uint32_t slot = num_slots_;
-  edge_slot_.emplace(PairKey(e.user, e.item), slot);
-  AddReservedEdge(slot, e);
-  return slot;
+void GraphMirror::ReserveNodes(uint32_t users, uint32_t items) {
+  user_rows_.Resize(users);
+  if (users > user_sorted_.size()) user_sorted_.resize(users, 0);
+  item_rows_.Resize(items);
 }
 
-uint32_t GraphMirror::FindOrReserveEdge(uint32_t user, uint32_t item, uint32_t new_slot, bool* reserved) {
-  auto [it, inserted] = edge_slot_.try_emplace(PairKey(user, item), new_slot);
-  *reserved = inserted;
-  return it->second;
+void GraphMirror::PrefetchRow(uint32_t user) const {
+  if (user < user_rows_.nodes() && user_rows_.size(user) > 0) __builtin_prefetch(user_rows_.data(user));
 }
 
-void GraphMirror::PrefetchLists(uint32_t user, uint32_t item) const {
-  if (user < user_edges_.size()) __builtin_prefetch(&user_edges_[user]);
-  if (item < item_edges_.size()) __builtin_prefetch(&item_edges_[item]);
+RowEdge* GraphMirror::MutableEdge(uint32_t user, uint32_t item) {
+  const uint32_t n = user_rows_.size(user);
+  if (n == 0) return nullptr;
+  RowEdge* row = user_rows_.data(user);
+  const uint32_t sorted = user_sorted_[user];
+  RowEdge* it = std::lower_bound(row, row + sorted, RowEdge{item, 0, 0}, ByItem);
+  if (it != row + sorted && it->item == item) return it;
+  for (RowEdge* e = row + sorted; e != row + n; ++e)
+    if (e->item == item) return e;
+  return nullptr;
 }
 
-void GraphMirror::AddReservedEdge(uint32_t slot, const MirrorEdge& e) {
-  num_slots_ = slot + 1;
-  if ((slot >> kChunkBits) == chunks_.size()) chunks_.push_back(std::make_unique<MirrorEdge[]>(kChunkMask + 1));
-  mutable_edge(slot) = e;
-  if (e.user >= user_edges_.size()) user_edges_.resize(e.user + 1);
-  if (e.item >= item_edges_.size()) item_edges_.resize(e.item + 1);
-  user_edges_[e.user].push_back(slot);
-  item_edges_[e.item].push_back(slot);
+void GraphMirror::AddEdge(uint32_t user, const RowEdge& e) {
+  ReserveNodes(user + 1, e.item + 1);
+  const uint32_t n = user_rows_.size(user);
+  uint32_t& sorted = user_sorted_[user];
+  user_rows_.Append(user, e);
+  RowEdge* row = user_rows_.data(user);
+  if (n < kSmallRow && sorted == n) {
+    std::rotate(std::upper_bound(row, row + n, e, ByItem), row + n, row + n + 1);
+    sorted = n + 1;
+  } else if (n + 1 - sorted > TailLimit(sorted)) {
+    std::sort(row + sorted, row + n + 1, ByItem);
+    std::inplace_merge(row, row + sorted, row + n + 1, ByItem);
+    sorted = n + 1;
+  }
+  item_rows_.Append(e.item, user);
   ++live_edges_;
 }
 
-std::vector<MirrorEdge> GraphMirror::RemoveUserEdges(uint32_t user) {
-  std::vector<MirrorEdge> removed;
-  if (user >= user_edges_.size()) return removed;
-  for (uint32_t slot : user_edges_[user]) {
-    MirrorEdge& e = mutable_edge(slot);
-    removed.push_back(e);
-    auto& item_list = item_edges_[e.item];
-    item_list.erase(std::find(item_list.begin(), item_list.end(), slot));
-    edge_slot_.erase(PairKey(e.user, e.item));
-    e.value = codec::EdgeValue{};  // count 0: dead slot
+void GraphMirror::AddEdgeInKeyOrder(uint32_t user, const RowEdge& e) {
+  ReserveNodes(user + 1, e.item + 1);
+  const uint32_t n = user_rows_.size(user);
+  user_rows_.Append(user, e);
+  if (user_sorted_[user] == n && (n == 0 || user_rows_.data(user)[n - 1].item < e.item)) user_sorted_[user] = n + 1;
+  item_rows_.Append(e.item, user);
+  ++live_edges_;
+}
+
+void GraphMirror::TouchEdge(uint32_t user, uint32_t item, uint32_t segment) {
+  if (RowEdge* e = MutableEdge(user, item)) e->last_segment = std::max(e->last_segment, segment);
+}
+
+std::vector<uint32_t> GraphMirror::RemoveUserEdges(uint32_t user) {
+  std::vector<uint32_t> removed;
+  const uint32_t n = user_rows_.size(user);
+  if (n == 0) return removed;
+  const RowEdge* row = user_rows_.data(user);
+  removed.reserve(n);
+  for (uint32_t k = 0; k < n; ++k) {
+    const uint32_t item = row[k].item;
+    removed.push_back(item);
+    const uint32_t* users_of = item_rows_.data(item);
+    const uint32_t at = static_cast<uint32_t>(std::find(users_of, users_of + item_rows_.size(item), user) - users_of);
+    item_rows_.SwapRemove(item, at);
     --live_edges_;
   }
-  std::vector<uint32_t>().swap(user_edges_[user]);
+  user_rows_.Clear(user);
+  user_sorted_[user] = 0;
   return removed;
 }
 
-const std::vector<uint32_t>& GraphMirror::UserEdgeSlots(uint32_t user) const {
-  static const std::vector<uint32_t> kEmpty;
-  return user < user_edges_.size() ? user_edges_[user] : kEmpty;
+namespace {
+
+// A copy of one row, sorted (`sorted`: it is already).
+template <typename T, typename Less>
+std::vector<T> SortedCopy(const RowPool<T>& pool, uint32_t node, bool sorted, Less less) {
+  const uint32_t n = pool.size(node);
+  if (n == 0) return {};
+  std::vector<T> out(pool.data(node), pool.data(node) + n);
+  if (!sorted) std::sort(out.begin(), out.end(), less);
+  return out;
 }
 
-const std::vector<uint32_t>& GraphMirror::ItemEdgeSlots(uint32_t item) const {
-  static const std::vector<uint32_t> kEmpty;
-  return item < item_edges_.size() ? item_edges_[item] : kEmpty;
+}  // namespace
+
+std::vector<RowEdge> GraphMirror::UserRow(uint32_t user) const {
+  return SortedCopy(user_rows_, user, user < user_sorted_.size() && user_sorted_[user] == user_rows_.size(user),
+                    ByItem);
+}
+
+std::vector<uint32_t> GraphMirror::ItemRow(uint32_t item) const {
+  return SortedCopy(item_rows_, item, /*sorted=*/false, std::less<uint32_t>());
 }
 
 Csr GraphMirror::AccumulatedCsr(uint32_t segment) const {
@@ -119,35 +167,44 @@ Csr GraphMirror::AccumulatedCsr(uint32_t segment) const {
   csr.num_users = users.size();
   csr.num_items = items.size();
   csr.indptr.assign(size_t{csr.num_users} + 1, 0);
-  for (uint32_t slot = 0; slot < num_slots_; ++slot) {
-    const MirrorEdge& e = edge(slot);
-    if (e.value.count > 0 && e.value.first_segment <= segment) ++csr.indptr[e.user + 1];
+  const uint32_t rows = std::min(csr.num_users, user_rows_.nodes());
+  for (uint32_t u = 0; u < rows; ++u) {
+    const uint32_t n = user_rows_.size(u);
+    if (n == 0) continue;
+    const RowEdge* row = user_rows_.data(u);
+    int64_t kept = 0;
+    for (uint32_t k = 0; k < n; ++k) kept += row[k].first_segment <= segment;
+    csr.indptr[u + 1] = kept;
   }
   for (uint32_t u = 0; u < csr.num_users; ++u) csr.indptr[u + 1] += csr.indptr[u];
   csr.indices.resize(static_cast<size_t>(csr.indptr[csr.num_users]));
   csr.last_segment.resize(csr.indices.size());
-  std::vector<int64_t> cursor(csr.indptr.begin(), csr.indptr.end() - 1);
-  // Items in ascending order: each user's row fills in ascending item order.
-  for (uint32_t item = 0; item < item_edges_.size(); ++item)
-    for (uint32_t slot : item_edges_[item]) {
-      const MirrorEdge& e = edge(slot);
-      if (e.value.count > 0 && e.value.first_segment <= segment) {
-        csr.last_segment[cursor[e.user]] = e.value.last_segment;
-        csr.indices[cursor[e.user]++] = static_cast<int32_t>(item);
-      }
+  std::vector<RowEdge> unsorted;
+  for (uint32_t u = 0; u < rows; ++u) {
+    const uint32_t n = user_rows_.size(u);
+    if (n == 0) continue;
+    const RowEdge* row = user_rows_.data(u);
+    const RowEdge* begin = row;
+    const RowEdge* end = row + n;
+    if (user_sorted_[u] < n) {  // a tail not merged yet: this row alone is sorted here
+      unsorted.assign(row, row + n);
+      std::sort(unsorted.begin(), unsorted.end(), ByItem);
+      begin = unsorted.data();
+      end = begin + n;
     }
+    int64_t at = csr.indptr[u];
+    for (const RowEdge* e = begin; e != end; ++e)
+      if (e->first_segment <= segment) {
+        csr.indices[at] = static_cast<int32_t>(e->item);
+        csr.last_segment[at++] = e->last_segment;
+      }
+  }
   return csr;
 }
 
 uint64_t GraphMirror::MemoryBytes() const {
-  uint64_t bytes = users.MemoryBytes() + items.MemoryBytes();
-  bytes += chunks_.size() * (kChunkMask + 1) * sizeof(MirrorEdge);
-  bytes += edge_slot_.capacity() * (sizeof(std::pair<uint64_t, uint32_t>) + 1);
-  bytes += (user_edges_.capacity() + item_edges_.capacity()) * sizeof(std::vector<uint32_t>);
-  for (const auto& l : user_edges_) bytes += l.capacity() * sizeof(uint32_t);
-  for (const auto& l : item_edges_) bytes += l.capacity() * sizeof(uint32_t);
-  bytes += event_ids.MemoryBytes();
-  return bytes;
+  return users.MemoryBytes() + items.MemoryBytes() + user_rows_.MemoryBytes() + item_rows_.MemoryBytes() +
+         user_sorted_.capacity() * sizeof(uint32_t) + event_ids.MemoryBytes();
 }
 
 }  // namespace gpt4rec::storage

@@ -1,6 +1,7 @@
-// Private to storage/: the in-memory copy of the graph that serves every adjacency and id read, so that
-// AppendBatch never reads RocksDB and AccumulatedCsr is a pass over arrays. It is rebuilt from the ids, names,
-// user_items and meta column families on Open. It is NOT thread-safe by itself: RocksGraphStore guards it
+// Private to storage/: the in-memory copy of the id maps and of the graph's structure (which edges exist, their
+// first and last segments) that serves id lookups, degrees, the CSR and the append path's "is this edge new",
+// so that AppendBatch never reads RocksDB and AccumulatedCsr is a pass over arrays. It is rebuilt from the
+// names and user_items column families on Open. It is NOT thread-safe by itself: RocksGraphStore guards it
 // (single writer, shared readers).
 #pragma once
 
@@ -17,13 +18,16 @@
 #include "storage/codec.h"
 #include "storage/graph_store.h"
 #include "storage/recent_event_ids.h"
+#include "storage/row_pool.h"
 
 namespace gpt4rec::storage {
 
-struct MirrorEdge {
-  uint32_t user = 0;
-  uint32_t item = 0;
-  codec::EdgeValue value;  // value.count == 0 marks a removed edge (its slot is not reused)
+// One edge as its user's row holds it: what the CSR and the hot readers need. Everything else about the edge
+// (first/last time, count, last type and weight) is only on disk, in user_items (storage/edge_merge.h).
+struct RowEdge {
+  uint32_t item;
+  uint32_t first_segment;
+  uint32_t last_segment;
 };
 
 // Dense ids <-> external ids for one side (users or items). A removed id keeps its slot with no name.
@@ -77,6 +81,11 @@ class IdSpace {
   uint64_t live_ = 0;
 };
 
+// The adjacency: per user a row of RowEdge (12 bytes an edge), per item a row of user ids (4 bytes), both in
+// RowPools (storage/row_pool.h). The writer finds an edge by searching its user's row: the row is a sorted
+// prefix (binary search) and a short unsorted tail (linear scan) that is merged into the prefix once it
+// outgrows max(16, sqrt(size)); rows under 32 edges are kept fully sorted by insertion. So no (user, item)
+// hash index exists: it cost ~28 bytes an edge. Item rows are unordered (readers sort what they return).
 class GraphMirror {
  public:
   IdSpace users;
@@ -86,44 +95,41 @@ class GraphMirror {
   RecentEventIds event_ids;
 
   static uint64_t PairKey(uint32_t user, uint32_t item) { return (uint64_t{user} << 32) | item; }
-  void PrefetchEdge(uint32_t user, uint32_t item) const;
-  const MirrorEdge& edge(uint32_t slot) const { return chunks_[slot >> kChunkBits][slot & kChunkMask]; }
-  MirrorEdge& mutable_edge(uint32_t slot) { return chunks_[slot >> kChunkBits][slot & kChunkMask]; }
-  uint32_t AddEdge(const MirrorEdge& e);  // (user, item) must be new; grows the adjacency lists as needed
-  // The writer's two-step insert, so the big index is probed once per edge: FindOrReserveEdge returns the
-  // edge's slot, reserving `new_slot` for it when absent (reserved = true); readers never consult the index.
-  // Then either AddReservedEdge in slot order once the write is durable, or ForgetReservedEdge to undo.
-  uint32_t FindOrReserveEdge(uint32_t user, uint32_t item, uint32_t new_slot, bool* reserved);
-  void AddReservedEdge(uint32_t slot, const MirrorEdge& e);
-  void ForgetReservedEdge(uint32_t user, uint32_t item) { edge_slot_.erase(PairKey(user, item)); }
-  uint32_t num_slots() const { return num_slots_; }
-  // Open: room for about `edges` edges between `users` and `items` ids.
-  void ReserveEdges(uint64_t edges, uint32_t users, uint32_t items);
-  // Starts loading the adjacency-list headers AddReservedEdge will touch.
-  void PrefetchLists(uint32_t user, uint32_t item) const;
-  // Removes every edge of `user` and returns them (for writing the deletes).
-  std::vector<MirrorEdge> RemoveUserEdges(uint32_t user);
 
-  const std::vector<uint32_t>& UserEdgeSlots(uint32_t user) const;
-  const std::vector<uint32_t>& ItemEdgeSlots(uint32_t item) const;
+  // The edge's entry in its user's row, or nullptr.
+  const RowEdge* FindEdge(uint32_t user, uint32_t item) const {
+    return const_cast<GraphMirror*>(this)->MutableEdge(user, item);
+  }
+  // Starts loading the row FindEdge(user, ...) will search (the append path looks a whole batch up ahead).
+  void PrefetchRow(uint32_t user) const;
+  // Adds an edge that is not in the mirror.
+  void AddEdge(uint32_t user, const RowEdge& e);
+  // Raises an existing edge's last segment to `segment` (no-op when the edge is absent).
+  void TouchEdge(uint32_t user, uint32_t item, uint32_t segment);
+  // Open: adds an edge read in (user, item) key order, so rows come out sorted with no search.
+  void AddEdgeInKeyOrder(uint32_t user, const RowEdge& e);
+  // Room for `users` and `items` ids.
+  void ReserveNodes(uint32_t users, uint32_t items);
+  // Removes every edge of `user`; returns their items (for writing the deletes).
+  std::vector<uint32_t> RemoveUserEdges(uint32_t user);
+
+  uint32_t UserDegree(uint32_t user) const { return user_rows_.size(user); }
+  uint32_t ItemDegree(uint32_t item) const { return item_rows_.size(item); }
+  std::vector<RowEdge> UserRow(uint32_t user) const;  // sorted by item
+  std::vector<uint32_t> ItemRow(uint32_t item) const;  // sorted by user
   uint64_t live_edges() const { return live_edges_; }
 
-  // Live edges with first_segment <= segment, user-major, items ascending. Counting pass over the edge array
-  // then one placement pass in item order, so no per-row sort is needed.
+  // Live edges with first_segment <= segment, user-major, items ascending: one pass over the user rows.
   Csr AccumulatedCsr(uint32_t segment) const;
 
   // Approximate heap bytes held (containers' capacities).
   uint64_t MemoryBytes() const;
 
  private:
-  // Edge slots in fixed-size chunks: growing never copies the existing edges.
-  static constexpr uint32_t kChunkBits = 16;
-  static constexpr uint32_t kChunkMask = (1u << kChunkBits) - 1;
-  std::vector<std::unique_ptr<MirrorEdge[]>> chunks_;
-  uint32_t num_slots_ = 0;
-  absl::flat_hash_map<uint64_t, uint32_t> edge_slot_;
-  std::vector<std::vector<uint32_t>> user_edges_;
-  std::vector<std::vector<uint32_t>> item_edges_;
+  RowEdge* MutableEdge(uint32_t user, uint32_t item);
+  RowPool<RowEdge> user_rows_;
+  std::vector<uint32_t> user_sorted_;  // per user: length of the row's sorted prefix
+  RowPool<uint32_t> item_rows_;
   uint64_t live_edges_ = 0;
 };
 

@@ -17,17 +17,60 @@
 
 namespace gpt4rec::storage {
 
-std::vector<EdgeInfo> RocksGraphStore::Edges(const std::vector<uint32_t>& slots, bool user_side) const {
+std::vector<EdgeInfo> RocksGraphStore::EdgeValues(const std::vector<std::string>& keys,
+                                                  const std::vector<EdgeInfo>& from_mirror) const {
+  if (rocks_ == nullptr || keys.empty()) return from_mirror;
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> found(keys.size());
+  rocksdb::ReadOptions ro;
+  ro.snapshot = published_;
+  rocks_->db->MultiGet(ro, (*rocks_)[kCfUserItems], slices.size(), slices.data(), values.data(), found.data());
   std::vector<EdgeInfo> out;
-  out.reserve(slots.size());
-  for (uint32_t slot : slots) {
-    const MirrorEdge& e = mirror_.edge(slot);
-    out.push_back(EdgeInfo{user_side ? e.item : e.user, e.value.first_time, e.value.last_time, e.value.count,
-                           e.value.last_type, e.value.last_weight, e.value.first_segment,
-                           e.value.last_segment});
+  out.reserve(keys.size());
+  for (size_t k = 0; k < keys.size(); ++k) {
+    // What user_items holds, then what is pending on top of it (newer). The mirror, the snapshot and the
+    // pending values are of the same write; an edge with neither value would be damage on disk: it is still
+    // reported (from the mirror), its value fields zero.
+    codec::EdgeValue v;
+    const bool on_disk =
+        found[k].ok() && codec::DecodeEdge(std::string_view(values[k].data(), values[k].size()), &v);
+    const codec::EdgeValue* pending = pending_edges_.Find(codec::GetBE32(keys[k].data()),
+                                                          codec::GetBE32(keys[k].data() + 4));
+    if (pending != nullptr) v = on_disk ? CombineEdges(v, *pending) : *pending;
+    if (!on_disk && pending == nullptr) {
+      out.push_back(from_mirror[k]);
+      continue;
+    }
+    out.push_back(EdgeInfo{from_mirror[k].other, v.first_time, v.last_time, v.count, v.last_type, v.last_weight,
+                           v.first_segment, v.last_segment});
   }
-  std::sort(out.begin(), out.end(), [](const EdgeInfo& a, const EdgeInfo& b) { return a.other < b.other; });
   return out;
+}
+
+std::vector<EdgeInfo> RocksGraphStore::UserItems(uint32_t user) const {
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  absl::ReaderMutexLock lock(&state_mu_);
+  std::vector<std::string> keys;
+  std::vector<EdgeInfo> from_mirror;
+  for (const RowEdge& e : mirror_.UserRow(user)) {
+    keys.push_back(codec::EdgeKey(user, e.item));
+    from_mirror.push_back(EdgeInfo{e.item, 0, 0, 0, 0, 0, e.first_segment, e.last_segment});
+  }
+  return EdgeValues(keys, from_mirror);
+}
+
+std::vector<EdgeInfo> RocksGraphStore::ItemUsers(uint32_t item) const {
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  absl::ReaderMutexLock lock(&state_mu_);
+  std::vector<std::string> keys;
+  std::vector<EdgeInfo> from_mirror;
+  for (uint32_t user : mirror_.ItemRow(item)) {
+    const RowEdge* e = mirror_.FindEdge(user, item);
+    keys.push_back(codec::EdgeKey(user, item));
+    from_mirror.push_back(EdgeInfo{user, 0, 0, 0, 0, 0, e ? e->first_segment : 0, e ? e->last_segment : 0});
+  }
+  return EdgeValues(keys, from_mirror);
 }
 
 absl::Status RocksGraphStore::RecordPosition(uint64_t position) {
@@ -90,7 +133,8 @@ absl::StatusOr<Csr> RocksGraphStore::AccumulatedCsr(uint32_t segment) const {
 absl::Status RocksGraphStore::Checkpoint(const std::string& dir) const {
   std::lock_guard write_lock(write_mu_);
   if (std::filesystem::exists(dir)) return absl::AlreadyExistsError(absl::StrCat("checkpoint dir ", dir, " exists"));
-  // A checkpoint flushes the memtables and syncs the WAL: the same writes as an append.
+  // A checkpoint flushes the memtables and syncs the WAL: the same writes as an append. Pending edge values
+  // are not written first: the checkpoint's Open replays them from its event log.
   if (absl::Status s = const_cast<RocksGraphStore*>(this)->AdmitWrite(); !s.ok()) return s;
   rocksdb::Checkpoint* raw = nullptr;
   if (absl::Status s = FromRocks(rocksdb::Checkpoint::Create(rocks_->db, &raw), "checkpoint"); !s.ok()) return s;
@@ -104,10 +148,18 @@ absl::Status RocksGraphStore::Flush() {
   // Refused writes: syncing a WAL writer that failed would abort the process (write_admission.cc); what was
   // acknowledged is in the WAL already and is replayed on the next Open.
   if (absl::Status s = AdmitWrite(); !s.ok()) return s;
+  // The pending edge values too, so that the next Open has no events to replay.
+  if (absl::Status s = IngestPendingEdges(); !s.ok()) return s;
   if (rocksdb::Status s = rocks_->db->FlushWAL(/*sync=*/true); !s.ok()) return WriteFailed(s, "syncing WAL");
   rocksdb::FlushOptions fo;
   fo.wait = true;
   if (rocksdb::Status s = rocks_->db->Flush(fo, rocks_->cf); !s.ok()) return WriteFailed(s, "flushing memtables");
+  // Each edge file overlaps all the others (every file spans the user range): merged into one sorted run now,
+  // so that the next Open reads each edge once instead of combining operands across files.
+  if (rocksdb::Status s = rocks_->db->CompactRange(rocksdb::CompactRangeOptions(), (*rocks_)[kCfUserItems],
+                                                   nullptr, nullptr);
+      !s.ok())
+    return WriteFailed(s, "compacting edge values");
   return absl::OkStatus();
 }
 

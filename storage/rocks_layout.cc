@@ -6,6 +6,7 @@
 #include "rocksdb/listener.h"
 #include "rocksdb/memtablerep.h"
 #include "rocksdb/table.h"
+#include "storage/edge_merge.h"
 #include "storage/rocks_logger.h"
 
 namespace gpt4rec::storage {
@@ -76,16 +77,24 @@ absl::StatusOr<std::unique_ptr<RocksHandles>> OpenRocks(const std::string& dir, 
   base.level0_stop_writes_trigger = 64;
   base.compression = rocksdb::kNoCompression;
 
-  // Adjacency, id and event-id keys arrive in random order, 2+ per event: a skiplist memtable tops out near
-  // 200k random puts/s here, an unsorted vector memtable (sorted once at flush) takes millions. These column
-  // families are only read back by iterators on Open and DeleteUser (the in-memory mirror serves reads), never
-  // by point Get. Only the event log (read by scans, one key per batch) keeps the skiplist.
-  rocksdb::ColumnFamilyOptions adjacency = base;
-  adjacency.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
+  // Adjacency values are merge operands (storage/edge_merge.h: the writer never reads an edge's old value).
+  // They are point-read (MultiGet) by UserItems / ItemUsers for the values the mirror does not hold, so the
+  // memtable must answer reads without sorting itself (the unsorted vector memtable used before sorts a copy
+  // on every read): a skiplist, at ~4x the writer's CPU per event of the vector (storage/README.md).
+  // The event log and the edge values hold dense ids only: ZSTD on the last level holding data, which has
+  // most of it (disk per edge at 2 M: 49.7 -> 32.1 B; storage/README.md). Column families holding external
+  // strings (names, ids, meta) stay uncompressed: the erasure audit of DeleteUser is a plain byte search.
+  rocksdb::ColumnFamilyOptions events = base;
+  events.bottommost_compression = rocksdb::kZSTD;
+  rocksdb::ColumnFamilyOptions adjacency = events;
+  adjacency.merge_operator = NewEdgeMergeOperator();
+  adjacency.memtable_factory = std::make_shared<rocksdb::SkipListFactory>();
   adjacency.write_buffer_size = options.memtable_bytes;
   adjacency.compression_per_level = {rocksdb::kNoCompression, rocksdb::kNoCompression, rocksdb::kLZ4Compression,
                                      rocksdb::kLZ4Compression, rocksdb::kLZ4Compression, rocksdb::kLZ4Compression,
                                      rocksdb::kLZ4Compression};
+  // Id keys arrive in random order and are only read back by iterators on Open: an unsorted vector memtable
+  // (sorted once at flush) takes millions of puts/s where a skiplist tops out near 200k here.
   // Keys holding external strings (ids: names; meta: event ids) are stored whole (no delta encoding against
   // the previous key), so that scanning the files for an external id finds every copy: erasure is auditable.
   rocksdb::BlockBasedTableOptions whole_keys = table;
@@ -112,6 +121,7 @@ absl::StatusOr<std::unique_ptr<RocksHandles>> OpenRocks(const std::string& dir, 
         : c == kCfMeta                           ? meta
         : c == kCfIds                            ? ids
         : c == kCfNames                          ? names
+        : c == kCfEvents                         ? events
                                                  : base;
     descriptors.emplace_back(kColumnFamilyNames[c], o);
   }

@@ -19,6 +19,9 @@ namespace gpt4rec::storage {
 absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& external_id) {
   std::lock_guard write_lock(write_mu_);
   if (absl::Status s = AdmitWrite(); !s.ok()) return s;  // before db_mu_: recovery may take it
+  // user_items must hold every edge value first: the deletes below cover what is on disk, and the events
+  // that would be replayed into pending values are among those removed.
+  if (absl::Status s = IngestPendingEdges(); !s.ok()) return s;
   absl::WriterMutexLock db_lock(&db_mu_);
   DeleteResult result;
   const std::optional<uint32_t> found = mirror_.users.Find(external_id);
@@ -70,10 +73,9 @@ absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& exte
   st.open.events -= removed_per_segment.back();
   st.stored_events -= result.events_removed;
 
-  for (uint32_t slot : mirror_.UserEdgeSlots(user)) {
-    const MirrorEdge& e = mirror_.edge(slot);
-    wb.Delete(cf[kCfUserItems], codec::EdgeKey(e.user, e.item));
-    wb.Delete(cf[kCfItemUsers], codec::EdgeKey(e.item, e.user));  // stores written before it was dropped
+  for (const RowEdge& e : mirror_.UserRow(user)) {
+    wb.Delete(cf[kCfUserItems], codec::EdgeKey(user, e.item));
+    wb.Delete(cf[kCfItemUsers], codec::EdgeKey(e.item, user));  // stores written before it was dropped
     ++result.edges_removed;
   }
   // The user's event-id keys: the meta 'E' range, whose values name the user (ids are not kept in memory).
@@ -98,7 +100,10 @@ absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& exte
   if (rocksdb::Status s = cf.db->Write(WriteOpts(/*force_sync=*/true), &wb); !s.ok())
     return WriteFailed(s, "deleting user");
   {
+    const rocksdb::Snapshot* snapshot = TakeSnapshot();
     absl::WriterMutexLock state_lock(&state_mu_);
+    std::swap(published_, snapshot);
+    ReleaseSnapshot(snapshot);  // db_mu_ is held exclusively: no reader holds it
     mirror_.RemoveUserEdges(user);
     mirror_.users.Remove(user);
     for (const auto& id : event_ids) mirror_.event_ids.Erase(id);
@@ -123,10 +128,12 @@ absl::Status RocksGraphStore::EraseFromFiles() {
   for (auto* h : rocks_->cf)
     if (rocksdb::Status s = rocks_->db->CompactRange(co, h, nullptr, nullptr); !s.ok())
       return WriteFailed(s, "compacting");
+  DropPublishedSnapshot();
   rocks_.reset();
   absl::StatusOr<std::unique_ptr<RocksHandles>> reopened = OpenRocks(dir_, options_);
   if (!reopened.ok()) return reopened.status();
   rocks_ = std::move(*reopened);
+  RepublishSnapshot();
   return absl::OkStatus();
 }
 

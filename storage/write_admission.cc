@@ -98,14 +98,17 @@ absl::Status RocksGraphStore::AdmitWrite() {
 }
 
 absl::Status RocksGraphStore::ReopenForWrites(bool close_first) {
-  absl::WriterMutexLock db_lock(&db_mu_);  // event scans wait; mirror reads go on
+  absl::WriterMutexLock db_lock(&db_mu_);  // event scans and edge-value reads wait; mirror reads go on
   // A read-only instance holds no lock and stays open (serving scans) until the writable one has replayed the
   // same WAL; a writable one must be closed first.
+  // Snapshots belong to one RocksDB instance: the edge-value readers' one is retaken on the instance kept.
+  DropPublishedSnapshot();
   if (close_first) rocks_.reset();
   rocksdb::Status raw;
   absl::StatusOr<std::unique_ptr<RocksHandles>> writable = OpenRocks(dir_, options_, /*read_only=*/false, &raw);
   if (writable.ok()) {
     rocks_ = std::move(*writable);
+    RepublishSnapshot();
     return absl::OkStatus();
   }
   if (rocks_ == nullptr) {
@@ -114,6 +117,7 @@ absl::Status RocksGraphStore::ReopenForWrites(bool close_first) {
     if (read_only.ok()) rocks_ = std::move(*read_only);
     write_state_ = WriteState::kReadOnly;
   }
+  RepublishSnapshot();
   if (!raw.ok()) return WriteFailedReadOnly(raw);
   return Refusal(std::string(writable.status().message()));
 }

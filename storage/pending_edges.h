@@ -1,0 +1,55 @@
+// Private to storage/: the edge values of the batches appended since user_items last received an edge file.
+//
+// Why: writing one merge operand per edge per batch into user_items put a random insert into a sorted
+// memtable on the append path (a skiplist is needed there because readers point-read the values; the
+// unsorted vector memtable sorts itself on every read) and cost ~4x the writer's CPU per event. The event log
+// is the durable record of every event, so the edge values can be derived later: the store accumulates each
+// batch's contribution here (a few hundred thousand edges at most, see RocksGraphStore::PendingEdgeLimit),
+// writes them as ONE sorted SST file of merge operands plus the sequence they cover (IngestExternalFile:
+// atomic), and on Open replays the events after that sequence from the event log (store_recovery.cc).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "storage/codec.h"
+#include "storage/edge_merge.h"
+
+namespace gpt4rec::storage {
+
+class PendingEdges {
+ public:
+  static uint64_t Key(uint32_t user, uint32_t item) { return (uint64_t{user} << 32) | item; }
+  // Combines `delta` (newer) with what is pending for the edge.
+  void Add(uint32_t user, uint32_t item, const codec::EdgeValue& delta) {
+    auto [it, inserted] = values_.try_emplace(Key(user, item), delta);
+    if (!inserted) it->second = CombineEdges(it->second, delta);
+  }
+  const codec::EdgeValue* Find(uint32_t user, uint32_t item) const {
+    auto it = values_.find(Key(user, item));
+    return it == values_.end() ? nullptr : &it->second;
+  }
+  size_t size() const { return values_.size(); }
+  bool empty() const { return values_.empty(); }
+  // Empties the table but keeps its slots (the next cycle fills it again to about the same size: no
+  // page faults and rehashes while it regrows).
+  void Clear() {
+    for (auto it = values_.begin(); it != values_.end();) values_.erase(it++);
+  }
+  void Reserve(size_t n) { values_.reserve(n); }
+  // The entries in ascending (user, item) order, the order an SST file is written in (copied out: walking
+  // the table in key order would be a cache miss per entry).
+  std::vector<std::pair<uint64_t, codec::EdgeValue>> Sorted() const {
+    std::vector<std::pair<uint64_t, codec::EdgeValue>> out(values_.begin(), values_.end());
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    return out;
+  }
+  uint64_t MemoryBytes() const { return values_.capacity() * (sizeof(std::pair<uint64_t, codec::EdgeValue>) + 1); }
+
+ private:
+  absl::flat_hash_map<uint64_t, codec::EdgeValue> values_;
+};
+
+}  // namespace gpt4rec::storage
