@@ -340,9 +340,9 @@ class ShortRowSoftmaxFn : public torch::autograd::Function<ShortRowSoftmaxFn> {
 // The softmax structure prompt's edge work. An edge's logits are the sum of its two ends' rows, so its softmax
 // factors: softmax(l_u + l_i)_q = p_u,q p_i,q / sum_q' p_u,q' p_i,q' with p = exp(l - max over the group) per node.
 // The exps are taken once per node (N·F of them) instead of once per edge (E·F; at ml-100k's density they were
-// most of the term's time), and what is left per CSR entry is a product and a normalisation. Nothing per edge is
-// stored: forward and backward each make one pass over the CSR rows (parallel, no atomics, deterministic for any
-// thread count). Composed from GatherEdgePairs, ShortRowSoftmax and ScatterEdgesToNodes the same term wrote and
+// most of the term's time), and what is left per edge is a product and a normalisation. Forward and backward
+// each make two passes over the CSR rows, users then items (parallel, no atomics, deterministic for any thread
+// count); the one [E, F] tensor kept is β per edge, formed once. Composed from GatherEdgePairs, ShortRowSoftmax and ScatterEdgesToNodes the same term wrote and
 // re-read three [E, F] tensors each way; a whole GPT4Rec replay on ml-100k (4 segments, fixed epochs) takes 0.86x
 // the process CPU of that form.
 //
@@ -415,54 +415,80 @@ struct EdgeKernel {
       for (int64_t k = 0; k < G_; ++k) out[q * G_ + k] *= sum[k];
   }
 
-  // out[r] = sum_j val_j β(r, col_j).
-  void Forward(const NormAdjacency& a, const float* lp, const float* pp, float* op) const {
+  // out[r] = sum_j val_j β(r, col_j). β is symmetric in its two ends, so it is computed once per undirected
+  // edge, in the user rows' pass (user rows hold entries [0, E) in edge order), kept in beta_out [E, F] for the
+  // item rows' pass and for the backward: half the β work of computing it from both ends, none in the backward.
+  void Forward(const NormAdjacency& a, const float* lp, const float* pp, float* op, float* beta_out) const {
     const int64_t f = G() * M();
     const int64_t* rowptr = a.rowptr.data_ptr<int64_t>();
     const int32_t* col = a.col.data_ptr<int32_t>();
     const float* val = a.val.data_ptr<float>();
-    at::parallel_for(0, a.num_nodes, 512, [&](int64_t begin, int64_t end) {
-      std::vector<float> beta(static_cast<size_t>(f)), sum(static_cast<size_t>(G()));
+    at::parallel_for(0, a.num_users, 512, [&](int64_t begin, int64_t end) {
+      std::vector<float> sum(static_cast<size_t>(G()));
       for (int64_t r = begin; r < end; ++r) {
         float* __restrict__ o = op + r * f;
         for (int64_t q = 0; q < f; ++q) o[q] = 0.f;
         for (int64_t j = rowptr[r]; j < rowptr[r + 1]; ++j) {
           const int64_t c = col[j];
-          Beta(pp + r * f, pp + c * f, lp + r * f, lp + c * f, beta.data(), sum.data());
+          float* __restrict__ beta = beta_out + j * f;
+          Beta(pp + r * f, pp + c * f, lp + r * f, lp + c * f, beta, sum.data());
           const float v = val[j];
           for (int64_t q = 0; q < f; ++q) o[q] += v * beta[q];
         }
       }
     });
+    ScatterItemRows(a, beta_out, op);
   }
 
-  // d/dlogits[r] = sum over r's edges of the edge logits' gradient β ⊙ (h - <h, β>) per group with
-  // h = G[r] + G[c], times val: each edge's β fed the term of both of its ends.
-  void Backward(const NormAdjacency& a, const float* lp, const float* pp, const float* gp, float* op) const {
+  // The item rows' half of a symmetric edge sum: out[i] = sum over i's entries of val · w[edge] ([E, F] rows).
+  void ScatterItemRows(const NormAdjacency& a, const float* w, float* op) const {
+    const int64_t f = G() * M();
+    const int64_t* rowptr = a.rowptr.data_ptr<int64_t>();
+    const int64_t* edge = a.entry_edge.data_ptr<int64_t>();
+    const float* val = a.val.data_ptr<float>();
+    at::parallel_for(a.num_users, a.num_nodes, 512, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        float* __restrict__ o = op + r * f;
+        for (int64_t q = 0; q < f; ++q) o[q] = 0.f;
+        for (int64_t j = rowptr[r]; j < rowptr[r + 1]; ++j) {
+          const float* __restrict__ wr = w + edge[j] * f;
+          const float v = val[j];
+          for (int64_t q = 0; q < f; ++q) o[q] += v * wr[q];
+        }
+      }
+    });
+  }
+
+  // d/dlogits[r] = sum over r's edges of val · β ⊙ (h - <h, β>) per group with h = G[r] + G[c]: each edge's β
+  // fed the term of both of its ends, and the term is the same at both, so it too is formed once per edge (user
+  // rows' pass, into delta [E, F]) and added to the item end in the second pass.
+  void Backward(const NormAdjacency& a, const float* bp, const float* gp, float* op, float* delta) const {
     const int64_t G_ = G(), M_ = M(), f = G_ * M_;
     const int64_t* rowptr = a.rowptr.data_ptr<int64_t>();
     const int32_t* col = a.col.data_ptr<int32_t>();
     const float* val = a.val.data_ptr<float>();
-    at::parallel_for(0, a.num_nodes, 512, [&](int64_t begin, int64_t end) {
-      std::vector<float> beta(static_cast<size_t>(f)), h(static_cast<size_t>(f)), dot(static_cast<size_t>(G_));
+    at::parallel_for(0, a.num_users, 512, [&](int64_t begin, int64_t end) {
+      std::vector<float> h(static_cast<size_t>(f)), dot(static_cast<size_t>(G_));
       for (int64_t r = begin; r < end; ++r) {
         float* __restrict__ o = op + r * f;
         for (int64_t q = 0; q < f; ++q) o[q] = 0.f;
         const float* __restrict__ gr = gp + r * f;
         for (int64_t j = rowptr[r]; j < rowptr[r + 1]; ++j) {
-          const int64_t c = col[j];
-          Beta(pp + r * f, pp + c * f, lp + r * f, lp + c * f, beta.data(), dot.data());
-          const float* __restrict__ gc = gp + c * f;
+          const float* __restrict__ beta = bp + j * f;
+          const float* __restrict__ gc = gp + static_cast<int64_t>(col[j]) * f;
+          float* __restrict__ dj = delta + j * f;
           const float v = val[j];
           for (int64_t q = 0; q < f; ++q) h[q] = gr[q] + gc[q];
           for (int64_t k = 0; k < G_; ++k) dot[k] = h[k] * beta[k];
           for (int64_t q = 1; q < M_; ++q)
             for (int64_t k = 0; k < G_; ++k) dot[k] += h[q * G_ + k] * beta[q * G_ + k];
           for (int64_t q = 0; q < M_; ++q)
-            for (int64_t k = 0; k < G_; ++k) o[q * G_ + k] += v * beta[q * G_ + k] * (h[q * G_ + k] - dot[k]);
+            for (int64_t k = 0; k < G_; ++k) dj[q * G_ + k] = beta[q * G_ + k] * (h[q * G_ + k] - dot[k]);
+          for (int64_t q = 0; q < f; ++q) o[q] += v * dj[q];
         }
       }
     });
+    ScatterItemRows(a, delta, op);
   }
 };
 
@@ -475,35 +501,36 @@ void WithEdgeKernel(GroupShape s, Fn&& fn) {
   return fn(EdgeKernel<0, 0>{s.g, s.m});
 }
 
-// Inputs and outputs in the grouped layout; saved tensors interleaved.
+// Inputs and outputs in the grouped layout; the saved per-edge β interleaved.
 class EdgeSoftmaxScatterFn : public torch::autograd::Function<EdgeSoftmaxScatterFn> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor logits, int64_t adjacency,
                                int64_t m) {
     const GroupShape s{logits.size(1) / m, m};
+    const auto& a = *reinterpret_cast<const NormAdjacency*>(adjacency);
     auto li = Interleave(logits.contiguous(), s);
     auto p = GroupExp(li, s);
+    auto out = torch::empty({a.num_nodes, li.size(1)}, li.options());
+    auto beta = torch::empty({a.edge_user.size(0), li.size(1)}, li.options());
+    WithEdgeKernel(s, [&](const auto& k) {
+      k.Forward(a, li.data_ptr<float>(), p.data_ptr<float>(), out.data_ptr<float>(), beta.data_ptr<float>());
+    });
     ctx->saved_data["adj"] = adjacency;
     ctx->saved_data["m"] = m;
-    ctx->save_for_backward({li, p});
-    const auto& a = *reinterpret_cast<const NormAdjacency*>(adjacency);
-    auto out = torch::empty({a.num_nodes, li.size(1)}, li.options());
-    WithEdgeKernel(s, [&](const auto& k) {
-      k.Forward(a, li.data_ptr<float>(), p.data_ptr<float>(), out.data_ptr<float>());
-    });
+    ctx->save_for_backward({beta});
     return Deinterleave(out, s);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grad) {
     const auto& a = *reinterpret_cast<const NormAdjacency*>(ctx->saved_data["adj"].toInt());
-    auto saved = ctx->get_saved_variables();
+    auto beta = ctx->get_saved_variables()[0];
     const int64_t m = ctx->saved_data["m"].toInt();
-    const GroupShape s{saved[0].size(1) / m, m};
+    const GroupShape s{beta.size(1) / m, m};
     auto gi = Interleave(grad[0].contiguous(), s);
     auto out = torch::empty_like(gi);
+    auto delta = torch::empty_like(beta);
     WithEdgeKernel(s, [&](const auto& k) {
-      k.Backward(a, saved[0].data_ptr<float>(), saved[1].data_ptr<float>(), gi.data_ptr<float>(),
-                 out.data_ptr<float>());
+      k.Backward(a, beta.data_ptr<float>(), gi.data_ptr<float>(), out.data_ptr<float>(), delta.data_ptr<float>());
     });
     return {Deinterleave(out, s), torch::Tensor(), torch::Tensor()};
   }
