@@ -9,6 +9,9 @@
 //   5. --untrained_items=N: N more items arrive, and the same Recommend phase runs twice over the same item count:
 //      every item trained, then the model re-installed without the last N (they are folded in as untrained
 //      items) -> untrained_qps / untrained_p99 against all_trained_qps / all_trained_p99 (goal >= 0.8x);
+//   5b. explain (--explain_rounds, 0 skips it): rounds of the phase of 3 without and then with
+//      RecommendRequest.explain, back to back, each mode's latencies pooled over the rounds (so a change of load
+//      on a shared machine hits both alike) -> explain_p50_vs_plain / explain_p99_vs_plain (goal <= 2x);
 //   6. --overload=F: an open-loop client offers F x the measured capacity for --seconds; p99 of the ACCEPTED
 //      requests and the share shed (run once with the server's default --max_queue_ms and once with
 //      --max_queue_ms=0, the count bound only, to see what shedding by time buys).
@@ -55,6 +58,7 @@ struct Flags {
   int freshness_probes = 200;
   int untrained_items = 0;
   double overload = 0;
+  int explain_rounds = 2;
   int max_queue_ms = gpt4rec::server::ServerOptions().max_queue_ms;
   size_t max_pending_recommend = gpt4rec::server::ServerOptions().max_pending_recommend;
 };
@@ -80,6 +84,9 @@ bool ParseFlags(int argc, char** argv, Flags* f, int* exit_code) {
   app.add_option("--freshness_probes", f->freshness_probes, "ack -> fold-in probes")->capture_default_str();
   app.add_option("--untrained_items", f->untrained_items,
                  "extra items that arrive after the model: Recommend all-trained vs with them untrained (0: skip)")
+      ->capture_default_str();
+  app.add_option("--explain_rounds", f->explain_rounds,
+                 "rounds of the Recommend phase without, then with explain=true, to compare (0: skip)")
       ->capture_default_str();
   app.add_option("--overload", f->overload, "offer this many times the measured capacity, open loop (0: skip)")
       ->capture_default_str();
@@ -191,8 +198,9 @@ struct RecommendRun {
   uint64_t errors = 0, wrong_source = 0;
 };
 
-// --clients closed-loop clients asking top-k for random known users for --seconds (after a 1 s warm-up).
-RecommendRun RunRecommend(int port, const Flags& f) {
+// --clients closed-loop clients asking top-k for random known users for --seconds (after a 1 s warm-up);
+// `explain`: with RecommendRequest.explain (a reply without its explanation counts as wrong).
+RecommendRun RunRecommend(int port, const Flags& f, bool explain = false) {
   std::atomic<bool> measuring{false}, stop{false};
   std::vector<std::vector<double>> latencies(f.clients);
   std::atomic<uint64_t> errors{0}, wrong_source{0};
@@ -205,6 +213,7 @@ RecommendRun RunRecommend(int port, const Flags& f) {
         v1::RecommendRequest req;
         req.set_user_id("u" + std::to_string(r() % f.users));
         req.set_k(f.k);
+        req.set_explain(explain);
         v1::RecommendReply rep;
         grpc::ClientContext ctx;
         const auto t0 = Clock::now();
@@ -215,7 +224,10 @@ RecommendRun RunRecommend(int port, const Flags& f) {
           ++errors;
           continue;
         }
-        if (rep.source() != v1::MODEL || rep.items_size() != f.k) ++wrong_source;
+        if (rep.source() != v1::MODEL || rep.items_size() != f.k ||
+            (explain && rep.explanation().items_size() != f.k)) {
+          ++wrong_source;
+        }
         latencies[c].push_back(ms);
       }
     });
@@ -438,6 +450,22 @@ int RunServeBench(int argc, char** argv) {
     untrained = RunRecommend(port, f);
   }
 
+  // 5b. the phase of 3 with explanations
+  RecommendRun plain, explained;  // pooled over the rounds
+  auto pool = [](RecommendRun* into, const RecommendRun& run) {
+    into->latencies.insert(into->latencies.end(), run.latencies.begin(), run.latencies.end());
+    into->measured_s += run.measured_s;
+    into->errors += run.errors;
+    into->wrong_source += run.wrong_source;
+    into->qps = into->latencies.size() / into->measured_s;
+    into->p50 = Percentile(into->latencies, 0.50);
+    into->p99 = Percentile(into->latencies, 0.99);
+  };
+  for (int r = 0; r < f.explain_rounds; ++r) {
+    pool(&plain, RunRecommend(port, f, /*explain=*/false));
+    pool(&explained, RunRecommend(port, f, /*explain=*/true));
+  }
+
   // 6. open-loop overload at --overload x the capacity measured in 3
   OverloadRun overload;
   if (f.overload > 0) overload = RunOverload(port, f, f.overload * qps);
@@ -474,6 +502,14 @@ int RunServeBench(int argc, char** argv) {
                 "recommend with untrained items", untrained.qps, untrained.p99, f.untrained_items, model.num_items,
                 qps, p99, qps > 0 ? untrained.qps / qps : 0.0);
   }
+  if (f.explain_rounds > 0) {
+    std::printf("  %-34s %12.0f req/s, p50 / p99 %.2f / %.2f ms; without, same rounds: %.0f req/s, %.2f / %.2f ms "
+                "-> %.2fx / %.2fx (goal <= 2x; %d rounds, errors %llu / %llu)\n",
+                "recommend with explain=true", explained.qps, explained.p50, explained.p99, plain.qps, plain.p50,
+                plain.p99, plain.p50 > 0 ? explained.p50 / plain.p50 : 0.0,
+                plain.p99 > 0 ? explained.p99 / plain.p99 : 0.0, f.explain_rounds,
+                static_cast<unsigned long long>(explained.errors), static_cast<unsigned long long>(plain.errors));
+  }
   if (f.overload > 0) {
     std::printf("  %-34s offered %.0f req/s (%.1fx %.0f), accepted %.0f req/s, p50 / p99 %.2f / %.2f ms, %.1f%% "
                 "shed (--max_queue_ms=%d, --max_pending_recommend=%zu) -> p99 %.2fx the unloaded %.2f ms, "
@@ -483,10 +519,12 @@ int RunServeBench(int argc, char** argv) {
                 f.max_pending_recommend, p99 > 0 ? overload.accepted_p99 / p99 : 0.0, p99,
                 qps > 0 ? overload.accepted_qps / qps : 0.0);
   }
-  if (errors > 0 || wrong_source > 0 || untrained.errors > 0 || overload.other_errors > 0) {
+  const uint64_t all_errors = errors + untrained.errors + plain.errors + explained.errors + overload.other_errors;
+  const uint64_t all_wrong = wrong_source + untrained.wrong_source + plain.wrong_source + explained.wrong_source;
+  if (all_errors > 0 || all_wrong > 0) {
     std::printf("  WARNING: %llu errors, %llu replies not from the model or short\n",
-                static_cast<unsigned long long>(errors + untrained.errors + overload.other_errors),
-                static_cast<unsigned long long>(wrong_source + untrained.wrong_source));
+                static_cast<unsigned long long>(all_errors),
+                static_cast<unsigned long long>(all_wrong));
   }
   nlohmann::ordered_json j = {{"bench", "serve"},
                               {"ingest_events_per_s", ingest_eps},
@@ -501,6 +539,15 @@ int RunServeBench(int argc, char** argv) {
     j["untrained_p99_ms"] = untrained.p99;
     j["untrained_vs_all_trained_qps"] = qps > 0 ? untrained.qps / qps : 0.0;
   }
+  if (f.explain_rounds > 0) {
+    j["explain_rounds"] = f.explain_rounds;
+    j["explain_plain_p50_ms"] = plain.p50;
+    j["explain_plain_p99_ms"] = plain.p99;
+    j["explain_p50_ms"] = explained.p50;
+    j["explain_p99_ms"] = explained.p99;
+    j["explain_p50_vs_plain"] = plain.p50 > 0 ? explained.p50 / plain.p50 : 0.0;
+    j["explain_p99_vs_plain"] = plain.p99 > 0 ? explained.p99 / plain.p99 : 0.0;
+  }
   if (f.overload > 0) {
     j["overload_factor"] = f.overload;
     j["overload_offered_qps"] = overload.offered_qps;
@@ -513,7 +560,7 @@ int RunServeBench(int argc, char** argv) {
     j["max_queue_ms"] = f.max_queue_ms;
   }
   std::printf("%s\n", j.dump().c_str());
-  return errors > 0 || untrained.errors > 0 || overload.other_errors > 0 ? 1 : 0;
+  return all_errors > 0 ? 1 : 0;
 }
 
 gpt4rec::bench::Registration reg("serve",

@@ -16,6 +16,7 @@ PACKAGES=(
   libnats-dev nats-server
   python3 python3-grpcio python3-protobuf python3-torch python3-pip python3-venv
   systemd yamllint shellcheck
+  chromium
 )
 
 missing=()

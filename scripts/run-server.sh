@@ -44,12 +44,14 @@ if [ "$ready" != 1 ]; then
 fi
 
 metrics="http://127.0.0.1:$METRICS_PORT/metrics"
-[ "$METRICS_PORT" -ge 0 ] 2>/dev/null || metrics="off"
+dashboard="http://127.0.0.1:$METRICS_PORT/?user=u1"
+[ "$METRICS_PORT" -ge 0 ] 2>/dev/null || { metrics="off"; dashboard="off"; }
 cat <<EOF
 
   gpt4rec-server is SERVING (pid $pid)
     gRPC      $ADDR   (gpt4rec.v1.Recommender, grpc.health.v1, server reflection)
     metrics   $metrics
+    dashboard $dashboard
     data      $DATA_DIR
 
   Next, in another terminal (the README's quickstart):

@@ -14,6 +14,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "gpt4rec/v1/recommender.grpc.pb.h"
@@ -80,6 +81,36 @@ const char* SourceName(v1::Source s) {
     case v1::FOLD_IN: return "fold_in";
     case v1::POPULAR: return "popular";
     default: return "unspecified";
+  }
+}
+
+// recommend --explain: what the list was built from and the view weights, above the items.
+void PrintExplanationHeader(const v1::Explanation& e) {
+  std::printf("built from: %s\n", e.built_from().c_str());
+  if (e.fold_in_item_count() > 0) {
+    std::printf("fold-in items (%d of %u, most recent first): %s\n", e.fold_in_item_ids_size(), e.fold_in_item_count(),
+                absl::StrJoin(e.fold_in_item_ids(), ", ").c_str());
+  }
+  if (e.view_weights_size() > 0) {
+    std::printf("view weights:");
+    for (float w : e.view_weights()) std::printf(" %.3f", w);
+    std::printf("\n");
+  }
+}
+
+// After an item's line: "  because of i3 (41%), i7 (22%); views 0.5012 0.3111".
+void PrintItemExplanation(const v1::ItemExplanation& item) {
+  if (item.because_of_size() > 0) {
+    std::printf("  because of");
+    for (int c = 0; c < item.because_of_size(); ++c) {
+      std::printf("%s %s (%.0f%%)", c == 0 ? "" : ",", item.because_of(c).item_id().c_str(),
+                  100.0 * item.because_of(c).share());
+    }
+    std::printf(";");
+  }
+  if (item.view_scores_size() > 0) {
+    std::printf("  views");
+    for (float v : item.view_scores()) std::printf(" %.4f", v);
   }
 }
 
@@ -190,13 +221,14 @@ int main(int argc, char** argv) {
   std::string user;
   uint32_t k = 20;
   std::string exclude;
-  bool include_seen = false;
+  bool include_seen = false, explain = false;
   auto* recommend = app.add_subcommand("recommend", "top-k items for a user");
   fallthrough(recommend);
   recommend->add_option("--user", user, "external user id")->required();
   recommend->add_option("--k", k, "number of items");
   recommend->add_option("--exclude", exclude, "comma-separated item ids never to return");
   recommend->add_flag("--include_seen", include_seen, "allow items the user already interacted with");
+  recommend->add_flag("--explain", explain, "also print why: the seen items behind each item, view weights, what the list was built from");
 
   auto* stats = app.add_subcommand("stats", "counts, segments, model version, last training");
   fallthrough(stats);
@@ -239,6 +271,7 @@ int main(int argc, char** argv) {
     req.set_user_id(user);
     req.set_k(k);
     req.set_include_seen(include_seen);
+    req.set_explain(explain);
     if (!exclude.empty()) {
       for (auto id : absl::StrSplit(exclude, ',')) req.add_exclude_item_ids(std::string(id));
     }
@@ -247,8 +280,11 @@ int main(int argc, char** argv) {
     if (!s.ok()) return Fail(s);
     std::printf("user %s: %d items, model_version %llu, source %s\n", user.c_str(), rep.items_size(),
                 static_cast<unsigned long long>(rep.model_version()), SourceName(rep.source()));
+    if (explain) PrintExplanationHeader(rep.explanation());
     for (int i = 0; i < rep.items_size(); ++i) {
-      std::printf("%4d  %-24s %10.4f\n", i + 1, rep.items(i).item_id().c_str(), rep.items(i).score());
+      std::printf("%4d  %-24s %10.4f", i + 1, rep.items(i).item_id().c_str(), rep.items(i).score());
+      if (explain && i < rep.explanation().items_size()) PrintItemExplanation(rep.explanation().items(i));
+      std::printf("\n");
     }
     return 0;
   }

@@ -12,6 +12,8 @@
 //   engine_restore.cc        start-up: store, model checkpoint, serving tables, trainer, catch-up training
 //   engine_serving_tables.cc building and publishing serving tables (after training, at install)
 //   engine_fold_in.cc        Recommend: trained row or fold-in query, folded-in new items
+//   engine_dashboard.cc      what the dashboard reads besides GetStats: training history, a user's recent items
+//   engine_explain.cc        explanations of a ranked reply (RecommendRequest.explain; server/explain.h)
 //   engine_popular.cc        the popular list and popularity replies
 //   engine_refresh.cc        the background loop that refreshes both
 //   engine_backup.cc         the backup directory (Snapshot RPC)
@@ -25,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +37,7 @@
 #include "cluster/model_channel.h"
 #include "model/recommender_model.h"
 #include "server/cluster_replica.h"
+#include "server/explain.h"
 #include "server/metrics.h"
 #include "server/micro_batcher.h"
 #include "server/segment_trainer.h"
@@ -58,6 +62,7 @@ struct RecResult {
   std::vector<RecItem> items;
   uint64_t model_version = 0;
   RecSource source = RecSource::kPopular;
+  std::optional<RecExplanation> explanation;  // only when asked for
 };
 
 struct EngineStats {
@@ -108,9 +113,23 @@ class Engine {
   // k already bounded by the caller. `done` runs once: on this thread (popular replies, errors) or on a scoring
   // thread after the micro-batcher ranked the request; no thread waits in between. `deadline`: the caller's
   // (the micro-batcher refuses what it cannot score before it).
+  struct RecOptions {
+    bool include_seen = false;
+    bool explain = false;  // also RecResult::explanation
+    // false: not recorded as the list the user was last served (the dashboard's look at a user is no list the
+    // user saw, so the online hit rate must not test their next events against it).
+    bool served_to_user = true;
+  };
   void Recommend(const std::string& user_id, uint32_t k, const std::vector<std::string>& exclude_item_ids,
-                 bool include_seen, std::chrono::steady_clock::time_point deadline, RecDone done);
+                 const RecOptions& options, std::chrono::steady_clock::time_point deadline, RecDone done);
   absl::StatusOr<storage::SegmentInfo> CloseSegment();
+  // The dashboard (engine_dashboard.cc): the trainings of this data directory, oldest first (at most
+  // kTrainingHistoryKept), and a user's most recent items (external id, last interaction time), newest first.
+  static constexpr size_t kTrainingHistoryKept = 1000;
+  std::vector<TrainingSummary> TrainingHistory() const;
+  std::vector<std::pair<std::string, int64_t>> RecentItems(const std::string& user_id, size_t n) const;
+  // Every closed segment, then the open one.
+  std::vector<storage::SegmentInfo> Segments() const;
   // with_digest: also a digest of the whole graph (ids, edges, segments; O(edges)), equal on replicas that
   // applied the same log.
   EngineStats GetStats(bool with_digest = false) const;
@@ -147,7 +166,17 @@ class Engine {
   uint64_t GraphDigest() const;  // engine.cc
   absl::StatusOr<storage::AppendResult> StoreBatch(const std::vector<storage::Event>& events, uint64_t position);
   absl::StatusOr<storage::DeleteResult> DeleteLocally(const std::string& user_id);
-  RecResult Popular(const std::vector<uint32_t>& exclude, uint32_t k, uint64_t version) const;
+  struct NewItems;
+  // By last interaction time, newest first (ties by item id): "most recent" for explanations and the dashboard.
+  static void MostRecentFirst(std::vector<storage::EdgeInfo>* edges);
+  // explain: the scoring thread's input for ExplainRanked (engine_explain.cc). `fresh`: the folded-in items
+  // `scoring` extends the trained table with (null: none).
+  std::shared_ptr<const ExplainContext> PrepareExplain(const ServingTables& tables, const NewItems* fresh,
+                                                       const ItemTable& scoring, const std::vector<float>& query,
+                                                       RecSource source, std::vector<storage::EdgeInfo> edges) const;
+  // `why` (explain only): why the user gets popular items, the start of Explanation.built_from.
+  RecResult Popular(const std::vector<uint32_t>& exclude, uint32_t k, uint64_t version,
+                    const char* why = nullptr) const;
   std::shared_ptr<const ServingTables> serving() const { return std::atomic_load(&serving_); }
 
   const ServerOptions options_;
@@ -190,6 +219,7 @@ class Engine {
 
   mutable std::mutex summary_mu_;
   TrainingSummary last_training_;
+  std::vector<TrainingSummary> training_history_;  // guarded by summary_mu_
   std::mutex publish_mu_;  // serialises serving-table replacement (training vs DeleteUser vs install)
   std::mutex backup_mu_;   // one Snapshot at a time
 

@@ -12,8 +12,9 @@
 namespace gpt4rec::server {
 
 void Engine::Recommend(const std::string& user_id, uint32_t k, const std::vector<std::string>& exclude_item_ids,
-                       bool include_seen, std::chrono::steady_clock::time_point deadline, RecDone done) {
-  if (online_) {
+                       const RecOptions& rec, std::chrono::steady_clock::time_point deadline, RecDone done) {
+  const bool explain = rec.explain;
+  if (online_ && rec.served_to_user) {
     // The online hit rate keeps the list before the reply leaves, so an event sent after it is tested on it.
     done = [online = online_.get(), user_id, done = std::move(done)](absl::StatusOr<RecResult> result) {
       if (result.ok()) {
@@ -37,12 +38,15 @@ void Engine::Recommend(const std::string& user_id, uint32_t k, const std::vector
   const auto user = store_->FindUser(user_id);
   std::vector<storage::EdgeInfo> edges;
   if (user) edges = store_->UserItems(*user);
-  if (!include_seen) {
+  if (!rec.include_seen) {
     for (const auto& e : edges) exclude.push_back(e.other);
   }
   std::sort(exclude.begin(), exclude.end());
   exclude.erase(std::unique(exclude.begin(), exclude.end()), exclude.end());
-  if (!user || tables->num_items() == 0) return done(Popular(exclude, k, tables->version));
+  if (!user || tables->num_items() == 0) {
+    const char* why = !user ? "unknown user" : "no model yet";
+    return done(Popular(exclude, k, tables->version, explain ? why : nullptr));
+  }
 
   // The trained row is current unless the user gained edges after the model's last segment; then fold in:
   // the mean of the trained representations of every item the user touched (LightGCN's user representation is
@@ -64,7 +68,9 @@ void Engine::Recommend(const std::string& user_id, uint32_t k, const std::vector
       for (int32_t d = 0; d < tables->dim; ++d) query[d] += row[d];
       ++touched;
     }
-    if (touched == 0) return done(Popular(exclude, k, tables->version));
+    if (touched == 0) {
+      return done(Popular(exclude, k, tables->version, explain ? "none of the user's items is trained" : nullptr));
+    }
     for (auto& x : query) x /= static_cast<float>(touched);
     source = RecSource::kFoldIn;
   }
@@ -83,19 +89,27 @@ void Engine::Recommend(const std::string& user_id, uint32_t k, const std::vector
     }
     exclude.erase(out, exclude.end());
   }
+  std::shared_ptr<const ExplainContext> why;
+  if (explain) {
+    const NewItems* extends = scoring != tables->items ? fresh.get() : nullptr;
+    why = PrepareExplain(*tables, extends, *scoring, query, source, std::move(edges));
+  }
   // Runs on a scoring thread once the batch containing this request is ranked.
-  auto finish = [scoring, version = tables->version, source,
+  auto finish = [scoring, version = tables->version, source, why = std::move(why),
                  done = std::move(done)](absl::StatusOr<std::vector<Scored>> ranked) mutable {
     if (!ranked.ok()) return done(ranked.status());
     RecResult result;
     result.model_version = version;
     result.source = source;
     result.items.reserve(ranked->size());
+    std::vector<uint32_t> rows;  // the kept items' rows, for the explanation
     for (const auto& s : *ranked) {
       const std::string& name = scoring->names[s.item];
       if (name.empty()) continue;  // no longer named by storage
       result.items.push_back({name, s.score});
+      if (why) rows.push_back(s.item);
     }
+    if (why) result.explanation = ExplainRanked(*scoring, *why, rows);
     done(std::move(result));
   };
   batcher_->Submit(scoring, std::move(query), k, std::move(exclude), std::move(finish), deadline);

@@ -9,15 +9,25 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
 namespace gpt4rec::server {
 
-RecResult Engine::Popular(const std::vector<uint32_t>& exclude, uint32_t k, uint64_t version) const {
+RecResult Engine::Popular(const std::vector<uint32_t>& exclude, uint32_t k, uint64_t version, const char* why) const {
   RecResult result;
   result.model_version = version;
   result.source = RecSource::kPopular;
   auto popular = std::atomic_load(&popular_);
+  if (why != nullptr) {
+    RecExplanation& e = result.explanation.emplace();
+    const uint64_t last = popular->through_sequence;
+    const uint64_t window = std::max<uint64_t>(1, options_.popular_window_events);
+    e.popular_last_sequence = last;
+    e.popular_first_sequence = last == 0 ? 0 : (last >= window ? last - window + 1 : 1);
+    e.built_from = absl::StrCat("popular (", why, "): the most frequent items of events ", e.popular_first_sequence,
+                                "..", last, " (the last --popular_window_events=", window, " events)");
+  }
   auto tables = serving();
   for (const auto& [item, count] : popular->items) {
     if (result.items.size() >= k) break;
@@ -32,6 +42,7 @@ RecResult Engine::Popular(const std::vector<uint32_t>& exclude, uint32_t k, uint
     }
     result.items.push_back({std::move(name), static_cast<float>(count)});
   }
+  if (result.explanation) result.explanation->items.resize(result.items.size());  // nothing per item: counts
   return result;
 }
 

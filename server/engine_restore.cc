@@ -69,6 +69,9 @@ absl::Status Engine::Init() {
   {
     std::lock_guard<std::mutex> lock(summary_mu_);
     last_training_ = ReadTrainingSummary(model_dir_.training_summary());
+    training_history_ = ReadTrainingHistory(model_dir_.training_history(), kTrainingHistoryKept);
+    // A data directory from before the history file: its last training is all there is.
+    if (training_history_.empty() && last_training_.present) training_history_.push_back(last_training_);
   }
   const std::string serving_path = model_dir_.serving_file();
   auto file = ReadServingFile(serving_path);

@@ -73,6 +73,9 @@ absl::Status Engine::OnTrained(TrainingOutcome&& outcome) {
   if (absl::Status s = WriteTrainingSummary(model_dir_.training_summary(), summary); !s.ok()) {
     spdlog::warn("training summary: {}", s.ToString());
   }
+  if (absl::Status s = AppendTrainingHistory(model_dir_.training_history(), summary); !s.ok()) {
+    spdlog::warn("{}", s.ToString());
+  }
   if (absl::Status s = PublishRepresentations(version, outcome.segment, emb.dim, emb.num_users,
                                               std::move(emb.users), emb.num_items, std::move(emb.items));
       !s.ok()) {
@@ -81,6 +84,8 @@ absl::Status Engine::OnTrained(TrainingOutcome&& outcome) {
   {
     std::lock_guard<std::mutex> lock(summary_mu_);
     last_training_ = summary;
+    training_history_.push_back(summary);
+    if (training_history_.size() > kTrainingHistoryKept) training_history_.erase(training_history_.begin());
   }
   trainings_.fetch_add(1);
   if (metrics_) {

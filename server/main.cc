@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   options.metrics_port = 9464;
   gpt4rec::server::ProcessFlags process;
   CLI::App app{"gpt4rec-server: streaming graph recommender (gRPC gpt4rec.v1.Recommender, grpc.health.v1, "
-               "reflection, Prometheus /metrics)"};
+               "reflection, Prometheus /metrics, dashboard /)"};
   gpt4rec::server::AddServerFlags(app, &options, &process);
   CLI11_PARSE(app, argc, argv);
 

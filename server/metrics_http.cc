@@ -6,17 +6,47 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "prometheus/text_serializer.h"
 
 namespace gpt4rec::server {
+namespace {
+
+// The request line and the one header any handler reads. Header names are case-insensitive (RFC 9110).
+HttpRequest ParseHttpRequest(const std::string& raw) {
+  HttpRequest r;
+  const size_t line_end = raw.find_first_of("\r\n");
+  const std::string line = raw.substr(0, line_end);
+  const size_t sp1 = line.find(' ');
+  if (sp1 == std::string::npos) return r;
+  r.method = line.substr(0, sp1);
+  const size_t sp2 = line.find(' ', sp1 + 1);
+  const std::string target = line.substr(sp1 + 1, sp2 == std::string::npos ? std::string::npos : sp2 - sp1 - 1);
+  const size_t q = target.find('?');
+  r.path = target.substr(0, q);
+  if (q != std::string::npos) r.query = target.substr(q + 1);
+  std::string lower = raw;
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const size_t h = lower.find("\nauthorization:");
+  if (h != std::string::npos) {
+    size_t from = h + sizeof("\nauthorization:") - 1;
+    const size_t to = raw.find_first_of("\r\n", from);
+    while (from < to && raw[from] == ' ') ++from;
+    r.authorization = raw.substr(from, to - from);
+  }
+  return r;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
-    const std::string& host, int port, std::shared_ptr<prometheus::Registry> registry) {
+    const std::string& host, int port, std::shared_ptr<prometheus::Registry> registry, HttpHandler handler) {
   std::unique_ptr<MetricsHttpServer> s(new MetricsHttpServer());
   s->registry_ = std::move(registry);
+  s->handler_ = std::move(handler);
   s->listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s->listen_fd_ < 0) return absl::InternalError("metrics: socket() failed");
   int one = 1;
@@ -67,16 +97,24 @@ void MetricsHttpServer::Serve(int fd) {
     if (n <= 0) break;
     request.append(buf, static_cast<size_t>(n));
   }
-  std::string status = "200 OK", type = "text/plain; version=0.0.4; charset=utf-8", body;
-  if (request.rfind("GET /metrics", 0) == 0) {
-    body = prometheus::TextSerializer().Serialize(registry_->Collect());
-  } else if (request.rfind("GET ", 0) == 0) {
-    status = "404 Not Found";
-    body = "see /metrics\n";
+  const HttpRequest parsed = ParseHttpRequest(request);
+  HttpResponse out;
+  out.type = "text/plain; version=0.0.4; charset=utf-8";
+  if (parsed.method == "GET" && parsed.path == "/metrics") {
+    out.body = prometheus::TextSerializer().Serialize(registry_->Collect());
+  } else if (parsed.method == "GET") {
+    if (!handler_ || !handler_(parsed, &out)) {
+      out.status = "404 Not Found";
+      out.type = "text/plain; charset=utf-8";
+      out.body = "see /metrics and / (the dashboard)\n";
+    }
   } else {
-    status = "405 Method Not Allowed";
-    body = "GET /metrics\n";
+    out.status = "405 Method Not Allowed";
+    out.body = "GET /metrics\n";
   }
+  const std::string& status = out.status;
+  const std::string& type = out.type;
+  const std::string& body = out.body;
   const std::string response = absl::StrCat("HTTP/1.0 ", status, "\r\nContent-Type: ", type,
                                             "\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
   size_t off = 0;

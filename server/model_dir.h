@@ -2,10 +2,12 @@
 //   model.ckpt          the model checkpoint (model Save/Load), the trainer's state
 //   serving.bin         the serving file: the serving tables' representations + version (server/serving_file.h)
 //   last_training.json  the summary of the last training (GetStats after a restart)
+//   training_history.jsonl  one summary per training this data directory saw, oldest first (the dashboard)
 #pragma once
 
 #include <array>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "server/training_summary.h"
@@ -18,17 +20,24 @@ struct ModelDir {
   static constexpr const char* kCheckpoint = "model.ckpt";
   static constexpr const char* kServingFile = "serving.bin";
   static constexpr const char* kTrainingSummary = "last_training.json";
+  static constexpr const char* kTrainingHistory = "training_history.jsonl";
   // Every file above (a backup copies them).
-  static constexpr std::array<const char*, 3> kFiles = {kCheckpoint, kServingFile, kTrainingSummary};
+  static constexpr std::array<const char*, 4> kFiles = {kCheckpoint, kServingFile, kTrainingSummary,
+                                                        kTrainingHistory};
 
   std::string checkpoint() const { return dir + "/" + kCheckpoint; }
   std::string serving_file() const { return dir + "/" + kServingFile; }
   std::string training_summary() const { return dir + "/" + kTrainingSummary; }
+  std::string training_history() const { return dir + "/" + kTrainingHistory; }
 };
 
 // last_training.json, replaced atomically.
 absl::Status WriteTrainingSummary(const std::string& path, const TrainingSummary& summary);
 // present == false when the file is missing or unreadable.
 TrainingSummary ReadTrainingSummary(const std::string& path);
+// training_history.jsonl: one line appended per training (a torn last line from a crash is skipped on read).
+absl::Status AppendTrainingHistory(const std::string& path, const TrainingSummary& summary);
+// The last `max` summaries, oldest first; empty when the file is missing.
+std::vector<TrainingSummary> ReadTrainingHistory(const std::string& path, size_t max);
 
 }  // namespace gpt4rec::server

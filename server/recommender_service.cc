@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/event_validation.h"
+#include "server/same_secret.h"
 #include "server/training_summary.h"
 #include "server/wire_parse.h"
 
@@ -22,14 +23,6 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
-// Comparison time independent of where the strings differ (only the length leaks).
-bool SameSecret(const std::string& given, const std::string& secret) {
-  if (secret.empty() || given.size() != secret.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < secret.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ secret[i]);
-  return diff == 0;
-}
-
 std::string BearerToken(const grpc::ServerContextBase* context) {
   const auto& md = context->client_metadata();
   auto it = md.find("authorization");
@@ -38,6 +31,26 @@ std::string BearerToken(const grpc::ServerContextBase* context) {
   constexpr char kPrefix[] = "Bearer ";
   if (value.rfind(kPrefix, 0) != 0) return {};
   return value.substr(sizeof(kPrefix) - 1);
+}
+
+// `reply` holds the items already (the explanation repeats their ids, so a reader needs no index arithmetic).
+void ToProto(const RecExplanation& e, const v1::RecommendReply& reply, v1::Explanation* out) {
+  for (size_t i = 0; i < e.items.size() && i < static_cast<size_t>(reply.items_size()); ++i) {
+    auto* item = out->add_items();
+    item->set_item_id(reply.items(static_cast<int>(i)).item_id());
+    for (const auto& c : e.items[i].because_of) {
+      auto* because = item->add_because_of();
+      because->set_item_id(c.item_id);
+      because->set_share(c.share);
+    }
+    for (float v : e.items[i].view_scores) item->add_view_scores(v);
+  }
+  for (float w : e.view_weights) out->add_view_weights(w);
+  out->set_built_from(e.built_from);
+  for (const auto& id : e.fold_in_item_ids) out->add_fold_in_item_ids(id);
+  out->set_fold_in_item_count(e.fold_in_item_count);
+  out->set_popular_first_sequence(e.popular_first_sequence);
+  out->set_popular_last_sequence(e.popular_last_sequence);
 }
 
 double SecondsSince(std::chrono::steady_clock::time_point t0) {
@@ -220,8 +233,9 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerCont
   // Ranks once min_sequence is applied here (or its wait ran out); `parsed` lives on this stack, so the
   // request's fields are copied for a ranking that runs later on the log's thread.
   auto rank = [engine, reactor, raw_reply, metrics, t0, deadline, user_id = request->user_id(), k,
-               exclude = std::move(exclude), include_seen = request->include_seen()](bool reached) {
-    engine->Recommend(user_id, k, exclude, include_seen, deadline,
+               exclude = std::move(exclude),
+               options = Engine::RecOptions{request->include_seen(), request->explain()}](bool reached) {
+    engine->Recommend(user_id, k, exclude, options, deadline,
                       [reactor, raw_reply, metrics, t0, reached](absl::StatusOr<RecResult> result) {
       if (!result.ok()) {
         if (metrics && result.status().code() == absl::StatusCode::kResourceExhausted) {
@@ -239,6 +253,7 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerCont
       }
       reply->set_model_version(result->model_version);
       reply->set_min_sequence_reached(reached);
+      if (result->explanation) ToProto(*result->explanation, *reply, reply->mutable_explanation());
       switch (result->source) {
         case RecSource::kModel:
           reply->set_source(v1::MODEL);

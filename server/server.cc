@@ -9,6 +9,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/dashboard_api.h"
 #include "server/engine.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
@@ -63,11 +64,13 @@ class ServerImpl final : public Server {
     // The gRPC server has finished every call; the ingest work posted for them is done with the engine too.
     if (service_) service_->StopWork();
     if (service_) service_->SetEngine(nullptr);
+    if (dashboard_) dashboard_->SetEngine(nullptr);
     if (engine_) {
       engine_->Stop();
       engine_.reset();
     }
     exposer_.reset();
+    dashboard_.reset();  // after the metrics server, whose thread calls it
     spdlog::info("shut down; storage flushed");
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -96,6 +99,7 @@ class ServerImpl final : public Server {
 
   const ServerOptions options_;
   std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<DashboardApi> dashboard_;  // declared before exposer_: destroyed after it
   std::unique_ptr<MetricsHttpServer> exposer_;
   std::unique_ptr<RecommenderService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
@@ -112,7 +116,12 @@ class ServerImpl final : public Server {
 absl::Status ServerImpl::Init() {
   metrics_ = std::make_unique<Metrics>();
   if (options_.metrics_port >= 0) {
-    auto exposer = MetricsHttpServer::Start(options_.metrics_bind, options_.metrics_port, metrics_->registry);
+    dashboard_ = std::make_unique<DashboardApi>(options_, metrics_.get());
+    auto exposer = MetricsHttpServer::Start(
+        options_.metrics_bind, options_.metrics_port, metrics_->registry,
+        [dashboard = dashboard_.get()](const HttpRequest& request, HttpResponse* response) {
+          return dashboard->Handle(request, response);
+        });
     if (!exposer.ok()) return exposer.status();
     exposer_ = std::move(*exposer);
     metrics_port_ = exposer_->port();
@@ -168,6 +177,7 @@ absl::Status ServerImpl::Init() {
   }
   engine_ = std::move(*engine);
   service_->SetEngine(engine_.get());
+  if (dashboard_) dashboard_->SetEngine(engine_.get());
   SetServing(true);
   // Disk full: "" and the service stay SERVING (Recommend, GetStats serve from memory); the ingest name says
   // whether writes are accepted. A server started on a full disk gets here too, its store opened read-only.

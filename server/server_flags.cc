@@ -10,8 +10,8 @@ void AddServerFlags(CLI::App& app, ServerOptions* o, ProcessFlags* p) {
   app.option_defaults()->always_capture_default();
   // network
   app.add_option("--addr", o->addr, "gRPC listen address host:port (port 0: pick a free one)");
-  app.add_option("--metrics_port", o->metrics_port, "Prometheus /metrics port (-1: off, 0: pick a free one)");
-  app.add_option("--metrics_bind", o->metrics_bind, "address the metrics endpoint binds to");
+  app.add_option("--metrics_port", o->metrics_port, "Prometheus /metrics and the dashboard page (/) port (-1: off, 0: pick a free one)");
+  app.add_option("--metrics_bind", o->metrics_bind, "address the metrics and dashboard endpoint binds to");
   app.add_option("--grpc_threads", o->grpc_threads, "max gRPC handler threads (0: gRPC default)");
   app.add_option("--keepalive_ms", o->keepalive_ms,
                  "ping a connection idle this long; also the shortest client ping interval accepted (0: no pings)");

@@ -8,12 +8,12 @@ import argparse
 import datetime
 import math
 import re
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
+
+from server_process import stop_server
 
 
 def main():
@@ -128,13 +128,7 @@ def main():
             check_cli(args.cli, "127.0.0.1:" + m.group(1), data_dir)
         print("python contract test: ok")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rc = proc.wait()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        rc = stop_server(proc, data_dir)
     assert rc == 0, "server exited with %d after SIGTERM" % rc
 
 
@@ -165,6 +159,22 @@ def check_cli(cli, addr, data_dir):
     assert m.group(1) == finished.strftime("%Y-%m-%dT%H:%M:%SZ") and abs(time.time() - int(m.group(2))) < 600, r.stdout
     r = run("recommend", "--user=a3", "--k=3")
     assert r.returncode == 0 and "source model" in r.stdout and len(r.stdout.strip().splitlines()) == 4, r.stdout
+    # --explain: what the list was built from and the view weights, then per item the seen items behind it.
+    r = run("recommend", "--user=a3", "--k=3", "--explain")
+    lines = r.stdout.strip().splitlines()
+    assert r.returncode == 0 and len(lines) == 6, r.stdout
+    assert lines[1].startswith("built from: model: the user's trained representation (model version 1"), r.stdout
+    assert re.fullmatch(r"view weights:( [01]\.\d{3}){2}", lines[2]), r.stdout
+    a3_seen = {"A%d" % ((3 * 7 + j * 3) % 15) for j in range(6)}
+    because = 0
+    for line in lines[3:]:
+        assert re.search(r"  views( -?\d+\.\d{4}){2}$", line), line
+        m = re.search(r"because of (.*);", line)
+        if m:
+            ids = [part.split(" (")[0] for part in m.group(1).split(", ")]
+            assert 1 <= len(ids) <= 3 and set(ids) <= a3_seen, line
+            because += 1
+    assert because > 0, r.stdout
     r = run("health")
     assert r.returncode == 0 and r.stdout.strip() == "SERVING", (r.stdout, r.stderr)
     r = run("delete-user", "--user=csv1")

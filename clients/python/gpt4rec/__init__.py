@@ -5,8 +5,9 @@
         c.ingest([Event("u1", "i7", 1717200000)])
         print(c.recommend("u1", k=10).items)
 """
-from gpt4rec.client import (Client, Error, Event, IngestResult, OnlineHitRate, Recommendation, ScoredItem,
-                            Stats)
+from gpt4rec.client import (Client, Contribution, Error, Event, Explanation, IngestResult, ItemExplanation,
+                            OnlineHitRate, Recommendation, ScoredItem, Stats)
 
-__all__ = ["Client", "Error", "Event", "IngestResult", "OnlineHitRate", "Recommendation", "ScoredItem", "Stats"]
+__all__ = ["Client", "Contribution", "Error", "Event", "Explanation", "IngestResult", "ItemExplanation",
+           "OnlineHitRate", "Recommendation", "ScoredItem", "Stats"]
 __version__ = "0.1.0"

@@ -64,11 +64,37 @@ class ScoredItem:
 
 
 @dataclass(frozen=True)
+class Contribution:
+    item_id: str  # one of the user's seen items
+    share: float  # its share of the positive similarity to the recommended item (see the proto's Explanation)
+
+
+@dataclass(frozen=True)
+class ItemExplanation:
+    item_id: str
+    because_of: Tuple[Contribution, ...]  # largest share first, at most 3
+    view_scores: Tuple[float, ...]  # the score split by view (they sum to it)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a list holds its items; the exact definitions are on gpt4rec.v1.Explanation in the proto."""
+    items: Tuple[ItemExplanation, ...]  # parallel to Recommendation.items
+    view_weights: Tuple[float, ...]
+    built_from: str
+    fold_in_item_ids: Tuple[str, ...]
+    fold_in_item_count: int
+    popular_first_sequence: int
+    popular_last_sequence: int
+
+
+@dataclass(frozen=True)
 class Recommendation:
     items: Tuple[ScoredItem, ...]
     model_version: int
     source: str  # "MODEL", "FOLD_IN" or "POPULAR"
     min_sequence_reached: bool
+    explanation: Optional[Explanation] = None  # only with recommend(..., explain=True)
 
     @property
     def item_ids(self) -> List[str]:
@@ -118,6 +144,13 @@ def _event(e: EventLike, auto_id: bool) -> pb.Event:
     if auto_id and not out.event_id:
         out.event_id = uuid.uuid4().hex
     return out
+
+
+def _explanation(e) -> Explanation:
+    items = tuple(ItemExplanation(i.item_id, tuple(Contribution(c.item_id, c.share) for c in i.because_of),
+                                  tuple(i.view_scores)) for i in e.items)
+    return Explanation(items, tuple(e.view_weights), e.built_from, tuple(e.fold_in_item_ids), e.fold_in_item_count,
+                       e.popular_first_sequence, e.popular_last_sequence)
 
 
 def _online(m) -> OnlineHitRate:
@@ -210,18 +243,15 @@ class Client:
                   timeout: Optional[float] = None) -> Recommendation:
         """Top-k items for `user`, best first; `exclude`: item ids never to return.
 
-        explain=True needs a server API with RecommendRequest.explain; this version's has none, so it raises
-        NotImplementedError rather than silently returning no explanations.
+        explain=True: `.explanation` says why (the same items and scores as without it).
         """
         request = pb.RecommendRequest(user_id=user, k=k, exclude_item_ids=list(exclude), include_seen=include_seen,
                                       min_sequence=min_sequence)
-        if explain:
-            if "explain" not in pb.RecommendRequest.DESCRIPTOR.fields_by_name:
-                raise NotImplementedError("explain: this gpt4rec.v1 API has no explanations yet")
-            request.explain = True
+        request.explain = explain
         r = self._call("Recommend", request, timeout)
         return Recommendation(tuple(ScoredItem(i.item_id, i.score) for i in r.items), r.model_version,
-                              pb.Source.Name(r.source), r.min_sequence_reached)
+                              pb.Source.Name(r.source), r.min_sequence_reached,
+                              _explanation(r.explanation) if explain else None)
 
     def stats(self, *, timeout: Optional[float] = None) -> Stats:
         r = self._call("GetStats", pb.GetStatsRequest(), timeout)

@@ -9,7 +9,7 @@ usage: test_client.py REPO_ROOT SERVER_BIN
 2. Starts the real server on a free port with an auth and an admin token and checks, through gpt4rec.Client:
    ingest (typed events, tuples, duplicates on event_id), errors not retried (UNAUTHENTICATED, INVALID_ARGUMENT
    naming the field), POPULAR for an unknown user, close_segment + training, MODEL recommendations without seen
-   or excluded items, explain=True refused, the online hit rate of a served list, delete_user.
+   or excluded items, explain=True's explanation, the online hit rate of a served list, delete_user.
 3. Retries and deadlines against an in-process gRPC server whose answers the test scripts: RESOURCE_EXHAUSTED
    twice then OK (3 attempts, backoff delays within their bounds), INVALID_ARGUMENT once (no retry), a handler
    that never answers (DEADLINE_EXCEEDED at the client's deadline); and UNAVAILABLE from a closed port (retries + 1
@@ -139,13 +139,29 @@ def live_server_checks(root, addr):
     check(rec.source == "MODEL" and rec.model_version == 1 and len(rec.items) == 5, "u1: %s" % (rec,))
     check(not (set(rec.item_ids) & seen), "u1's list holds seen items")
     check(all(a.score >= b.score for a, b in zip(rec.items, rec.items[1:])), "u1's list is not best first")
+    check(rec.explanation is None, "an explanation without explain=True")
+    # explain=True: the same list, and per item the seen items behind it (shares sorted, summing to <= 1).
+    why = c.recommend("u1", k=5, explain=True)
+    check(why.items == rec.items and why.explanation is not None, "explain changed the list: %s" % (why,))
+    e = why.explanation
+    check(e.built_from.startswith("model: the user's trained representation (model version 1"), e.built_from)
+    check([i.item_id for i in e.items] == rec.item_ids, "explained items: %s" % (e.items,))
+    check(len(e.view_weights) >= 1 and abs(sum(e.view_weights) - 1) < 1e-4, "view weights %s" % (e.view_weights,))
+    contributions = 0
+    for item, scored in zip(e.items, why.items):
+        shares = [b.share for b in item.because_of]
+        check(len(shares) <= 3 and shares == sorted(shares, reverse=True) and sum(shares) <= 1 + 1e-5,
+              "shares %s" % shares)
+        check({b.item_id for b in item.because_of} <= seen, "explained by unseen items: %s" % (item,))
+        check(abs(sum(item.view_scores) - scored.score) < 1e-3, "view scores %s vs %s" % (item.view_scores, scored))
+        contributions += len(shares)
+    check(contributions > 0, "no seen item explains u1's list")
+    fresh = c.recommend("nobody", k=3, explain=True)
+    check(fresh.source == "POPULAR" and fresh.explanation.built_from.startswith("popular (unknown user)"),
+          "popular explanation: %s" % (fresh.explanation,))
+    # u1 last: the online check below counts against the list served to u1 last.
     excluded = c.recommend("u1", k=5, exclude=rec.item_ids[:2])
     check(not (set(excluded.item_ids) & set(rec.item_ids[:2])), "exclude ignored: %s" % excluded.item_ids)
-    try:
-        c.recommend("u1", k=5, explain=True)
-        check(False, "explain=True returned without explanations")
-    except NotImplementedError:
-        pass
 
     # Online hit rate: u1 was last served `excluded`; an event on its first item is a hit at 10.
     before = c.stats().online
