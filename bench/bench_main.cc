@@ -4,8 +4,10 @@
 #include <string>
 
 #include "bench/bench_registry.h"
+#include "util/malloc_reuse.h"
 
 int main(int argc, char** argv) {
+  gpt4rec::util::KeepFreedMemoryForReuse();  // training steps reuse freed memory (util/malloc_reuse.h)
   const auto& registry = gpt4rec::bench::Registry();
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     std::printf("usage: gpt4rec-bench <benchmark> [--flag=value ...]\n"

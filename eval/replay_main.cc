@@ -12,6 +12,7 @@
 #include "eval/replay.h"
 #include "model/config_flags.h"
 #include "model/config_json.h"
+#include "util/malloc_reuse.h"
 
 namespace ev = gpt4rec::eval;
 namespace md = gpt4rec::model;
@@ -32,6 +33,7 @@ absl::StatusOr<int64_t> ParseDate(const std::string& text, const std::string& fl
 }  // namespace
 
 int main(int argc, char** argv) {
+  gpt4rec::util::KeepFreedMemoryForReuse();  // training steps reuse freed memory (util/malloc_reuse.h)
   CLI::App app{"Replays a timestamped interaction stream segment by segment (DEGC/GPT4Rec protocol: de-duplicate, "
                "k-core, calendar segments in UTC, 80/10/10 split per segment) and reports Recall@20, NDCG@20 and "
                "DEGC's NDCG@20 for every strategy."};

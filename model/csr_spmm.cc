@@ -340,129 +340,199 @@ class ShortRowSoftmaxFn : public torch::autograd::Function<ShortRowSoftmaxFn> {
 // The softmax structure prompt's edge work. An edge's logits are the sum of its two ends' rows, so its softmax
 // factors: softmax(l_u + l_i)_q = p_u,q p_i,q / sum_q' p_u,q' p_i,q' with p = exp(l - max over the group) per node.
 // The exps are taken once per node (N·F of them) instead of once per edge (E·F; at ml-100k's density they were
-// most of the term's time), and what is left per CSR entry is a product and a normalisation. Nothing per edge is
-// stored: forward and backward each make one pass over the CSR rows (parallel, no atomics, deterministic for any
-// thread count). Composed from GatherEdgePairs, ShortRowSoftmax and ScatterEdgesToNodes the same term wrote and
+// most of the term's time), and what is left per edge is a product and a normalisation. Forward and backward
+// each make two passes over the CSR rows, users then items (parallel, no atomics, deterministic for any thread
+// count); the one [E, F] tensor kept is β per edge, formed once. Composed from GatherEdgePairs, ShortRowSoftmax and ScatterEdgesToNodes the same term wrote and
 // re-read three [E, F] tensors each way; a whole GPT4Rec replay on ml-100k (4 segments, fixed epochs) takes 0.86x
 // the process CPU of that form.
-torch::Tensor GroupExp(const torch::Tensor& logits, int64_t m) {
+//
+// Layout: the kernels work on rows transposed to [m, G] ("interleaved": the q-th member of every group side by
+// side), F = G·m. A group's sum is then G-wide vector adds and its normalisation one G-wide multiply, with no
+// horizontal reduction; with G and m fixed at compile time (the default K = 4 views, M = 4 prompts: one SSE
+// register per member) the compiler vectorises every loop. In the grouped layout the per-group loops ran scalar
+// and this kernel cost more CPU than every SpMM of the step together. kG = kM = 0 reads both at run time.
+struct GroupShape {
+  int64_t g, m;  // G groups of m
+};
+
+// [N, G·m] grouped <-> interleaved (a copy of N·F floats; the per-entry work is what counts).
+torch::Tensor Interleave(const torch::Tensor& t, GroupShape s) {
+  return t.view({t.size(0), s.g, s.m}).transpose(1, 2).contiguous().view({t.size(0), s.g * s.m});
+}
+torch::Tensor Deinterleave(const torch::Tensor& t, GroupShape s) {
+  return t.view({t.size(0), s.m, s.g}).transpose(1, 2).contiguous().view({t.size(0), s.g * s.m});
+}
+
+// p = exp(l - max over the group), interleaved rows.
+torch::Tensor GroupExp(const torch::Tensor& logits, GroupShape s) {
   const int64_t n = logits.size(0), f = logits.size(1);
   auto p = torch::empty_like(logits);
   const float* lp = logits.data_ptr<float>();
   float* pp = p.data_ptr<float>();
   at::parallel_for(0, n, 4096, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r)
-      for (int64_t g0 = r * f; g0 < (r + 1) * f; g0 += m) {
-        float mx = lp[g0];
-        for (int64_t q = g0 + 1; q < g0 + m; ++q) mx = std::max(mx, lp[q]);
-        for (int64_t q = g0; q < g0 + m; ++q) pp[q] = std::exp(lp[q] - mx);
-      }
+    std::vector<float> mx(static_cast<size_t>(s.g));
+    for (int64_t r = begin; r < end; ++r) {
+      const float* l = lp + r * f;
+      for (int64_t g = 0; g < s.g; ++g) mx[g] = l[g];
+      for (int64_t q = 1; q < s.m; ++q)
+        for (int64_t g = 0; g < s.g; ++g) mx[g] = std::max(mx[g], l[q * s.g + g]);
+      for (int64_t q = 0; q < s.m; ++q)
+        for (int64_t g = 0; g < s.g; ++g) pp[r * f + q * s.g + g] = std::exp(l[q * s.g + g] - mx[g]);
+    }
   });
   return p;
 }
 
-// β for the edge between rows r and c into out[f]. Each factor's largest entry is 1, so the normaliser only
-// underflows when the two ends disagree by more than ~87 nats in every position; then the group is computed
-// from the logits directly.
-inline void EdgeBeta(const float* __restrict__ pr, const float* __restrict__ pc, const float* lr, const float* lc,
-                     float* __restrict__ out, int64_t f, int64_t m) {
-  for (int64_t q = 0; q < f; ++q) out[q] = pr[q] * pc[q];
-  for (int64_t g0 = 0; g0 < f; g0 += m) {
-    float sum = 0.f;
-    for (int64_t q = g0; q < g0 + m; ++q) sum += out[q];
-    if (sum > 1e-30f) {
-      const float inv = 1.f / sum;
-      for (int64_t q = g0; q < g0 + m; ++q) out[q] *= inv;
-      continue;
-    }
-    float mx = lr[g0] + lc[g0];
-    for (int64_t q = g0 + 1; q < g0 + m; ++q) mx = std::max(mx, lr[q] + lc[q]);
-    sum = 0.f;
-    for (int64_t q = g0; q < g0 + m; ++q) sum += (out[q] = std::exp(lr[q] + lc[q] - mx));
-    for (int64_t q = g0; q < g0 + m; ++q) out[q] /= sum;
-  }
-}
+template <int kG, int kM>
+struct EdgeKernel {
+  int64_t g, m;  // used only where kG / kM are 0
+  int64_t G() const { return kG > 0 ? kG : g; }
+  int64_t M() const { return kM > 0 ? kM : m; }
 
-// out[r] = sum_j val_j β(r, col_j).
-torch::Tensor EdgeSoftmaxScatterForward(const NormAdjacency& a, const torch::Tensor& logits,
-                                        const torch::Tensor& p, int64_t m) {
-  const int64_t f = logits.size(1);
-  auto out = torch::empty({a.num_nodes, f}, logits.options());
-  const int64_t* rowptr = a.rowptr.data_ptr<int64_t>();
-  const int32_t* col = a.col.data_ptr<int32_t>();
-  const float* val = a.val.data_ptr<float>();
-  const float* lp = logits.data_ptr<float>();
-  const float* pp = p.data_ptr<float>();
-  float* op = out.data_ptr<float>();
-  at::parallel_for(0, a.num_nodes, 512, [&](int64_t begin, int64_t end) {
-    std::vector<float> beta(static_cast<size_t>(f));
-    for (int64_t r = begin; r < end; ++r) {
-      float* __restrict__ o = op + r * f;
-      for (int64_t q = 0; q < f; ++q) o[q] = 0.f;
-      for (int64_t j = rowptr[r]; j < rowptr[r + 1]; ++j) {
-        const int64_t c = col[j];
-        EdgeBeta(pp + r * f, pp + c * f, lp + r * f, lp + c * f, beta.data(), f, m);
-        const float v = val[j];
-        for (int64_t q = 0; q < f; ++q) o[q] += v * beta[q];
+  // β for the edge between rows r and c into out (interleaved). Each factor's largest entry is 1, so a group's
+  // normaliser only underflows when the two ends disagree by more than ~87 nats in every member; then that group
+  // is computed from the logits directly.
+  inline void Beta(const float* __restrict__ pr, const float* __restrict__ pc, const float* lr, const float* lc,
+                   float* __restrict__ out, float* __restrict__ sum) const {
+    const int64_t G_ = G(), M_ = M();
+    for (int64_t q = 0; q < G_ * M_; ++q) out[q] = pr[q] * pc[q];
+    for (int64_t k = 0; k < G_; ++k) sum[k] = out[k];
+    for (int64_t q = 1; q < M_; ++q)
+      for (int64_t k = 0; k < G_; ++k) sum[k] += out[q * G_ + k];
+    bool ok = true;
+    for (int64_t k = 0; k < G_; ++k) ok &= sum[k] > 1e-30f;
+    if (!ok) {
+      for (int64_t k = 0; k < G_; ++k) {
+        if (sum[k] > 1e-30f) continue;
+        float mx = lr[k] + lc[k];
+        for (int64_t q = 1; q < M_; ++q) mx = std::max(mx, lr[q * G_ + k] + lc[q * G_ + k]);
+        sum[k] = 0.f;
+        for (int64_t q = 0; q < M_; ++q) sum[k] += (out[q * G_ + k] = std::exp(lr[q * G_ + k] + lc[q * G_ + k] - mx));
       }
     }
-  });
-  return out;
-}
+    for (int64_t k = 0; k < G_; ++k) sum[k] = 1.f / sum[k];
+    for (int64_t q = 0; q < M_; ++q)
+      for (int64_t k = 0; k < G_; ++k) out[q * G_ + k] *= sum[k];
+  }
 
-// d/dlogits[r] = sum over r's edges of the edge logits' gradient β ⊙ (g - <g, β>) per group with
-// g = val (G[r] + G[c]): each edge's β fed the term of both of its ends.
-torch::Tensor EdgeSoftmaxScatterBackward(const NormAdjacency& a, const torch::Tensor& logits,
-                                         const torch::Tensor& p, const torch::Tensor& grad, int64_t m) {
-  const int64_t f = logits.size(1);
-  auto out = torch::empty_like(logits);
-  const int64_t* rowptr = a.rowptr.data_ptr<int64_t>();
-  const int32_t* col = a.col.data_ptr<int32_t>();
-  const float* val = a.val.data_ptr<float>();
-  const float* lp = logits.data_ptr<float>();
-  const float* pp = p.data_ptr<float>();
-  const float* gp = grad.data_ptr<float>();
-  float* op = out.data_ptr<float>();
-  at::parallel_for(0, a.num_nodes, 512, [&](int64_t begin, int64_t end) {
-    std::vector<float> beta(static_cast<size_t>(f)), g(static_cast<size_t>(f));
-    for (int64_t r = begin; r < end; ++r) {
-      float* __restrict__ o = op + r * f;
-      for (int64_t q = 0; q < f; ++q) o[q] = 0.f;
-      const float* __restrict__ gr = gp + r * f;
-      for (int64_t j = rowptr[r]; j < rowptr[r + 1]; ++j) {
-        const int64_t c = col[j];
-        EdgeBeta(pp + r * f, pp + c * f, lp + r * f, lp + c * f, beta.data(), f, m);
-        const float* __restrict__ gc = gp + c * f;
-        const float v = val[j];
-        for (int64_t q = 0; q < f; ++q) g[q] = gr[q] + gc[q];
-        for (int64_t g0 = 0; g0 < f; g0 += m) {
-          float dot = 0.f;
-          for (int64_t q = g0; q < g0 + m; ++q) dot += g[q] * beta[q];
-          for (int64_t q = g0; q < g0 + m; ++q) o[q] += v * beta[q] * (g[q] - dot);
+  // out[r] = sum_j val_j β(r, col_j). β is symmetric in its two ends, so it is computed once per undirected
+  // edge, in the user rows' pass (user rows hold entries [0, E) in edge order), kept in beta_out [E, F] for the
+  // item rows' pass and for the backward: half the β work of computing it from both ends, none in the backward.
+  void Forward(const NormAdjacency& a, const float* lp, const float* pp, float* op, float* beta_out) const {
+    const int64_t f = G() * M();
+    const int64_t* rowptr = a.rowptr.data_ptr<int64_t>();
+    const int32_t* col = a.col.data_ptr<int32_t>();
+    const float* val = a.val.data_ptr<float>();
+    at::parallel_for(0, a.num_users, 512, [&](int64_t begin, int64_t end) {
+      std::vector<float> sum(static_cast<size_t>(G()));
+      for (int64_t r = begin; r < end; ++r) {
+        float* __restrict__ o = op + r * f;
+        for (int64_t q = 0; q < f; ++q) o[q] = 0.f;
+        for (int64_t j = rowptr[r]; j < rowptr[r + 1]; ++j) {
+          const int64_t c = col[j];
+          float* __restrict__ beta = beta_out + j * f;
+          Beta(pp + r * f, pp + c * f, lp + r * f, lp + c * f, beta, sum.data());
+          const float v = val[j];
+          for (int64_t q = 0; q < f; ++q) o[q] += v * beta[q];
         }
       }
-    }
-  });
-  return out;
+    });
+    ScatterItemRows(a, beta_out, op);
+  }
+
+  // The item rows' half of a symmetric edge sum: out[i] = sum over i's entries of val · w[edge] ([E, F] rows).
+  void ScatterItemRows(const NormAdjacency& a, const float* w, float* op) const {
+    const int64_t f = G() * M();
+    const int64_t* rowptr = a.rowptr.data_ptr<int64_t>();
+    const int64_t* edge = a.entry_edge.data_ptr<int64_t>();
+    const float* val = a.val.data_ptr<float>();
+    at::parallel_for(a.num_users, a.num_nodes, 512, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        float* __restrict__ o = op + r * f;
+        for (int64_t q = 0; q < f; ++q) o[q] = 0.f;
+        for (int64_t j = rowptr[r]; j < rowptr[r + 1]; ++j) {
+          const float* __restrict__ wr = w + edge[j] * f;
+          const float v = val[j];
+          for (int64_t q = 0; q < f; ++q) o[q] += v * wr[q];
+        }
+      }
+    });
+  }
+
+  // d/dlogits[r] = sum over r's edges of val · β ⊙ (h - <h, β>) per group with h = G[r] + G[c]: each edge's β
+  // fed the term of both of its ends, and the term is the same at both, so it too is formed once per edge (user
+  // rows' pass, into delta [E, F]) and added to the item end in the second pass.
+  void Backward(const NormAdjacency& a, const float* bp, const float* gp, float* op, float* delta) const {
+    const int64_t G_ = G(), M_ = M(), f = G_ * M_;
+    const int64_t* rowptr = a.rowptr.data_ptr<int64_t>();
+    const int32_t* col = a.col.data_ptr<int32_t>();
+    const float* val = a.val.data_ptr<float>();
+    at::parallel_for(0, a.num_users, 512, [&](int64_t begin, int64_t end) {
+      std::vector<float> h(static_cast<size_t>(f)), dot(static_cast<size_t>(G_));
+      for (int64_t r = begin; r < end; ++r) {
+        float* __restrict__ o = op + r * f;
+        for (int64_t q = 0; q < f; ++q) o[q] = 0.f;
+        const float* __restrict__ gr = gp + r * f;
+        for (int64_t j = rowptr[r]; j < rowptr[r + 1]; ++j) {
+          const float* __restrict__ beta = bp + j * f;
+          const float* __restrict__ gc = gp + static_cast<int64_t>(col[j]) * f;
+          float* __restrict__ dj = delta + j * f;
+          const float v = val[j];
+          for (int64_t q = 0; q < f; ++q) h[q] = gr[q] + gc[q];
+          for (int64_t k = 0; k < G_; ++k) dot[k] = h[k] * beta[k];
+          for (int64_t q = 1; q < M_; ++q)
+            for (int64_t k = 0; k < G_; ++k) dot[k] += h[q * G_ + k] * beta[q * G_ + k];
+          for (int64_t q = 0; q < M_; ++q)
+            for (int64_t k = 0; k < G_; ++k) dj[q * G_ + k] = beta[q * G_ + k] * (h[q * G_ + k] - dot[k]);
+          for (int64_t q = 0; q < f; ++q) o[q] += v * dj[q];
+        }
+      }
+    });
+    ScatterItemRows(a, delta, op);
+  }
+};
+
+// The shapes with a compiled-in path (G = views K, m = structure_prompts M); any other runs the run-time form.
+template <typename Fn>
+void WithEdgeKernel(GroupShape s, Fn&& fn) {
+  if (s.g == 4 && s.m == 4) return fn(EdgeKernel<4, 4>{s.g, s.m});
+  if (s.g == 4 && s.m == 2) return fn(EdgeKernel<4, 2>{s.g, s.m});
+  if (s.g == 4 && s.m == 8) return fn(EdgeKernel<4, 8>{s.g, s.m});
+  return fn(EdgeKernel<0, 0>{s.g, s.m});
 }
 
+// Inputs and outputs in the grouped layout; the saved per-edge β interleaved.
 class EdgeSoftmaxScatterFn : public torch::autograd::Function<EdgeSoftmaxScatterFn> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor logits, int64_t adjacency,
                                int64_t m) {
-    auto lc = logits.contiguous();
-    auto p = GroupExp(lc, m);
+    const GroupShape s{logits.size(1) / m, m};
+    const auto& a = *reinterpret_cast<const NormAdjacency*>(adjacency);
+    auto li = Interleave(logits.contiguous(), s);
+    auto p = GroupExp(li, s);
+    auto out = torch::empty({a.num_nodes, li.size(1)}, li.options());
+    auto beta = torch::empty({a.edge_user.size(0), li.size(1)}, li.options());
+    WithEdgeKernel(s, [&](const auto& k) {
+      k.Forward(a, li.data_ptr<float>(), p.data_ptr<float>(), out.data_ptr<float>(), beta.data_ptr<float>());
+    });
     ctx->saved_data["adj"] = adjacency;
     ctx->saved_data["m"] = m;
-    ctx->save_for_backward({lc, p});
-    return EdgeSoftmaxScatterForward(*reinterpret_cast<const NormAdjacency*>(adjacency), lc, p, m);
+    ctx->save_for_backward({beta});
+    return Deinterleave(out, s);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grad) {
     const auto& a = *reinterpret_cast<const NormAdjacency*>(ctx->saved_data["adj"].toInt());
-    auto saved = ctx->get_saved_variables();
-    return {EdgeSoftmaxScatterBackward(a, saved[0], saved[1], grad[0].contiguous(), ctx->saved_data["m"].toInt()),
-            torch::Tensor(), torch::Tensor()};
+    auto beta = ctx->get_saved_variables()[0];
+    const int64_t m = ctx->saved_data["m"].toInt();
+    const GroupShape s{beta.size(1) / m, m};
+    auto gi = Interleave(grad[0].contiguous(), s);
+    auto out = torch::empty_like(gi);
+    auto delta = torch::empty_like(beta);
+    WithEdgeKernel(s, [&](const auto& k) {
+      k.Backward(a, beta.data_ptr<float>(), gi.data_ptr<float>(), out.data_ptr<float>(), delta.data_ptr<float>());
+    });
+    return {Deinterleave(out, s), torch::Tensor(), torch::Tensor()};
   }
 };
 

@@ -6,6 +6,14 @@ namespace gpt4rec::model {
 
 namespace {
 torch::Tensor Normal(std::initializer_list<int64_t> shape, double std) { return torch::randn(shape) * std; }
+
+// y[n, k] = x[n, k] W_k for every view k: [N, K, a] x [K, a, b] -> [N, K, b]. One [N, K·a] x [K·a, K·b] GEMM with
+// the block-diagonal W (a small matrix, rebuilt per call) instead of einsum's K batched products over transposed
+// copies of x; the zero blocks cost flops the GEMM absorbs, the copies cost memory passes it does not.
+torch::Tensor PerView(const torch::Tensor& x, const torch::Tensor& W) {
+  const int64_t N = x.size(0), K = W.size(0);
+  return x.reshape({N, K * W.size(1)}).matmul(torch::block_diag(W.unbind(0))).view({N, K, W.size(2)});
+}
 }  // namespace
 
 ViewProjectionImpl::ViewProjectionImpl(int64_t dim) {
@@ -21,8 +29,8 @@ NodePromptImpl::NodePromptImpl(int64_t K, int64_t L, int64_t dk, bool random_pro
 }
 
 torch::Tensor NodePromptImpl::forward(const torch::Tensor& x) {
-  auto alpha = ShortRowSoftmax(torch::einsum("nkd,kdl->nkl", {x, node_A}) + node_b);  // α_i = softmax(a_k(x_i))
-  return x + torch::einsum("nkl,kld->nkd", {alpha, node_P});                         // x_i + Σ_j α_ij p_j
+  auto alpha = ShortRowSoftmax(PerView(x, node_A) + node_b);  // α_i = softmax(a_k(x_i))
+  return x + PerView(alpha, node_P);                           // x_i + Σ_j α_ij p_j
 }
 
 StructurePromptsImpl::StructurePromptsImpl(StructurePrompt f, int64_t K, int64_t M, int64_t dk, bool random_prompts)
@@ -43,8 +51,8 @@ StructurePromptsImpl::StructurePromptsImpl(StructurePrompt f, int64_t K, int64_t
 // Every edge has exactly one user end, so the bias rides on the user-side term.
 torch::Tensor StructurePromptsImpl::NodeLogits(const torch::Tensor& xhat, const NormAdjacency& adj) {
   const int64_t U = adj.num_users;
-  auto lu = torch::einsum("nkd,kdm->nkm", {xhat.slice(0, 0, U), struct_Gu}) + struct_b;
-  auto li = torch::einsum("nkd,kdm->nkm", {xhat.slice(0, U), struct_Gi});
+  auto lu = PerView(xhat.slice(0, 0, U), struct_Gu) + struct_b;
+  auto li = PerView(xhat.slice(0, U), struct_Gi);
   return torch::cat({lu, li}, 0).reshape({xhat.size(0), -1});
 }
 
@@ -53,7 +61,7 @@ torch::Tensor StructurePromptsImpl::NodeLogits(const torch::Tensor& xhat, const 
 torch::Tensor StructurePromptsImpl::Term(const torch::Tensor& xhat, const NormAdjacency& adj) {
   const int64_t N = xhat.size(0), K = struct_S.size(0), M = struct_S.size(1);
   auto T = EdgeSoftmaxScatter(adj, NodeLogits(xhat, adj), M).view({N, K, M});
-  return torch::einsum("nkm,kmd->nkd", {T, struct_S});
+  return PerView(T, struct_S);
 }
 
 torch::Tensor StructurePromptsImpl::Gate(const torch::Tensor& xhat, const NormAdjacency& adj) {

@@ -12,8 +12,10 @@
 #include "server/service.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
+#include "util/malloc_reuse.h"
 
 int main(int argc, char** argv) {
+  gpt4rec::util::KeepFreedMemoryForReuse();  // training steps reuse freed memory (util/malloc_reuse.h)
   gpt4rec::server::ServerOptions options;
   options.addr = "0.0.0.0:50051";
   options.metrics_port = 9464;
