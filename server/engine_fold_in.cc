@@ -37,7 +37,9 @@ void Engine::Recommend(const std::string& user_id, uint32_t k, const std::vector
   }
   const auto user = store_->FindUser(user_id);
   std::vector<storage::EdgeInfo> edges;
-  if (user) edges = store_->UserItems(*user);
+  // Only explanations need the edges' times (most recent first); the rest needs ids and segments, which the
+  // store answers from memory — UserItems reads every edge's value from disk.
+  if (user) edges = explain ? store_->UserItems(*user) : store_->UserItemSegments(*user);
   if (!rec.include_seen) {
     for (const auto& e : edges) exclude.push_back(e.other);
   }
@@ -132,7 +134,7 @@ void Engine::RefreshNewItems() {
     for (uint32_t item = static_cast<uint32_t>(tables->num_items()); item < space; ++item) {
       std::fill(mean.begin(), mean.end(), 0.0f);
       int users = 0;
-      for (const auto& e : store_->ItemUsers(item)) {
+      for (const auto& e : store_->ItemUserSegments(item)) {
         if (static_cast<int32_t>(e.other) >= tables->num_users) continue;  // a user the model has not seen
         const float* row = tables->user_row(e.other);
         for (int32_t d = 0; d < dim; ++d) mean[d] += row[d];

@@ -176,6 +176,11 @@ class GraphStore {
   // --- adjacency ---
   virtual std::vector<EdgeInfo> UserItems(uint32_t user) const = 0;  // sorted by item id
   virtual std::vector<EdgeInfo> ItemUsers(uint32_t item) const = 0;  // sorted by user id
+  // The same lists with only `other`, first_segment and last_segment filled (the rest zero), read from memory
+  // alone: what a Recommend call needs per request. UserItems / ItemUsers read the other fields from disk (one
+  // MultiGet per call), which costs a random read per edge on the request path.
+  virtual std::vector<EdgeInfo> UserItemSegments(uint32_t user) const = 0;  // sorted by item id
+  virtual std::vector<EdgeInfo> ItemUserSegments(uint32_t item) const = 0;  // sorted by user id
   virtual uint32_t UserDegree(uint32_t user) const = 0;
   virtual uint32_t ItemDegree(uint32_t item) const = 0;
   virtual Counts GetCounts() const = 0;

@@ -48,28 +48,47 @@ std::vector<EdgeInfo> RocksGraphStore::EdgeValues(const std::vector<std::string>
   return out;
 }
 
+std::vector<EdgeInfo> RocksGraphStore::UserItemSegmentsLocked(uint32_t user) const {
+  std::vector<EdgeInfo> out;
+  for (const RowEdge& e : mirror_.UserRow(user))
+    out.push_back(EdgeInfo{e.item, 0, 0, 0, 0, 0, e.first_segment, e.last_segment});
+  return out;
+}
+
+std::vector<EdgeInfo> RocksGraphStore::ItemUserSegmentsLocked(uint32_t item) const {
+  std::vector<EdgeInfo> out;
+  for (uint32_t user : mirror_.ItemRow(item)) {
+    const RowEdge* e = mirror_.FindEdge(user, item);
+    out.push_back(EdgeInfo{user, 0, 0, 0, 0, 0, e ? e->first_segment : 0, e ? e->last_segment : 0});
+  }
+  return out;
+}
+
+std::vector<EdgeInfo> RocksGraphStore::UserItemSegments(uint32_t user) const {
+  absl::ReaderMutexLock lock(&state_mu_);
+  return UserItemSegmentsLocked(user);
+}
+
+std::vector<EdgeInfo> RocksGraphStore::ItemUserSegments(uint32_t item) const {
+  absl::ReaderMutexLock lock(&state_mu_);
+  return ItemUserSegmentsLocked(item);
+}
+
 std::vector<EdgeInfo> RocksGraphStore::UserItems(uint32_t user) const {
   absl::ReaderMutexLock db_lock(&db_mu_);
   absl::ReaderMutexLock lock(&state_mu_);
+  std::vector<EdgeInfo> from_mirror = UserItemSegmentsLocked(user);
   std::vector<std::string> keys;
-  std::vector<EdgeInfo> from_mirror;
-  for (const RowEdge& e : mirror_.UserRow(user)) {
-    keys.push_back(codec::EdgeKey(user, e.item));
-    from_mirror.push_back(EdgeInfo{e.item, 0, 0, 0, 0, 0, e.first_segment, e.last_segment});
-  }
+  for (const EdgeInfo& e : from_mirror) keys.push_back(codec::EdgeKey(user, e.other));
   return EdgeValues(keys, from_mirror);
 }
 
 std::vector<EdgeInfo> RocksGraphStore::ItemUsers(uint32_t item) const {
   absl::ReaderMutexLock db_lock(&db_mu_);
   absl::ReaderMutexLock lock(&state_mu_);
+  std::vector<EdgeInfo> from_mirror = ItemUserSegmentsLocked(item);
   std::vector<std::string> keys;
-  std::vector<EdgeInfo> from_mirror;
-  for (uint32_t user : mirror_.ItemRow(item)) {
-    const RowEdge* e = mirror_.FindEdge(user, item);
-    keys.push_back(codec::EdgeKey(user, item));
-    from_mirror.push_back(EdgeInfo{user, 0, 0, 0, 0, 0, e ? e->first_segment : 0, e ? e->last_segment : 0});
-  }
+  for (const EdgeInfo& e : from_mirror) keys.push_back(codec::EdgeKey(e.other, item));
   return EdgeValues(keys, from_mirror);
 }
 

@@ -91,6 +91,8 @@ class RocksGraphStore final : public GraphStore {
   // the RocksDB snapshot published with the mirror (rocks_graph_store.cc).
   std::vector<EdgeInfo> UserItems(uint32_t user) const override;
   std::vector<EdgeInfo> ItemUsers(uint32_t item) const override;
+  std::vector<EdgeInfo> UserItemSegments(uint32_t user) const override;
+  std::vector<EdgeInfo> ItemUserSegments(uint32_t item) const override;
   uint32_t UserDegree(uint32_t user) const override {
     absl::ReaderMutexLock lock(&state_mu_);
     return mirror_.UserDegree(user);
@@ -156,6 +158,9 @@ class RocksGraphStore final : public GraphStore {
                                      absl::flat_hash_set<std::string_view>* batch_ids,
                                      std::vector<uint8_t>* duplicate) const;
 
+  // A node's edges from the mirror alone (other, first/last segment). Caller holds state_mu_ shared.
+  std::vector<EdgeInfo> UserItemSegmentsLocked(uint32_t user) const;
+  std::vector<EdgeInfo> ItemUserSegmentsLocked(uint32_t item) const;
   // The edge values of `keys` (user_items keys, all in the mirror) at the published snapshot. Caller holds
   // db_mu_ and state_mu_ shared. Without RocksDB (a reopen failed) only the mirror's fields are filled in.
   std::vector<EdgeInfo> EdgeValues(const std::vector<std::string>& keys,

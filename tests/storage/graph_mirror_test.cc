@@ -253,11 +253,25 @@ TEST_CASE("edge values ingested in files and pending in RAM survive a close with
   };
   auto require_counts = [&](const GraphStore& store) {
     uint64_t edges = 0;
-    for (uint32_t u = 0; u < store.UserIdSpace(); ++u)
-      for (const EdgeInfo& e : store.UserItems(u)) {
+    for (uint32_t u = 0; u < store.UserIdSpace(); ++u) {
+      const std::vector<EdgeInfo> full = store.UserItems(u), light = store.UserItemSegments(u);
+      REQUIRE(light.size() == full.size());
+      for (size_t k = 0; k < full.size(); ++k) {
+        const EdgeInfo& e = full[k];
         REQUIRE(e.count == counts.at({*store.UserName(u), *store.ItemName(e.other)}));
+        // The memory-only list: the same edges, ids and segments, in the same order.
+        REQUIRE((light[k].other == e.other && light[k].first_segment == e.first_segment &&
+                 light[k].last_segment == e.last_segment && light[k].count == 0));
         ++edges;
       }
+    }
+    for (uint32_t i = 0; i < store.ItemIdSpace(); i += 37) {
+      const std::vector<EdgeInfo> full = store.ItemUsers(i), light = store.ItemUserSegments(i);
+      REQUIRE(light.size() == full.size());
+      for (size_t k = 0; k < full.size(); ++k)
+        REQUIRE((light[k].other == full[k].other && light[k].first_segment == full[k].first_segment &&
+                 light[k].last_segment == full[k].last_segment));
+    }
     REQUIRE(edges == counts.size());
     REQUIRE(store.GetCounts().edges == counts.size());
   };
