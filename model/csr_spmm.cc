@@ -64,11 +64,13 @@ void PairGatherKernel(const NormAdjacency& a, const float* x, float* out, int64_
   });
 }
 
-void RowScatterKernel(const NormAdjacency& a, const float* w, float* out, int64_t f, bool weighted) {
+// Rows [first_row, end_row) of the scatter (end_row < 0: to the last node); the rows outside are not written.
+void RowScatterKernel(const NormAdjacency& a, const float* w, float* out, int64_t f, bool weighted,
+                      int64_t first_row = 0, int64_t end_row = -1) {
   const int64_t* rowptr = a.rowptr.data_ptr<int64_t>();
   const float* val = a.val.data_ptr<float>();
   const int64_t* edge = a.entry_edge.data_ptr<int64_t>();
-  at::parallel_for(0, a.num_nodes, 512, [&](int64_t begin, int64_t end) {
+  at::parallel_for(first_row, end_row < 0 ? a.num_nodes : end_row, 512, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       float* __restrict__ o = out + r * f;
       for (int64_t k = 0; k < f; ++k) o[k] = 0.f;
@@ -342,9 +344,9 @@ class ShortRowSoftmaxFn : public torch::autograd::Function<ShortRowSoftmaxFn> {
 // The exps are taken once per node (N·F of them) instead of once per edge (E·F; at ml-100k's density they were
 // most of the term's time), and what is left per edge is a product and a normalisation. Forward and backward
 // each make two passes over the CSR rows, users then items (parallel, no atomics, deterministic for any thread
-// count); the one [E, F] tensor kept is β per edge, formed once. Composed from GatherEdgePairs, ShortRowSoftmax and ScatterEdgesToNodes the same term wrote and
-// re-read three [E, F] tensors each way; a whole GPT4Rec replay on ml-100k (4 segments, fixed epochs) takes 0.86x
-// the process CPU of that form.
+// count); the one [E, F] tensor kept is β per edge, formed once. Composed from GatherEdgePairs, ShortRowSoftmax
+// and ScatterEdgesToNodes the same term wrote and re-read three [E, F] tensors each way; a whole GPT4Rec replay
+// on ml-100k (4 segments, fixed epochs) takes 0.86x the process CPU of that form.
 //
 // Layout: the kernels work on rows transposed to [m, G] ("interleaved": the q-th member of every group side by
 // side), F = G·m. A group's sum is then G-wide vector adds and its normalisation one G-wide multiply, with no
@@ -437,26 +439,7 @@ struct EdgeKernel {
         }
       }
     });
-    ScatterItemRows(a, beta_out, op);
-  }
-
-  // The item rows' half of a symmetric edge sum: out[i] = sum over i's entries of val · w[edge] ([E, F] rows).
-  void ScatterItemRows(const NormAdjacency& a, const float* w, float* op) const {
-    const int64_t f = G() * M();
-    const int64_t* rowptr = a.rowptr.data_ptr<int64_t>();
-    const int64_t* edge = a.entry_edge.data_ptr<int64_t>();
-    const float* val = a.val.data_ptr<float>();
-    at::parallel_for(a.num_users, a.num_nodes, 512, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        float* __restrict__ o = op + r * f;
-        for (int64_t q = 0; q < f; ++q) o[q] = 0.f;
-        for (int64_t j = rowptr[r]; j < rowptr[r + 1]; ++j) {
-          const float* __restrict__ wr = w + edge[j] * f;
-          const float v = val[j];
-          for (int64_t q = 0; q < f; ++q) o[q] += v * wr[q];
-        }
-      }
-    });
+    RowScatterKernel(a, beta_out, op, f, /*weighted=*/true, a.num_users);  // the item rows' half
   }
 
   // d/dlogits[r] = sum over r's edges of val · β ⊙ (h - <h, β>) per group with h = G[r] + G[c]: each edge's β
@@ -488,7 +471,7 @@ struct EdgeKernel {
         }
       }
     });
-    ScatterItemRows(a, delta, op);
+    RowScatterKernel(a, delta, op, f, /*weighted=*/true, a.num_users);  // the item rows' half
   }
 };
 
