@@ -75,6 +75,11 @@ uint64_t EdgeFileBytes(const GraphStore& store) {
   return rocks == nullptr ? 0 : rocks->EdgeFileBytes();
 }
 
+bool MirrorImageLoaded(const GraphStore& store) {
+  const auto* rocks = dynamic_cast<const RocksGraphStore*>(&store);
+  return rocks != nullptr && rocks->GetImageInfo().loaded;
+}
+
 absl::StatusOr<std::unique_ptr<RawRocksReplay>> RawRocksReplay::Open(const std::string& dir,
                                                                      const StoreOptions& options) {
   absl::StatusOr<std::unique_ptr<RocksHandles>> rocks = OpenRocks(dir, options);

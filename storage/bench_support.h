@@ -25,6 +25,9 @@ absl::StatusOr<std::unique_ptr<GraphStore>> OpenObservingWriteBatches(
 // the part of what it writes that is not in a captured WriteBatch (storage/pending_edges.h).
 uint64_t EdgeFileBytes(const GraphStore& store);
 
+// Whether the store's Open built its mirror from the mirror image (storage/mirror_image.h) rather than a scan.
+bool MirrorImageLoaded(const GraphStore& store);
+
 // A raw RocksDB opened with the graph store's column families and options, nothing on top.
 class RawRocksReplay {
  public:

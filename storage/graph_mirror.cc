@@ -47,6 +47,14 @@ void IdSpace::Reserve(uint32_t n, bool index_too) {
   len_minus_1_.resize(n, 0);
 }
 
+void IdSpace::Clear() {
+  by_name_.clear();
+  arena_.clear();
+  offset_.clear();
+  len_minus_1_.clear();
+  live_ = 0;
+}
+
 uint64_t IdSpace::MemoryBytes() const {
   return arena_.capacity() + offset_.capacity() * sizeof(uint32_t) + len_minus_1_.capacity() +
          by_name_.capacity() * (sizeof(uint32_t) + 1);
@@ -200,6 +208,15 @@ Csr GraphMirror::AccumulatedCsr(uint32_t segment) const {
       }
   }
   return csr;
+}
+
+void GraphMirror::Clear() {
+  users.Clear();
+  items.Clear();
+  user_rows_ = RowPool<RowEdge>();
+  item_rows_ = RowPool<uint32_t>();
+  user_sorted_.clear();
+  live_edges_ = 0;
 }
 
 uint64_t GraphMirror::MemoryBytes() const {

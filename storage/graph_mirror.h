@@ -56,8 +56,10 @@ class IdSpace {
   // name index for n names (Open, before inserting them).
   void Reserve(uint32_t n, bool index_too = false);
   uint64_t MemoryBytes() const;
+  void Clear();  // no ids at all
 
  private:
+  friend class MirrorImage;  // storage/mirror_image.cc writes and loads the arrays as they are
   static constexpr uint32_t kNoName = UINT32_MAX;
   std::string_view NameAt(uint32_t id) const { return {arena_.data() + offset_[id], size_t{len_minus_1_[id]} + 1}; }
   struct NameHash {
@@ -125,7 +127,11 @@ class GraphMirror {
   // Approximate heap bytes held (containers' capacities).
   uint64_t MemoryBytes() const;
 
+  // Forgets every id and edge (the event-id window stays): Open falls back from an image to the scan.
+  void Clear();
+
  private:
+  friend class MirrorImage;  // storage/mirror_image.cc
   RowEdge* MutableEdge(uint32_t user, uint32_t item);
   RowPool<RowEdge> user_rows_;
   std::vector<uint32_t> user_sorted_;  // per user: length of the row's sorted prefix

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "storage/codec.h"
 #include "storage/disk_space.h"
+#include "storage/mirror_image.h"
 #include "storage/rocks_graph_store.h"
 
 namespace gpt4rec::storage {
@@ -159,7 +160,25 @@ absl::Status RocksGraphStore::Checkpoint(const std::string& dir) const {
   if (absl::Status s = FromRocks(rocksdb::Checkpoint::Create(rocks_->db, &raw), "checkpoint"); !s.ok()) return s;
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
   // log_size_for_flush = 0: flush memtables first, so the checkpoint is SST files plus an empty WAL tail.
-  return FromRocks(checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0), absl::StrCat("checkpoint to ", dir));
+  if (absl::Status s = FromRocks(checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0),
+                                 absl::StrCat("checkpoint to ", dir));
+      !s.ok())
+    return s;
+  // The mirror image too (a hard link: the image is replaced by rename, never changed in place). It covers a
+  // prefix of the checkpoint's event log (the checkpoint's Open replays the rest and checks the prefix); the
+  // checkpoint opens by scanning when it is missing, so a failure here is not the checkpoint's.
+  const std::filesystem::path image = std::filesystem::path(dir_) / MirrorImage::kFileName;
+  std::error_code ec;
+  if (std::filesystem::exists(image, ec)) {
+    const std::filesystem::path to = std::filesystem::path(dir) / MirrorImage::kFileName;
+    std::filesystem::create_hard_link(image, to, ec);
+    if (ec) std::filesystem::copy_file(image, to, ec);
+    if (ec) {
+      std::filesystem::remove(to, ec);
+      LogWarning(absl::StrCat("checkpoint ", dir, ": mirror image not copied: ", ec.message()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status RocksGraphStore::Flush() {
@@ -179,6 +198,8 @@ absl::Status RocksGraphStore::Flush() {
                                                    nullptr, nullptr);
       !s.ok())
     return WriteFailed(s, "compacting edge values");
+  // The next Open loads the mirror from this image instead of scanning (storage/mirror_image.h).
+  WriteImage("flush");
   return absl::OkStatus();
 }
 

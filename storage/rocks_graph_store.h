@@ -137,6 +137,21 @@ class RocksGraphStore final : public GraphStore {
   absl::Status WritableStatus() override;
   WriteRecoveries GetWriteRecoveries() const override;
 
+  // What Open did with the mirror image (storage/mirror_image.h), for tests and benchmarks.
+  struct ImageInfo {
+    bool loaded = false;         // the mirror came from the image (plus the event-log tail after it)
+    uint64_t sequence = 0;       // the sequence the loaded image covered
+    uint64_t replayed = 0;       // events replayed from the log after it (or after kEdgesThroughKey)
+    std::string not_loaded_why;  // empty when loaded
+    uint64_t images_written = 0;  // since Open (Flush, DeleteUser, edge files)
+    uint64_t image_failures = 0;  // writes skipped or failed (logged; never an error of the request)
+    uint64_t stored_events_at_image = 0;
+  };
+  ImageInfo GetImageInfo() const {
+    std::lock_guard write_lock(write_mu_);
+    return image_info_;
+  }
+
   // Open found the disk full: the store was opened read-only (`why` says so); writes wait for space.
   void StartReadOnly(std::string why) {
     write_state_ = WriteState::kReadOnly;
@@ -198,8 +213,22 @@ class RocksGraphStore final : public GraphStore {
   absl::Status IngestPendingEdges();
   uint64_t PendingEdgeLimit() const;  // ingest before a batch once this many edges are pending
   std::string EdgeFilePath() const;   // the SST file being written (in the data directory, then ingested)
-  // store_recovery.cc: the events from `from` on, applied to the mirror and to pending_edges_.
-  absl::Status ReplayEdges(uint64_t from);
+  // store_recovery.cc: the events from min(mirror_from, pending_from) on, applied to the mirror (those from
+  // mirror_from on: re-applying an event the mirror holds changes nothing) and to pending_edges_ (from
+  // pending_from on); `replayed`: how many events the log holds from mirror_from on.
+  absl::Status ReplayEdges(uint64_t mirror_from, uint64_t pending_from, uint64_t* replayed);
+  // store_recovery.cc: the mirror from the columns families (names, user_items); sets *edges_through.
+  absl::Status ScanMirror(uint64_t* edges_through);
+  // The mirror from the image when it is valid for this store; false (mirror untouched, why in image_info_)
+  // otherwise. Sets *image_sequence and *edges_through.
+  bool LoadImage(uint64_t* image_sequence, uint64_t* edges_through);
+  // Key and hash of the last event-log record before `sequence` (0, 0 when none): ties an image to the log.
+  absl::Status LogFingerprint(uint64_t sequence, uint64_t* key, uint64_t* hash) const;
+  // Writes the mirror image covering every event so far. Caller holds write_mu_, no edge values pending (so
+  // the image's sequence is also kEdgesThroughKey's). Never fails the caller: a skipped or failed write (disk
+  // short of the reserve plus the image, I/O error) is logged and counted in image_info_.
+  void WriteImage(const char* why);
+  void LogWarning(const std::string& message) const;
 
   const std::string dir_;
   const StoreOptions options_;
@@ -228,6 +257,8 @@ class RocksGraphStore final : public GraphStore {
   PendingEdges pending_edges_;
   bool edges_through_written_ = false;  // user_items has kEdgesThroughKey (written with the first append)
   uint64_t edge_file_bytes_ = 0;        // guarded by write_mu_
+  ImageInfo image_info_;                // guarded by write_mu_ (set by Load before any other call)
+  uint64_t image_sequence_ = 0;         // sequence of the image on disk (0: none); guarded by write_mu_
   codec::PersistedState state_;
   std::vector<SegmentInfo> closed_;
 };

@@ -47,6 +47,12 @@ class RowPool {
   // Truncates the row to `new_size` (<= size).
   void Shrink(uint32_t node, uint32_t new_size) { MoveTo(node, new_size); }
   void Clear(uint32_t node) { MoveTo(node, 0); }
+  // Gives an empty row `n` elements in a block of exactly their class and returns them, uninitialised (Open
+  // from a mirror image: one allocation per row instead of a move per class on the way up).
+  T* Assign(uint32_t node, uint32_t n) {
+    MoveTo(node, n);
+    return data(node);
+  }
 
   // Heap bytes: every chunk allocated, the headers, the free lists.
   uint64_t MemoryBytes() const {

@@ -12,6 +12,7 @@
 #include "rocksdb/write_batch.h"
 #include "absl/strings/str_cat.h"
 #include "storage/codec.h"
+#include "storage/mirror_image.h"
 #include "storage/rocks_graph_store.h"
 
 namespace gpt4rec::storage {
@@ -32,6 +33,10 @@ absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& exte
     return result;
   }
   const uint32_t user = *found;
+  // The image holds the user's rows and name: gone before the delete is written, so that no crash after it
+  // can bring the user back from the image; rewritten without the user once the erasure is done.
+  if (absl::Status s = MirrorImage::Remove(dir_); !s.ok()) return s;
+  image_sequence_ = 0;
   const RocksHandles& cf = *rocks_;
   rocksdb::WriteBatch wb;
 
@@ -112,6 +117,7 @@ absl::StatusOr<DeleteResult> RocksGraphStore::DeleteUser(const std::string& exte
   }
   result.deleted = true;
   if (absl::Status s = EraseFromFiles(); !s.ok()) return s;
+  WriteImage("delete user");
   return result;
 }
 
