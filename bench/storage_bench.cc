@@ -175,7 +175,7 @@ int RunStorageBench(int argc, char** argv) {
   options.sync = flags.sync;
   options.segments = *policy;
   const std::string store_dir = (root / "store").string();
-  uint64_t edges = 0, ram = 0, disk = 0, edge_file_bytes = 0;
+  uint64_t edges = 0, ram = 0, disk = 0, edge_file_bytes = 0, image_written_bytes = 0;
   double store_s = 0, csr_s = 0, flush_s = 0, reopen_s = 0, store_cpu = 0, raw_cpu = 0;
   const std::string load_before = LoadAverage();
   // The generated events are held in RAM for the whole run: the store's share is the peak above this.
@@ -212,6 +212,7 @@ int RunStorageBench(int argc, char** argv) {
     if (!(*store)->Flush().ok()) return 1;
     flush_s = Seconds(flush_start);
     edge_file_bytes = storage::bench::EdgeFileBytes(**store);
+    image_written_bytes = storage::bench::MirrorImageBytesWritten(**store);  // periodic ones and Flush's
     store_peak_rss = ProcStatusBytes("VmHWM");
     std::fprintf(stderr, "storage bench: store %.2f s, %zu closed segments, %llu edges, csr nnz %zu\n", store_s,
                  (*store)->ClosedSegments().size(), static_cast<unsigned long long>(edges), csr_nnz);
@@ -320,6 +321,8 @@ int RunStorageBench(int argc, char** argv) {
       {"bytes_written_per_event", Rounded((wb_bytes + edge_file_bytes) / n, 1)},
       {"write_batch_bytes_per_event", Rounded(wb_bytes / n, 1)},
       {"edge_file_bytes_per_event", Rounded(edge_file_bytes / n, 1)},
+      // Not in bytes_written_per_event: the mirror images (periodic ones during ingest, and Flush's).
+      {"image_bytes_written_per_event", Rounded(image_written_bytes / n, 1)},
       {"event_log_bytes_per_event", Rounded(log_bytes / n, 1)},
       {"disk_bytes_per_edge", Rounded(edges ? static_cast<double>(disk) / edges : 0.0, 1)},
       {"ram_bytes_per_edge", Rounded(edges ? static_cast<double>(ram) / edges : 0.0, 1)},

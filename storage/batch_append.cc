@@ -219,6 +219,12 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
     closed_.insert(closed_.end(), newly_closed.begin(), newly_closed.end());
     state_ = st;
   }
+  // A fresh mirror image once the log after the last one has grown (the writer lock is held: the mirror does
+  // not change meanwhile; readers go on).
+  if (options_.mirror_image_min_events > 0 &&
+      st.next_sequence - std::max<uint64_t>(image_sequence_, 1) >=
+          std::max(options_.mirror_image_min_events, st.stored_events / 2))
+    WriteImage("periodic");
   return result;
 }
 

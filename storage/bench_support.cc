@@ -80,6 +80,11 @@ bool MirrorImageLoaded(const GraphStore& store) {
   return rocks != nullptr && rocks->GetImageInfo().loaded;
 }
 
+uint64_t MirrorImageBytesWritten(const GraphStore& store) {
+  const auto* rocks = dynamic_cast<const RocksGraphStore*>(&store);
+  return rocks == nullptr ? 0 : rocks->GetImageInfo().image_bytes_written;
+}
+
 absl::StatusOr<std::unique_ptr<RawRocksReplay>> RawRocksReplay::Open(const std::string& dir,
                                                                      const StoreOptions& options) {
   absl::StatusOr<std::unique_ptr<RocksHandles>> rocks = OpenRocks(dir, options);

@@ -27,6 +27,8 @@ uint64_t EdgeFileBytes(const GraphStore& store);
 
 // Whether the store's Open built its mirror from the mirror image (storage/mirror_image.h) rather than a scan.
 bool MirrorImageLoaded(const GraphStore& store);
+// Bytes of mirror images the store wrote since it was opened.
+uint64_t MirrorImageBytesWritten(const GraphStore& store);
 
 // A raw RocksDB opened with the graph store's column families and options, nothing on top.
 class RawRocksReplay {

@@ -67,6 +67,10 @@ struct StoreOptions {
   // Exactly-once holds beyond it too: an id the window does not hold is looked up in RocksDB (bloom-filtered,
   // one MultiGet per batch), so a retry of any age is still acknowledged as a duplicate. 0: always look up.
   uint64_t event_id_window = 1ull << 20;
+  // The mirror image (storage/README.md, "Restart"): Flush and DeleteUser write it; an AppendBatch also
+  // rewrites it once more than max(this, half the stored events) events arrived since the last one, so that a
+  // restart after a crash replays at most about that many events from the log. 0: only Flush and DeleteUser.
+  uint64_t mirror_image_min_events = 1ull << 20;
 };
 
 // Outcome of one AppendBatch.

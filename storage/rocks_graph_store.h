@@ -146,6 +146,7 @@ class RocksGraphStore final : public GraphStore {
     uint64_t images_written = 0;  // since Open (Flush, DeleteUser, edge files)
     uint64_t image_failures = 0;  // writes skipped or failed (logged; never an error of the request)
     uint64_t stored_events_at_image = 0;
+    uint64_t image_bytes_written = 0;  // since Open
   };
   ImageInfo GetImageInfo() const {
     std::lock_guard write_lock(write_mu_);
@@ -224,8 +225,8 @@ class RocksGraphStore final : public GraphStore {
   bool LoadImage(uint64_t* image_sequence, uint64_t* edges_through);
   // Key and hash of the last event-log record before `sequence` (0, 0 when none): ties an image to the log.
   absl::Status LogFingerprint(uint64_t sequence, uint64_t* key, uint64_t* hash) const;
-  // Writes the mirror image covering every event so far. Caller holds write_mu_, no edge values pending (so
-  // the image's sequence is also kEdgesThroughKey's). Never fails the caller: a skipped or failed write (disk
+  // Writes the mirror image covering every event so far (edge values may be pending: Open replays them from
+  // kEdgesThroughKey, which may precede the image). Caller holds write_mu_. Never fails the caller: a skipped or failed write (disk
   // short of the reserve plus the image, I/O error) is logged and counted in image_info_.
   void WriteImage(const char* why);
   void LogWarning(const std::string& message) const;

@@ -209,7 +209,7 @@ void RocksGraphStore::LogWarning(const std::string& message) const {
 }
 
 void RocksGraphStore::WriteImage(const char* why) {
-  if (write_state_ != WriteState::kWritable || !pending_edges_.empty()) return;
+  if (write_state_ != WriteState::kWritable) return;
   auto skip = [&](const std::string& reason) {
     ++image_info_.image_failures;
     LogWarning(absl::StrCat("mirror image (", why, ") not written: ", reason));
@@ -227,6 +227,7 @@ void RocksGraphStore::WriteImage(const char* why) {
   if (absl::Status s = MirrorImage::Write(dir_, mirror_, h); !s.ok()) return skip(s.ToString());
   image_sequence_ = h.sequence;
   ++image_info_.images_written;
+  image_info_.image_bytes_written += bytes;
 }
 
 // The events user_items does not cover yet (appended after its last edge file), from the event log, in

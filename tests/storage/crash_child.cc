@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   }
   gpt4rec::storage::StoreOptions options;
   options.segments = gpt4rec::storage::testing::kCrashSegments;
+  options.mirror_image_min_events = 300;  // mirror images written often, so that kills land in their writes
   auto store = gpt4rec::storage::GraphStore::Open(argv[1], options);
   if (!store.ok()) {
     std::fprintf(stderr, "crash child: %s\n", store.status().ToString().c_str());

@@ -11,6 +11,7 @@
 #include <map>
 #include <random>
 
+#include "storage/rocks_graph_store.h"
 #include "tests/common/temp_dir.h"
 #include "tests/storage/crash_batches.h"
 #include "tests/storage/store_test_util.h"
@@ -69,13 +70,17 @@ std::vector<int64_t> RunAndKill(const std::string& dir, int64_t first_batch, int
 
 // Checks the reopened store against the acknowledged prefix [0, acked]; returns whether the in-flight
 // batch acked + 1 is present (completely).
-bool VerifyStore(const std::string& dir, int64_t acked) {
+// Opens that built the mirror from a mirror image (a child's periodic one or the Flush of an earlier check).
+int g_opened_from_image = 0;
+
+bool VerifyStore(const std::string& dir, int64_t acked, bool flush_after) {
   StoreOptions options;
   options.segments = kCrashSegments;
   auto opened = GraphStore::Open(dir, options);
   INFO(opened.status().ToString());
   REQUIRE(opened.ok());
   GraphStore& store = **opened;
+  g_opened_from_image += dynamic_cast<const RocksGraphStore&>(store).GetImageInfo().loaded;
   auto present = [&](int64_t b) {
     const auto user = store.FindUser(CrashUser(b));
     if (!user) return false;
@@ -115,6 +120,7 @@ bool VerifyStore(const std::string& dir, int64_t acked) {
   }
   REQUIRE(store.OpenSegment().first_sequence == next);
   REQUIRE(segment_events + store.OpenSegment().events == want_events);
+  if (flush_after) REQUIRE(store.Flush().ok());  // writes a mirror image: later opens load it
   return in_flight;
 }
 
@@ -134,18 +140,19 @@ TEST_CASE("SIGKILL at random moments loses no acknowledged batch and leaves none
     const std::vector<int64_t> acks = RunAndKill(dir, acked + 1, run_ms);
     for (int64_t b : acks) REQUIRE(b == ++acked);  // in order, none skipped
     ++kills;
-    if (VerifyStore(dir, acked)) ++in_flight_seen;
+    if (VerifyStore(dir, acked, /*flush_after=*/kills % 5 == 1)) ++in_flight_seen;
     if (std::chrono::steady_clock::now() - start > std::chrono::seconds(60)) break;
   }
   INFO("kills " << kills << ", acknowledged batches " << acked + 1 << ", unacknowledged-but-durable "
                 << in_flight_seen);
   REQUIRE(kills >= 20);
   REQUIRE(acked >= 100);  // the children did real work between kills
+  REQUIRE(g_opened_from_image > 0);
   // Resending an acknowledged batch after all this is still deduplicated.
   auto store = OpenStore(dir, kCrashSegments);
   AppendResult r = Append(*store, CrashBatch(0));
   REQUIRE(r.appended == 0);
   REQUIRE(r.duplicates == CrashBatchSize(0));
   WARN("crash test: " << kills << " kills, " << acked + 1 << " acknowledged batches, in-flight batch durable "
-                      << in_flight_seen << " times");
+                      << in_flight_seen << " times, " << g_opened_from_image << " checks opened from a mirror image");
 }

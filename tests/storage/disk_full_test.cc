@@ -2,9 +2,13 @@
 // keeps serving reads, resumes once space is freed (in place by DB::Resume; a store opened read-only by a
 // reopen), and loses no acknowledged batch. Issue 12,
 // item 1. Needs root to mount; where the kernel refuses, each case says so and passes without running.
+#include <filesystem>
 #include <string>
 #include <vector>
 
+#include "storage/graph_mirror.h"
+#include "storage/mirror_image.h"
+#include "storage/rocks_graph_store.h"
 #include "tests/storage/store_test_util.h"
 #include "tests/storage/tmpfs_mount.h"
 
@@ -152,4 +156,57 @@ TEST_CASE("opened on a full disk: read-only, reads served, writable once space i
   RequireBatches(*store, 4);
   store.reset();
   RequireBatches(*Open(dir, 8ull << 20), 4);
+}
+
+TEST_CASE("mirror image on a full disk: a write short of room or meeting ENOSPC is skipped and leaves the old "
+          "image; a read-only open loads it") {
+  auto mount = MountOrSkip(kMountBytes);
+  if (!mount) return;
+  const std::string dir = mount->path() + "/graph";
+  const std::filesystem::path image = std::filesystem::path(dir) / MirrorImage::kFileName;
+  const std::filesystem::path temp = std::filesystem::path(dir) / MirrorImage::kTempName;
+  auto info = [](const GraphStore& s) { return dynamic_cast<const RocksGraphStore&>(s).GetImageInfo(); };
+  auto store = Open(dir, 8ull << 20);
+  for (int b = 0; b < 6; ++b) Append(*store, Batch(b));
+  REQUIRE(store->Flush().ok());
+  REQUIRE(info(*store).images_written == 1);
+  const uint64_t size = std::filesystem::file_size(image);
+  {
+    // A mirror image larger than the room left: MirrorImage::Write meets ENOSPC itself.
+    GraphMirror big(0);
+    for (uint32_t u = 0; u < 20000; ++u) big.AddEdge(u, RowEdge{u % 500, 0, 0});
+    REQUIRE(mount->FillLeaving(16 << 10));
+    const absl::Status s = MirrorImage::Write(dir, big, MirrorImageHeader{});
+    INFO(s.ToString());
+    REQUIRE_FALSE(s.ok());
+    REQUIRE_FALSE(std::filesystem::exists(temp));
+    REQUIRE(std::filesystem::file_size(image) == size);  // the old image, untouched
+    mount->FreeFiller();
+  }
+  Append(*store, Batch(6));
+  Append(*store, Batch(7));
+  REQUIRE(store->Flush().ok());
+  REQUIRE(info(*store).images_written == 2);
+  const uint64_t size2 = std::filesystem::file_size(image);
+  // Room for RocksDB (above the reserve) but not for the image as well: the store skips it, Flush succeeds.
+  // (After a Flush, so that this one frees no WAL or SST files.)
+  REQUIRE(mount->FillLeaving((8ull << 20) + size2 / 2));
+  REQUIRE(store->Flush().ok());
+  REQUIRE(info(*store).images_written == 2);
+  REQUIRE(info(*store).image_failures == 1);
+  REQUIRE(std::filesystem::file_size(image) == size2);
+  REQUIRE_FALSE(std::filesystem::exists(temp));
+  store.reset();
+  // Below the reserve now: opened read-only, from the image.
+  REQUIRE(mount->FillLeaving(1ull << 20));
+  store = Open(dir, 8ull << 20);
+  REQUIRE(store->AppendBatch(Batch(8)).status().code() == absl::StatusCode::kResourceExhausted);
+  REQUIRE(info(*store).loaded);
+  REQUIRE(info(*store).replayed == 0);
+  RequireBatches(*store, 8);
+  REQUIRE(std::filesystem::exists(image));
+  mount->FreeFiller();
+  REQUIRE(store->WritableStatus().ok());
+  Append(*store, Batch(8));
+  RequireBatches(*store, 9);
 }
