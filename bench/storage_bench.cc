@@ -176,6 +176,7 @@ int RunStorageBench(int argc, char** argv) {
   options.segments = *policy;
   const std::string store_dir = (root / "store").string();
   uint64_t edges = 0, ram = 0, disk = 0, edge_file_bytes = 0, image_written_bytes = 0;
+  double image_write_s = 0;
   double store_s = 0, csr_s = 0, flush_s = 0, reopen_s = 0, store_cpu = 0, raw_cpu = 0;
   const std::string load_before = LoadAverage();
   // The generated events are held in RAM for the whole run: the store's share is the peak above this.
@@ -208,11 +209,17 @@ int RunStorageBench(int argc, char** argv) {
     csr_nnz = csr->indices.size();
     edges = (*store)->GetCounts().edges;
     ram = (*store)->MemoryBytes();
+    // The last periodic mirror image, kept aside: reopening from it below measures a restart after a crash
+    // (the image plus the log after it replayed).
+    std::error_code ec;
+    if (fs::exists(fs::path(store_dir) / "mirror.image"))
+      fs::copy_file(fs::path(store_dir) / "mirror.image", root / "periodic.image", ec);
     const auto flush_start = Clock::now();
     if (!(*store)->Flush().ok()) return 1;
     flush_s = Seconds(flush_start);
     edge_file_bytes = storage::bench::EdgeFileBytes(**store);
     image_written_bytes = storage::bench::MirrorImageBytesWritten(**store);  // periodic ones and Flush's
+    image_write_s = storage::bench::MirrorImageWriteSeconds(**store);
     store_peak_rss = ProcStatusBytes("VmHWM");
     std::fprintf(stderr, "storage bench: store %.2f s, %zu closed segments, %llu edges, csr nnz %zu\n", store_s,
                  (*store)->ClosedSegments().size(), static_cast<unsigned long long>(edges), csr_nnz);
@@ -237,6 +244,20 @@ int RunStorageBench(int argc, char** argv) {
     }
     if (pass == 0) reopen_used_image = storage::bench::MirrorImageLoaded(**reopened);
     if (image_bytes == 0) break;
+  }
+  // From the periodic image (as after a crash): the image, then the events after it replayed from the log.
+  double reopen_tail_s = 0;
+  uint64_t reopen_tail_events = 0;
+  if (fs::exists(root / "periodic.image")) {
+    fs::copy_file(root / "periodic.image", image_path, fs::copy_options::overwrite_existing, image_ec);
+    const auto start = Clock::now();
+    auto reopened = storage::GraphStore::Open(store_dir, storage::StoreOptions{});
+    reopen_tail_s = Seconds(start);
+    if (!reopened.ok() || (*reopened)->GetCounts().edges != edges || !storage::bench::MirrorImageLoaded(**reopened)) {
+      std::fprintf(stderr, "storage bench: reopen from the periodic image failed\n");
+      return 1;
+    }
+    reopen_tail_events = storage::bench::ReplayedEvents(**reopened);
   }
 
   // 2. The limits: the same WriteBatch bytes straight into RocksDB with the same layout and options; and only
@@ -297,6 +318,8 @@ int RunStorageBench(int argc, char** argv) {
               "(+ image %.1f MB), mirror %.1f MB, csr %.3f s\n",
               flush_s, reopen_s, reopen_used_image ? "from the mirror image" : "scan", reopen_scan_s, disk / 1e6,
               image_bytes / 1e6, ram / 1e6, csr_s);
+  std::printf("reopen from the last periodic image (as after a crash): %.2f s, %llu events replayed\n", reopen_tail_s,
+              static_cast<unsigned long long>(reopen_tail_events));
   std::printf("raw RocksDB, packed event log only (%.1f MB): %.0f events/s; written per event: %.1f B (log %.1f B, "
               "WriteBatches %.1f B, edge files %.1f B)\n",
               log_bytes / 1e6, log_eps, (wb_bytes + edge_file_bytes) / n, log_bytes / n, wb_bytes / n,
@@ -323,6 +346,7 @@ int RunStorageBench(int argc, char** argv) {
       {"edge_file_bytes_per_event", Rounded(edge_file_bytes / n, 1)},
       // Not in bytes_written_per_event: the mirror images (periodic ones during ingest, and Flush's).
       {"image_bytes_written_per_event", Rounded(image_written_bytes / n, 1)},
+      {"image_write_s", Rounded(image_write_s, 2)},  // inside the ingest (periodic) and the flush figures
       {"event_log_bytes_per_event", Rounded(log_bytes / n, 1)},
       {"disk_bytes_per_edge", Rounded(edges ? static_cast<double>(disk) / edges : 0.0, 1)},
       {"ram_bytes_per_edge", Rounded(edges ? static_cast<double>(ram) / edges : 0.0, 1)},
@@ -330,6 +354,8 @@ int RunStorageBench(int argc, char** argv) {
       {"reopen_s", Rounded(reopen_s, 2)},
       {"reopen_from_image", reopen_used_image},
       {"reopen_scan_s", Rounded(reopen_scan_s, 2)},
+      {"reopen_periodic_image_s", Rounded(reopen_tail_s, 2)},
+      {"reopen_periodic_image_replayed_events", reopen_tail_events},
       {"image_bytes_per_edge", Rounded(edges ? static_cast<double>(image_bytes) / edges : 0.0, 1)},
       {"store_peak_rss_mb", std::round((store_peak_rss - std::min(store_peak_rss, rss_before_store)) / 1e6)},
       {"peak_rss_mb", std::round(ProcStatusBytes("VmHWM") / 1e6)},

@@ -80,6 +80,16 @@ bool MirrorImageLoaded(const GraphStore& store) {
   return rocks != nullptr && rocks->GetImageInfo().loaded;
 }
 
+double MirrorImageWriteSeconds(const GraphStore& store) {
+  const auto* rocks = dynamic_cast<const RocksGraphStore*>(&store);
+  return rocks == nullptr ? 0 : rocks->GetImageInfo().image_write_s;
+}
+
+uint64_t ReplayedEvents(const GraphStore& store) {
+  const auto* rocks = dynamic_cast<const RocksGraphStore*>(&store);
+  return rocks == nullptr ? 0 : rocks->GetImageInfo().replayed;
+}
+
 uint64_t MirrorImageBytesWritten(const GraphStore& store) {
   const auto* rocks = dynamic_cast<const RocksGraphStore*>(&store);
   return rocks == nullptr ? 0 : rocks->GetImageInfo().image_bytes_written;

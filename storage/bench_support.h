@@ -27,8 +27,12 @@ uint64_t EdgeFileBytes(const GraphStore& store);
 
 // Whether the store's Open built its mirror from the mirror image (storage/mirror_image.h) rather than a scan.
 bool MirrorImageLoaded(const GraphStore& store);
+// Events its Open replayed from the event log (after the image, or after the edge values).
+uint64_t ReplayedEvents(const GraphStore& store);
 // Bytes of mirror images the store wrote since it was opened.
 uint64_t MirrorImageBytesWritten(const GraphStore& store);
+// Wall seconds the store spent writing them (fsync included).
+double MirrorImageWriteSeconds(const GraphStore& store);
 
 // A raw RocksDB opened with the graph store's column families and options, nothing on top.
 class RawRocksReplay {

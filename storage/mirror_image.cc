@@ -365,9 +365,11 @@ absl::Status MirrorImage::Open(const std::string& dir, uint64_t max_sequence, ui
   return absl::OkStatus();
 }
 
-void MirrorImage::Reader::Load(GraphMirror* m) const { LoadInto(*this, m); }
+void MirrorImage::Reader::Load(GraphMirror* m, uint32_t users, uint32_t items) const {
+  LoadInto(*this, m, users, items);
+}
 
-void MirrorImage::LoadInto(const Reader& r, GraphMirror* m) {
+void MirrorImage::LoadInto(const Reader& r, GraphMirror* m, uint32_t users, uint32_t items) {
   const MirrorImageHeader& h = r.h_;
   const uint32_t row_users_ = r.row_users_, row_items_ = r.row_items_;
   const char* p = r.base_ + sizeof(RawHeader);
@@ -375,7 +377,7 @@ void MirrorImage::LoadInto(const Reader& r, GraphMirror* m) {
   p += uint64_t{h.users} * 5 + h.users_arena;
   const char* item_ids = p;
   p += uint64_t{h.items} * 5 + h.items_arena;
-  auto load_ids = [](const char* at, uint32_t n, uint64_t arena, IdSpace* ids) {
+  auto load_ids = [](const char* at, uint32_t n, uint64_t arena, uint32_t expect, IdSpace* ids) {
     ids->offset_.resize(n);
     std::memcpy(ids->offset_.data(), at, uint64_t{n} * 4);
     ids->len_minus_1_.assign(reinterpret_cast<const uint8_t*>(at + uint64_t{n} * 4),
@@ -383,14 +385,14 @@ void MirrorImage::LoadInto(const Reader& r, GraphMirror* m) {
     ids->arena_.assign(at + uint64_t{n} * 5, arena);
     uint64_t live = 0;
     for (uint32_t id = 0; id < n; ++id) live += ids->offset_[id] != IdSpace::kNoName;
-    ids->by_name_.reserve(live);
+    ids->by_name_.reserve(std::max<uint64_t>(live, expect));
     for (uint32_t id = 0; id < n; ++id)
       if (ids->offset_[id] != IdSpace::kNoName) ids->by_name_.insert(id);
     ids->live_ = live;
   };
   // The users' name index (the largest hash build) beside everything else.
-  std::thread users_thread([&] { load_ids(user_ids, h.users, h.users_arena, &m->users); });
-  load_ids(item_ids, h.items, h.items_arena, &m->items);
+  std::thread users_thread([&] { load_ids(user_ids, h.users, h.users_arena, users, &m->users); });
+  load_ids(item_ids, h.items, h.items_arena, items, &m->items);
 
   m->ReserveNodes(row_users_, row_items_);
   const char* user_degrees = p;

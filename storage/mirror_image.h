@@ -56,8 +56,9 @@ class MirrorImage {
    public:
     ~Reader();
     const MirrorImageHeader& header() const { return h_; }
-    // Fills `m` (empty: Clear()ed or new) with the image's ids and rows.
-    void Load(GraphMirror* m) const;
+    // Fills `m` (empty: Clear()ed or new) with the image's ids and rows; the name indexes are sized for
+    // `users` / `items` names (the store's counters: ids given out after the image follow without a rehash).
+    void Load(GraphMirror* m, uint32_t users, uint32_t items) const;
 
    private:
     friend class MirrorImage;
@@ -74,7 +75,7 @@ class MirrorImage {
   static absl::Status Remove(const std::string& dir);
 
  private:
-  static void LoadInto(const Reader& r, GraphMirror* m);
+  static void LoadInto(const Reader& r, GraphMirror* m, uint32_t users, uint32_t items);
 };
 
 }  // namespace gpt4rec::storage

@@ -147,6 +147,7 @@ class RocksGraphStore final : public GraphStore {
     uint64_t image_failures = 0;  // writes skipped or failed (logged; never an error of the request)
     uint64_t stored_events_at_image = 0;
     uint64_t image_bytes_written = 0;  // since Open
+    double image_write_s = 0;          // wall seconds of those writes (fsync included)
   };
   ImageInfo GetImageInfo() const {
     std::lock_guard write_lock(write_mu_);

@@ -1,6 +1,7 @@
 // Open-time recovery: the persisted state, the id maps, the adjacency mirror and the closed segments, rebuilt
 // from the column families (RocksDB already replayed its WAL). Event ids are not read (recent_event_ids.h).
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <utility>
 #include <memory>
@@ -178,10 +179,10 @@ bool RocksGraphStore::LoadImage(uint64_t* image_sequence, uint64_t* edges_throug
     *edges_through = codec::GetBE64(through.data());
     edges_through_written_ = true;
   }
-  reader.Load(&mirror_);
+  reader.Load(&mirror_, state_.next_user, state_.next_item);
   // Ids given out after the image: their names from `names` (keys are side + BE32 id, in id order).
-  mirror_.users.Reserve(state_.next_user, /*index_too=*/true);
-  mirror_.items.Reserve(state_.next_item, /*index_too=*/true);
+  mirror_.users.Reserve(state_.next_user);
+  mirror_.items.Reserve(state_.next_item);
   mirror_.ReserveNodes(state_.next_user, state_.next_item);
   rocksdb::ReadOptions ro;
   std::unique_ptr<rocksdb::Iterator> it(rocks_->db->NewIterator(ro, (*rocks_)[kCfNames]));
@@ -220,6 +221,7 @@ void RocksGraphStore::WriteImage(const char* why) {
   if (free.ok() && *free < options_.min_free_disk_bytes + bytes)
     return skip(absl::StrCat(HumanBytes(*free), " free, the image takes ", HumanBytes(bytes), " above the ",
                              HumanBytes(options_.min_free_disk_bytes), " reserve"));
+  const auto start = std::chrono::steady_clock::now();
   MirrorImageHeader h;
   h.sequence = state_.next_sequence;
   h.stored_events = state_.stored_events;
@@ -228,6 +230,7 @@ void RocksGraphStore::WriteImage(const char* why) {
   image_sequence_ = h.sequence;
   ++image_info_.images_written;
   image_info_.image_bytes_written += bytes;
+  image_info_.image_write_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 // The events user_items does not cover yet (appended after its last edge file), from the event log, in
