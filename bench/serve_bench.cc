@@ -399,6 +399,9 @@ int RunServeBench(int argc, char** argv) {
   model.items.resize(static_cast<size_t>(model.num_items) * f.dim);
   for (auto& x : model.users) x = normal(rng);
   for (auto& x : model.items) x = normal(rng);
+  // The view prompt's weights, as a trained model exports them (explained replies report a user's row).
+  model.views = options.model.views;
+  model.user_view_weights.assign(static_cast<size_t>(model.num_users) * model.views, 1.0f / model.views);
   if (auto s = gpt4rec::server::test_support::InstallModel(**server, model, 1); !s.ok()) {
     std::fprintf(stderr, "serve bench: install model: %s\n", s.ToString().c_str());
     return 1;

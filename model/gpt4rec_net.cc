@@ -70,8 +70,9 @@ torch::Tensor StructurePromptsImpl::Gate(const torch::Tensor& xhat, const NormAd
 
 ViewPromptImpl::ViewPromptImpl(int64_t K, int64_t dk) { view_v = register_parameter("view_v", torch::zeros({K, dk})); }
 
-torch::Tensor ViewPromptImpl::forward(const torch::Tensor& h) {
+torch::Tensor ViewPromptImpl::forward(const torch::Tensor& h, torch::Tensor* gamma_out) {
   auto gamma = ShortRowSoftmax((h * view_v).sum(-1));  // γ_ik = softmax_k(v_k · h_i^(k))
+  if (gamma_out != nullptr) *gamma_out = gamma;
   return h * (gamma * static_cast<double>(view_v.size(0))).unsqueeze(-1);
 }
 
@@ -106,10 +107,12 @@ Gpt4RecNetImpl::Gpt4RecNetImpl(const NetShape& shape, int64_t num_users, int64_t
   if (shape.layer_prompt) layer_prompt = register_module("layer_prompt", LayerPrompt(shape.layers, K));
 }
 
-torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj, torch::Tensor* ego) {
+torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj, torch::Tensor* ego, torch::Tensor* view_gamma) {
   const int64_t N = num_users() + num_items(), K = shape_.views, dk = shape_.dim / K;
   auto e = Ego();
   if (ego != nullptr) *ego = e;
+  // Without a view prompt (or with the prompts skipped) the views are concatenated as they are: γ = 1/K.
+  if (view_gamma != nullptr) *view_gamma = torch::full({N, K}, 1.0 / static_cast<double>(K));
   auto x = backbone(e).view({N, K, dk});  // x^(k) = W_k e + c_k
   if (!prompts_on) return Propagate(x, adj, {}, {}, {}, {}).reshape({N, -1});
   if (node_prompt) x = node_prompt(x);        // x̂^(k) = x^(k) + Σ_j α_j p_j
@@ -129,7 +132,7 @@ torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj, torch::Tensor* e
   }
   if (layer_prompt) layer_weight = layer_prompt();
   auto h = Propagate(x, adj, edge_weight, bucket_weight, structure_term, layer_weight);  // mean_l Â^l x̂^(k)
-  if (view_prompt) h = view_prompt(h);                                    // z_i = concat_k(K γ_ik h_i^(k))
+  if (view_prompt) h = view_prompt(h, view_gamma);                        // z_i = concat_k(K γ_ik h_i^(k))
   return h.reshape({N, -1});
 }
 

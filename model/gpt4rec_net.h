@@ -71,8 +71,9 @@ TORCH_MODULE(StructurePrompts);
 // K² times, which BPR then has to undo.
 struct ViewPromptImpl : torch::nn::Module {
   ViewPromptImpl(int64_t views, int64_t view_dim);
-  torch::Tensor forward(const torch::Tensor& h);  // [N,K,dk] -> [N,K,dk]
-  torch::Tensor view_v;                           // [K,dk]; zero = uniform γ
+  // [N,K,dk] -> [N,K,dk]; `gamma`, when given, receives γ [N,K].
+  torch::Tensor forward(const torch::Tensor& h, torch::Tensor* gamma = nullptr);
+  torch::Tensor view_v;  // [K,dk]; zero = uniform γ
 };
 TORCH_MODULE(ViewPrompt);
 
@@ -104,8 +105,9 @@ class Gpt4RecNetImpl : public torch::nn::Module {
   torch::Tensor Ego() const { return torch::cat({user_old, user_new, item_old, item_new}, 0); }
 
   // Final representations z for all N = users + items nodes, [N, dim]. `ego`, when given, receives the ID table
-  // E that forward concatenated (for a loss on the layer-0 rows without concatenating it again).
-  torch::Tensor forward(const NormAdjacency& adj, torch::Tensor* ego = nullptr);
+  // E that forward concatenated (for a loss on the layer-0 rows without concatenating it again). `view_gamma`,
+  // when given, receives the view prompt's γ [N, K] (uniform 1/K without a view prompt or with prompts off).
+  torch::Tensor forward(const NormAdjacency& adj, torch::Tensor* ego = nullptr, torch::Tensor* view_gamma = nullptr);
   // false: forward skips every prompt (the bare backbone). Only valid while the prompts are at their identity
   // start; the trainer uses it to pre-train the backbone alone in segment 0.
   bool prompts_on = true;

@@ -35,6 +35,7 @@ absl::Status ModelImpl::SaveUnguarded(const std::string& path) const {
       c.arrays["z_items"] = ToBlob(z_items_);
       c.arrays["z_user_mean"] = ToBlob(user_mean_);
     }
+    if (gamma_users_.defined()) c.arrays["z_user_view_gamma"] = ToBlob(gamma_users_);
   }
   return WriteCheckpointFile(path, c);
 }
@@ -97,6 +98,16 @@ absl::Status ModelImpl::Restore(const CheckpointContents& c) {
     z_users_ = *zu;
     z_items_ = *zi;
     user_mean_ = *zm;
+    // Checkpoints written before the view weights were published lack the array: ExportEmbeddings reports
+    // uniform weights for them until the next Update publishes real ones.
+    gamma_users_ = torch::Tensor();
+    if (c.arrays.count("z_user_view_gamma")) {
+      auto zg = array("z_user_view_gamma");
+      if (!zg.ok()) return zg.status();
+      if (zg->dim() != 2 || zg->size(0) != zu->size(0))
+        return absl::DataLossError("checkpoint: array z_user_view_gamma has the wrong shape");
+      gamma_users_ = *zg;
+    }
   }
   return absl::OkStatus();
 }

@@ -139,6 +139,7 @@ class ModelImpl final : public RecommenderModel {
   bool throw_on_next_step_ = false;
   mutable std::shared_mutex mu_;          // guards the serving cache below
   torch::Tensor z_users_, z_items_, user_mean_;
+  torch::Tensor gamma_users_;  // the view prompt's γ per user [U, K] (undefined: a checkpoint without it)
 };
 
 }  // namespace gpt4rec::model

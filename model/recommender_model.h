@@ -250,6 +250,13 @@ struct Embeddings {
   int32_t dim = 0;
   std::vector<float> users;  // row-major num_users × dim
   std::vector<float> items;  // row-major num_items × dim
+  // The view-level prompt's weights per user: row-major num_users × views, row u = γ_u, γ_uk =
+  // softmax_k(v_k · h_u^(k)) with h_u^(k) the user's propagated view-k representation before the view prompt
+  // (so users[u]'s view-k block is views·γ_uk·h_u^(k)); each row sums to 1. Uniform 1/views where the model has no
+  // view prompt (view_prompts = false, the bare-backbone strategies, pop) or its prompts are still the identity
+  // (v = 0), and for a checkpoint written before the table existed. A user erased by EraseUser: zeros.
+  int32_t views = 0;
+  std::vector<float> user_view_weights;
 };
 
 class RecommenderModel {
@@ -270,8 +277,8 @@ class RecommenderModel {
   // Users unknown to the model get the mean old-node representation.
   virtual absl::Status Score(const std::vector<int32_t>& users, std::vector<float>* out) const = 0;
 
-  // Erasure: zeroes the user's ID embedding row and their row of the published representations (what Score and
-  // ExportEmbeddings read), so a Save after it holds zeros there. Other rows keep their values until the next
+  // Erasure: zeroes the user's ID embedding row and their rows of the published representations and view weights
+  // (what Score and ExportEmbeddings read), so a Save after it holds zeros there. Other rows keep their values until the next
   // Update. A user the model does not know: nothing to do.
   virtual absl::Status EraseUser(int32_t dense_user) = 0;
 

@@ -7,23 +7,27 @@ namespace gpt4rec::model {
 
 void ModelImpl::PublishEmbeddings() {
   torch::NoGradGuard no_grad;
-  torch::Tensor zu, zi;
+  torch::Tensor zu, zi, gu;
   if (config_.strategy == Strategy::kPop) {
-    // Popularity as a 1-dim embedding: users are all 1, items carry their degree; score = degree.
+    // Popularity as a 1-dim embedding: users are all 1, items carry their degree; score = degree. One view.
     zu = torch::ones({graph_.num_users, 1});
     zi = torch::empty({graph_.num_items, 1});
     float* p = zi.data_ptr<float>();
     for (int32_t i = 0; i < graph_.num_items; ++i) p[i] = static_cast<float>(bip_->item_ptr[i + 1] - bip_->item_ptr[i]);
+    gu = torch::ones({graph_.num_users, 1});
   } else {
-    auto z = net_->forward(*adj_);
+    torch::Tensor gamma;
+    auto z = net_->forward(*adj_, nullptr, &gamma);
     zu = z.slice(0, 0, graph_.num_users).contiguous();
     zi = z.slice(0, graph_.num_users).contiguous();
+    gu = gamma.slice(0, 0, graph_.num_users).contiguous();
   }
   auto mean = zu.size(0) > 0 ? zu.mean(0) : torch::zeros({zi.size(1)});
   std::unique_lock lock(mu_);
   z_users_ = zu;
   z_items_ = zi;
   user_mean_ = mean;
+  gamma_users_ = gu;
 }
 
 absl::StatusOr<double> ModelImpl::Recompute() {
@@ -47,6 +51,7 @@ absl::Status ModelImpl::EraseUnguarded(int32_t user) {
   }
   std::unique_lock lock(mu_);
   if (z_users_.defined() && user < z_users_.size(0)) z_users_[user].zero_();
+  if (gamma_users_.defined() && user < gamma_users_.size(0)) gamma_users_[user].zero_();
   return absl::OkStatus();
 }
 
@@ -59,6 +64,15 @@ absl::StatusOr<Embeddings> ModelImpl::ExportUnguarded() const {
   e.dim = static_cast<int32_t>(z_items_.size(1));
   e.users.assign(z_users_.data_ptr<float>(), z_users_.data_ptr<float>() + z_users_.numel());
   e.items.assign(z_items_.data_ptr<float>(), z_items_.data_ptr<float>() + z_items_.numel());
+  if (gamma_users_.defined() && gamma_users_.size(0) == z_users_.size(0)) {
+    e.views = static_cast<int32_t>(gamma_users_.size(1));
+    e.user_view_weights.assign(gamma_users_.data_ptr<float>(), gamma_users_.data_ptr<float>() + gamma_users_.numel());
+  } else {
+    // Restored from a checkpoint written before the table existed: uniform (documented on Embeddings).
+    const int32_t k = config_.strategy == Strategy::kPop ? 1 : config_.views;
+    e.views = k;
+    e.user_view_weights.assign(static_cast<size_t>(e.num_users) * k, 1.0f / static_cast<float>(k));
+  }
   return e;
 }
 

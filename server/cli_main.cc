@@ -94,7 +94,9 @@ void PrintExplanationHeader(const v1::Explanation& e) {
   if (e.view_weights_size() > 0) {
     std::printf("view weights:");
     for (float w : e.view_weights()) std::printf(" %.3f", w);
-    std::printf("\n");
+    std::printf(e.view_weights_source() == v1::Explanation::VIEW_WEIGHTS_GAMMA
+                    ? " (the view prompt's gamma)\n"
+                    : " (uniform: gamma not available)\n");
   }
 }
 

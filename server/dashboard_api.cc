@@ -107,6 +107,9 @@ json RecommendationJson(const RecResult& r) {
   if (r.explanation) {
     const RecExplanation& e = *r.explanation;
     out["view_weights"] = e.view_weights;
+    out["view_weights_source"] = e.view_weights_source == ViewWeightsSource::kGamma     ? "gamma"
+                                 : e.view_weights_source == ViewWeightsSource::kUniform ? "uniform"
+                                                                                        : "none";
     out["built_from"] = e.built_from;
     out["fold_in_item_ids"] = e.fold_in_item_ids;
     out["fold_in_item_count"] = e.fold_in_item_count;

@@ -254,6 +254,11 @@ absl::StatusOr<storage::DeleteResult> Engine::DeleteLocally(const std::string& u
     std::fill_n(users->begin() + static_cast<size_t>(*user) * tables->dim, tables->dim, 0.0f);
     auto next = std::make_shared<ServingTables>(*tables);
     next->users = users;
+    if (tables->views > 0 && tables->user_view_weights) {  // and their view weights
+      auto weights = std::make_shared<std::vector<float>>(*tables->user_view_weights);
+      std::fill_n(weights->begin() + static_cast<size_t>(*user) * tables->views, tables->views, 0.0f);
+      next->user_view_weights = weights;
+    }
     if (tables->version > 0) {
       ServingFile file;
       file.version = tables->version;
@@ -263,6 +268,8 @@ absl::StatusOr<storage::DeleteResult> Engine::DeleteLocally(const std::string& u
       file.num_items = tables->num_items();
       file.users = *users;
       file.items = tables->items->packed.rows;
+      file.views = next->views;
+      if (next->views > 0) file.user_view_weights = *next->user_view_weights;
       if (absl::Status s = WriteServingFile(model_dir_.serving_file(), file); !s.ok()) {
         return absl::InternalError(absl::StrCat("user deleted from the graph, but serving file: ", s.message()));
       }

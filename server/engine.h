@@ -153,8 +153,10 @@ class Engine {
   Engine(const ServerOptions& options, Metrics* metrics);
   absl::Status Init();
   // Builds serving tables from representations in storage dense ids and publishes them.
+  // `views` = 0 with no `user_view_weights`: the view weights are not available.
   absl::Status PublishRepresentations(uint64_t version, int64_t trained_segment, int32_t dim, int32_t num_users,
-                                      std::vector<float> users, int32_t num_items, std::vector<float> items);
+                                      std::vector<float> users, int32_t num_items, std::vector<float> items,
+                                      int32_t views, std::vector<float> user_view_weights);
   absl::Status OnTrained(TrainingOutcome&& outcome);
   // Cluster mode (engine_cluster_model.cc): the trainer's gate, and the publication both ways.
   SegmentTrainer::GateDecision TrainOrAdopt(uint32_t segment, const std::atomic<bool>& cancel);
@@ -173,7 +175,8 @@ class Engine {
   // `scoring` extends the trained table with (null: none).
   std::shared_ptr<const ExplainContext> PrepareExplain(const ServingTables& tables, const NewItems* fresh,
                                                        const ItemTable& scoring, const std::vector<float>& query,
-                                                       RecSource source, std::vector<storage::EdgeInfo> edges) const;
+                                                       RecSource source, uint32_t user,
+                                                       std::vector<storage::EdgeInfo> edges) const;
   // `why` (explain only): why the user gets popular items, the start of Explanation.built_from.
   RecResult Popular(const std::vector<uint32_t>& exclude, uint32_t k, uint64_t version,
                     const char* why = nullptr) const;

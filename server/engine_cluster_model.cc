@@ -123,7 +123,8 @@ absl::StatusOr<std::unique_ptr<model::RecommenderModel>> Engine::AdoptPublished(
   auto file = ReadServingFile(model_dir_.serving_file());
   if (!file.ok()) return file.status();
   if (absl::Status s = PublishRepresentations(head.version, file->trained_segment, file->dim, file->num_users,
-                                              std::move(file->users), file->num_items, std::move(file->items));
+                                              std::move(file->users), file->num_items, std::move(file->items),
+                                              file->views, std::move(file->user_view_weights));
       !s.ok()) {
     return s;
   }

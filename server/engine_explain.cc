@@ -1,6 +1,6 @@
 // Explanations (RecommendRequest.explain): per returned item, the user's seen items whose serving rows are most
 // similar to it (their share of the positive similarity mass), the score split by view, and the user's view
-// weights; the definitions are documented on the proto's Explanation, and this file is their one implementation.
+// weights (the view-level prompt's γ_u, exported by the model with the serving representations); the definitions are documented on the proto's Explanation, and this file is their one implementation.
 #include <algorithm>
 #include <numeric>
 #include <utility>
@@ -25,17 +25,22 @@ int32_t ViewBlocks(int32_t dim, int32_t views) {
   return views > 0 && dim > 0 && dim % views == 0 ? views : 1;
 }
 
+void FillViewWeights(const ServingTables& tables, uint32_t user, int32_t views, RecExplanation* out) {
+  if (const float* gamma = tables.user_view_weights_row(user); gamma != nullptr && tables.views == views) {
+    out->view_weights.assign(gamma, gamma + views);
+    out->view_weights_source = ViewWeightsSource::kGamma;
+  } else {
+    out->view_weights.assign(views, 1.0f / static_cast<float>(views));
+    out->view_weights_source = ViewWeightsSource::kUniform;
+  }
+}
+
 RecExplanation ExplainRanked(const ItemTable& table, const ExplainContext& ctx, const std::vector<uint32_t>& rows) {
   RecExplanation out = ctx.reply;
   const int32_t dim = table.dim;
   const int32_t views = ViewBlocks(dim, ctx.views);
   const int32_t block = dim / views;
   const float* z_u = ctx.query.data();
-  const float norm2 = Dot(z_u, z_u, dim);
-  out.view_weights.resize(views, 0.0f);
-  if (norm2 > 0) {
-    for (int32_t k = 0; k < views; ++k) out.view_weights[k] = Dot(z_u + k * block, z_u + k * block, block) / norm2;
-  }
   std::vector<std::pair<float, uint32_t>> positive;  // (c_j, row)
   positive.reserve(ctx.seen_rows.size());
   out.items.reserve(rows.size());
@@ -67,11 +72,13 @@ RecExplanation ExplainRanked(const ItemTable& table, const ExplainContext& ctx, 
 
 std::shared_ptr<const ExplainContext> Engine::PrepareExplain(const ServingTables& tables, const NewItems* fresh,
                                                              const ItemTable& scoring, const std::vector<float>& query,
-                                                             RecSource source,
+                                                             RecSource source, uint32_t user,
                                                              std::vector<storage::EdgeInfo> edges) const {
   auto ctx = std::make_shared<ExplainContext>();
   ctx->query = query;
-  ctx->views = options_.model.views;
+  // The views the model exported its view weights for (they cut z the same way), else --views.
+  ctx->views = ViewBlocks(tables.dim, tables.views > 0 ? tables.views : options_.model.views);
+  FillViewWeights(tables, user, ctx->views, &ctx->reply);
   MostRecentFirst(&edges);
   const uint32_t trained = static_cast<uint32_t>(tables.num_items());
   // The seen items' rows in the scoring table: a trained item's row is its storage id; a folded-in new item's

@@ -94,7 +94,7 @@ void Engine::Recommend(const std::string& user_id, uint32_t k, const std::vector
   std::shared_ptr<const ExplainContext> why;
   if (explain) {
     const NewItems* extends = scoring != tables->items ? fresh.get() : nullptr;
-    why = PrepareExplain(*tables, extends, *scoring, query, source, std::move(edges));
+    why = PrepareExplain(*tables, extends, *scoring, query, source, *user, std::move(edges));
   }
   // Runs on a scoring thread once the batch containing this request is ranked.
   auto finish = [scoring, version = tables->version, source, why = std::move(why),

@@ -77,8 +77,13 @@ absl::Status Engine::Init() {
   auto file = ReadServingFile(serving_path);
   const int64_t model_segment = static_cast<int64_t>(model->segments_seen()) - 1;
   if (file.ok() && file->trained_segment >= model_segment) {
+    if (file->views == 0) {
+      spdlog::info("{}: serving file without view weights (format 1): explanations report uniform view weights "
+                   "until the next training", serving_path);
+    }
     if (absl::Status s = PublishRepresentations(file->version, file->trained_segment, file->dim, file->num_users,
-                                                std::move(file->users), file->num_items, std::move(file->items));
+                                                std::move(file->users), file->num_items, std::move(file->items),
+                                                file->views, std::move(file->user_view_weights));
         !s.ok()) {
       return s;
     }
@@ -89,7 +94,8 @@ absl::Status Engine::Init() {
     if (!emb.ok()) return absl::InternalError(absl::StrCat("re-export from checkpoint: ", emb.status().message()));
     const uint64_t version = file.ok() ? file->version + 1 : static_cast<uint64_t>(model_segment + 1);
     if (absl::Status s = PublishRepresentations(version, model_segment, emb->dim, emb->num_users,
-                                                std::move(emb->users), emb->num_items, std::move(emb->items));
+                                                std::move(emb->users), emb->num_items, std::move(emb->items),
+                                                emb->views, std::move(emb->user_view_weights));
         !s.ok()) {
       return s;
     }

@@ -16,10 +16,14 @@ namespace gpt4rec::server {
 
 absl::Status Engine::PublishRepresentations(uint64_t version, int64_t trained_segment, int32_t dim,
                                             int32_t num_users, std::vector<float> users, int32_t num_items,
-                                            std::vector<float> items) {
+                                            std::vector<float> items, int32_t views,
+                                            std::vector<float> user_view_weights) {
   if (dim <= 0 || users.size() != static_cast<size_t>(num_users) * dim ||
       items.size() != static_cast<size_t>(num_items) * dim) {
     return absl::InvalidArgumentError("representations: matrix sizes disagree with dim/num_users/num_items");
+  }
+  if (views < 0 || user_view_weights.size() != static_cast<size_t>(num_users) * views) {
+    return absl::InvalidArgumentError("representations: view weights' size disagrees with num_users x views");
   }
   auto table = std::make_shared<ItemTable>();
   table->dim = dim;
@@ -36,6 +40,8 @@ absl::Status Engine::PublishRepresentations(uint64_t version, int64_t trained_se
   tables->num_users = num_users;
   tables->users = std::make_shared<const std::vector<float>>(std::move(users));
   tables->items = std::move(table);
+  tables->views = views;
+  tables->user_view_weights = std::make_shared<const std::vector<float>>(std::move(user_view_weights));
   std::lock_guard<std::mutex> lock(publish_mu_);
   std::atomic_store(&serving_, std::shared_ptr<const ServingTables>(std::move(tables)));
   if (metrics_) metrics_->model_version->Set(static_cast<double>(version));
@@ -54,6 +60,8 @@ absl::Status Engine::OnTrained(TrainingOutcome&& outcome) {
   file.num_items = emb.num_items;
   file.users = emb.users;
   file.items = emb.items;
+  file.views = emb.views;
+  file.user_view_weights = emb.user_view_weights;
   if (absl::Status s = WriteServingFile(model_dir_.serving_file(), file); !s.ok()) return s;
   if (models_) {
     // Published (and the head moved) before this replica serves it: a lost lease publishes nothing.
@@ -77,7 +85,8 @@ absl::Status Engine::OnTrained(TrainingOutcome&& outcome) {
     spdlog::warn("{}", s.ToString());
   }
   if (absl::Status s = PublishRepresentations(version, outcome.segment, emb.dim, emb.num_users,
-                                              std::move(emb.users), emb.num_items, std::move(emb.items));
+                                              std::move(emb.users), emb.num_items, std::move(emb.items), emb.views,
+                                              std::move(emb.user_view_weights));
       !s.ok()) {
     return s;
   }
@@ -104,7 +113,7 @@ absl::Status Engine::InstallModel(const test_support::SyntheticModel& model, uin
   // As if trained through the open segment: known users are served from their rows, new users fold in.
   const int64_t trained = store_->OpenSegment().index;
   return PublishRepresentations(version, trained, model.dim, model.num_users, model.users, model.num_items,
-                                model.items);
+                                model.items, model.views, model.user_view_weights);
 }
 
 }  // namespace gpt4rec::server

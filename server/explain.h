@@ -27,9 +27,15 @@ struct RecItemExplanation {
   std::vector<float> view_scores;           // z_u^(k) . z_i^(k) per view
 };
 
+// Explanation.ViewWeightsSource.
+enum class ViewWeightsSource { kNone, kGamma, kUniform };
+
 struct RecExplanation {
   std::vector<RecItemExplanation> items;  // parallel to RecResult::items
-  std::vector<float> view_weights;        // |z_u^(k)|^2 / |z_u|^2
+  // The view prompt's γ_u from the serving tables (kGamma), 1/K where they hold none for the user (kUniform),
+  // empty for popular replies (kNone).
+  std::vector<float> view_weights;
+  ViewWeightsSource view_weights_source = ViewWeightsSource::kNone;
   std::string built_from;
   std::vector<std::string> fold_in_item_ids;  // FOLD_IN: most recent first, at most kExplainSeenItems
   uint32_t fold_in_item_count = 0;
@@ -41,7 +47,7 @@ struct RecExplanation {
 // scoring table) of the user's seen items, and the reply-level fields already known before ranking.
 struct ExplainContext {
   std::vector<float> query;
-  int32_t views = 1;
+  int32_t views = 1;  // view blocks of the query (the tables' views when they carry view weights)
   std::vector<uint32_t> seen_rows;  // scoring-table rows, most recent first, at most kExplainSeenItems
   RecExplanation reply;             // built_from, fold-in fields
 };
@@ -49,8 +55,12 @@ struct ExplainContext {
 // The number of view blocks of a d-dimensional representation for --views=K: K where it divides d, else 1.
 int32_t ViewBlocks(int32_t dim, int32_t views);
 
-// Fills ctx.reply's view weights and one RecItemExplanation per ranked row (`rows`: the scoring-table rows of
-// the reply's items, in reply order) and returns it.
+// The user's view weights: γ_u from the tables' view-weight table when it has the user's row (kGamma), else
+// 1/K for K = `views` (kUniform).
+void FillViewWeights(const ServingTables& tables, uint32_t user, int32_t views, RecExplanation* out);
+
+// Fills one RecItemExplanation per ranked row (`rows`: the scoring-table rows of the reply's items, in reply
+// order) into a copy of ctx.reply (which already holds the view weights) and returns it.
 RecExplanation ExplainRanked(const ItemTable& table, const ExplainContext& ctx, const std::vector<uint32_t>& rows);
 
 }  // namespace gpt4rec::server

@@ -46,6 +46,11 @@ void ToProto(const RecExplanation& e, const v1::RecommendReply& reply, v1::Expla
     for (float v : e.items[i].view_scores) item->add_view_scores(v);
   }
   for (float w : e.view_weights) out->add_view_weights(w);
+  switch (e.view_weights_source) {
+    case ViewWeightsSource::kNone: out->set_view_weights_source(v1::Explanation::VIEW_WEIGHTS_NONE); break;
+    case ViewWeightsSource::kGamma: out->set_view_weights_source(v1::Explanation::VIEW_WEIGHTS_GAMMA); break;
+    case ViewWeightsSource::kUniform: out->set_view_weights_source(v1::Explanation::VIEW_WEIGHTS_UNIFORM); break;
+  }
   out->set_built_from(e.built_from);
   for (const auto& id : e.fold_in_item_ids) out->add_fold_in_item_ids(id);
   out->set_fold_in_item_count(e.fold_in_item_count);

@@ -29,9 +29,18 @@ struct ServingTables {
   int32_t num_users = 0;         // dense user ids [0, num_users) have a trained row
   std::shared_ptr<const std::vector<float>> users;  // num_users x dim
   std::shared_ptr<const ItemTable> items;           // shared by tables that differ only in users
+  // The view-level prompt's γ per trained user (model::Embeddings::user_view_weights), num_users x views, rows
+  // summing to 1 (an erased user's row: zeros); views = 0: not available (a serving file of format 1).
+  int32_t views = 0;
+  std::shared_ptr<const std::vector<float>> user_view_weights;
 
   int32_t num_items() const { return items ? items->num_items() : 0; }
   const float* user_row(uint32_t u) const { return users->data() + static_cast<size_t>(u) * dim; }
+  // γ_u, or null where the table is not available.
+  const float* user_view_weights_row(uint32_t u) const {
+    if (views <= 0 || !user_view_weights || static_cast<int32_t>(u) >= num_users) return nullptr;
+    return user_view_weights->data() + static_cast<size_t>(u) * views;
+  }
 };
 
 }  // namespace gpt4rec::server

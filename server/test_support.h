@@ -17,6 +17,8 @@ struct SyntheticModel {
   int32_t num_items = 0;
   std::vector<float> users;  // num_users x dim
   std::vector<float> items;  // num_items x dim
+  int32_t views = 0;                     // 0: no view weights (as a format 1 serving file)
+  std::vector<float> user_view_weights;  // num_users x views
 };
 
 // Blocks until the training queue is empty and no training runs, or `timeout_ms` passes (false).

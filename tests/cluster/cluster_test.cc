@@ -280,6 +280,37 @@ TEST_CASE("cluster: every acknowledged event applied exactly once on every repli
     }
     REQUIRE(all_serve(2, &served));
     check_one_trainer(2);
+    // Issue 16: the published model carries the view prompt's gamma table, so every follower explains a user
+    // with the trainer's gamma, bitwise.
+    auto explained_weights = [&](int r, const std::string& user, std::vector<float>* out) {
+      grpc::ClientContext ctx;
+      Deadline(&ctx, 10000);
+      faults::v1::RecommendRequest req;
+      req.set_user_id(user);
+      req.set_k(5);
+      req.set_explain(true);
+      faults::v1::RecommendReply reply;
+      if (!c.replicas_[r].Connect()->Recommend(&ctx, req, &reply).ok()) return false;
+      if (reply.explanation().view_weights_source() != faults::v1::Explanation::VIEW_WEIGHTS_GAMMA) return false;
+      out->assign(reply.explanation().view_weights().begin(), reply.explanation().view_weights().end());
+      return true;
+    };
+    int leader = -1;
+    for (int r = 0; r < kReplicas; ++r) {
+      if (served[r].role() == "leader") leader = r;
+    }
+    REQUIRE(leader >= 0);
+    for (const std::string user : {"u1", "u2", "u3"}) {
+      std::vector<float> leader_gamma;
+      REQUIRE(explained_weights(leader, user, &leader_gamma));
+      CHECK_FALSE(leader_gamma.empty());
+      for (int r = 0; r < kReplicas; ++r) {
+        std::vector<float> gamma;
+        INFO("replica " << r << " user " << user);
+        REQUIRE(explained_weights(r, user, &gamma));
+        CHECK(gamma == leader_gamma);
+      }
+    }
   }
 
   SECTION("NATS unreachable: writes answer UNAVAILABLE, reads keep serving, and writes resume on return") {

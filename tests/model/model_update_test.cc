@@ -383,6 +383,112 @@ TEST_CASE("checkpoint save and load give identical scores and can continue", "[m
   }
 }
 
+// Issue 16 item 2: the exported view weights are the view-level prompt's γ_u = softmax_k(v_k · h_u^(k)), hand-checked
+// from the model's own tensors: the checkpoint's v (view_v) and the exported z, whose view-k block is
+// K·γ_uk·h_u^(k), so h_u^(k) = z_u^(k) / (K γ_uk) and softmax_k(v_k · h_u^(k)) must give γ_u back. A table that
+// is not γ (the old stand-in |z_u^(k)|² / |z_u|², or uniform weights while v ≠ 0) does not satisfy it.
+TEST_CASE("the exported view weights are the view prompt's gamma for each user", "[model]") {
+  TempDir dir("model-gamma");
+  ModelConfig config = SmallConfig(Strategy::kGpt4Rec);
+  config.gate_lr = 0.05f;  // the view prompt v moves visibly within the few prompt-tuning epochs
+  auto m = RecommenderModel::Create(config).value();
+  Stepper s;
+  s.Run(*m, 0);
+  {
+    // Segment 0 trains the bare backbone (prompts at the identity, v = 0): γ is exactly uniform.
+    auto e = m->ExportEmbeddings().value();
+    REQUIRE(e.views == 4);
+    REQUIRE(e.user_view_weights.size() == static_cast<size_t>(e.num_users) * 4);
+    for (float g : e.user_view_weights) REQUIRE(g == 0.25f);
+  }
+  REQUIRE(s.Run(*m, 1).mode == TrainMode::kPromptTuning);
+  auto e = m->ExportEmbeddings().value();
+  const int K = 4, dk = e.dim / K;
+  REQUIRE(e.views == K);
+  REQUIRE(e.user_view_weights.size() == static_cast<size_t>(e.num_users) * K);
+  auto ckpt = Snapshot(*m, dir, "seg1.ckpt");
+  const std::vector<float> v = Floats(ckpt.arrays.at("view_v"));  // [K, dk]
+  REQUIRE(v.size() == static_cast<size_t>(K * dk));
+  // The checkpoint holds the same table (so a loaded model exports it bitwise).
+  REQUIRE(Floats(ckpt.arrays.at("z_user_view_gamma")) == e.user_view_weights);
+  double max_from_uniform = 0, max_fixed_point_err = 0, max_from_stand_in = 0;
+  for (int32_t u = 0; u < e.num_users; ++u) {
+    const float* z = e.users.data() + static_cast<size_t>(u) * e.dim;
+    const float* g = e.user_view_weights.data() + static_cast<size_t>(u) * K;
+    double sum = 0, norm2 = 0, logits[4], mx = -1e300;
+    for (int k = 0; k < K; ++k) {
+      sum += g[k];
+      REQUIRE(g[k] > 0);
+      double l = 0;
+      for (int d = 0; d < dk; ++d) {
+        l += static_cast<double>(v[k * dk + d]) * z[k * dk + d] / (K * static_cast<double>(g[k]));
+        norm2 += static_cast<double>(z[k * dk + d]) * z[k * dk + d];
+      }
+      logits[k] = l;
+      mx = std::max(mx, l);
+    }
+    REQUIRE(sum == Approx(1.0).epsilon(1e-5));
+    double denom = 0;
+    for (int k = 0; k < K; ++k) denom += std::exp(logits[k] - mx);
+    for (int k = 0; k < K; ++k) {
+      const double expected = std::exp(logits[k] - mx) / denom;
+      max_fixed_point_err = std::max(max_fixed_point_err, std::abs(expected - g[k]));
+      max_from_uniform = std::max(max_from_uniform, std::abs(g[k] - 1.0 / K));
+      if (norm2 > 0) {
+        double block = 0;
+        for (int d = 0; d < dk; ++d) block += static_cast<double>(z[k * dk + d]) * z[k * dk + d];
+        max_from_stand_in = std::max(max_from_stand_in, std::abs(block / norm2 - g[k]));
+      }
+    }
+  }
+  INFO("max |gamma - softmax(v.h)| " << max_fixed_point_err << ", max |gamma - 1/K| " << max_from_uniform
+                                     << ", max |gamma - |z_k|^2/|z|^2| " << max_from_stand_in);
+  CHECK(max_fixed_point_err < 1e-5);
+  CHECK(max_from_uniform > 1e-3);   // the prompt did move: the check above is not trivially met by 1/K
+  CHECK(max_from_stand_in > 1e-2);  // and the old stand-in is a different quantity
+  // Load: bitwise the same table.
+  auto loaded = RecommenderModel::Load(dir / "seg1.ckpt").value();
+  REQUIRE(loaded->ExportEmbeddings().value().user_view_weights == e.user_view_weights);
+  // Erasure zeroes the user's γ row too.
+  REQUIRE(m->EraseUser(3).ok());
+  auto erased = m->ExportEmbeddings().value();
+  for (int k = 0; k < K; ++k) REQUIRE(erased.user_view_weights[3 * K + k] == 0.0f);
+  REQUIRE(erased.user_view_weights[4 * K] == e.user_view_weights[4 * K]);
+  // A checkpoint written before the table existed loads, with uniform weights (documented on Embeddings).
+  ckpt.arrays.erase("z_user_view_gamma");
+  REQUIRE(WriteCheckpointFile(dir / "old.ckpt", ckpt).ok());
+  auto old = RecommenderModel::Load(dir / "old.ckpt").value();
+  auto old_e = old->ExportEmbeddings().value();
+  REQUIRE(old_e.views == K);
+  REQUIRE(old_e.users == e.users);
+  for (float g : old_e.user_view_weights) REQUIRE(g == 0.25f);
+}
+
+TEST_CASE("models without a view prompt export uniform view weights", "[model]") {
+  for (auto strategy : {Strategy::kFinetune, Strategy::kPop}) {
+    INFO(StrategyName(strategy));
+    ModelConfig config = SmallConfig(strategy);
+    auto m = RecommenderModel::Create(config).value();
+    Stepper s;
+    s.Run(*m, 0);
+    s.Run(*m, 1);
+    auto e = m->ExportEmbeddings().value();
+    const int views = strategy == Strategy::kPop ? 1 : 4;  // pop's representation is 1-dim: one view, weight 1
+    REQUIRE(e.views == views);
+    REQUIRE(e.user_view_weights.size() == static_cast<size_t>(e.num_users) * views);
+    for (float g : e.user_view_weights) REQUIRE(g == 1.0f / views);
+  }
+  ModelConfig no_view = SmallConfig(Strategy::kGpt4Rec);
+  no_view.view_prompts = false;
+  no_view.gate_lr = 0.05f;
+  auto m = RecommenderModel::Create(no_view).value();
+  Stepper s;
+  s.Run(*m, 0);
+  s.Run(*m, 1);
+  const auto e = m->ExportEmbeddings().value();
+  for (float g : e.user_view_weights) REQUIRE(g == 0.25f);
+}
+
 TEST_CASE("a corrupted or missing checkpoint is refused", "[model]") {
   TempDir dir("model-bad");
   REQUIRE(RecommenderModel::Load(dir / "nope.ckpt").status().code() == absl::StatusCode::kNotFound);

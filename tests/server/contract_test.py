@@ -164,7 +164,8 @@ def check_cli(cli, addr, data_dir):
     lines = r.stdout.strip().splitlines()
     assert r.returncode == 0 and len(lines) == 6, r.stdout
     assert lines[1].startswith("built from: model: the user's trained representation (model version 1"), r.stdout
-    assert re.fullmatch(r"view weights:( [01]\.\d{3}){2}", lines[2]), r.stdout
+    # A trained user's weights are the model's gamma (uniform here: GPT4Rec's segment 0 keeps its prompts at identity).
+    assert re.fullmatch(r"view weights:( [01]\.\d{3}){2} \(the view prompt's gamma\)", lines[2]), r.stdout
     a3_seen = {"A%d" % ((3 * 7 + j * 3) % 15) for j in range(6)}
     because = 0
     for line in lines[3:]:

@@ -17,6 +17,7 @@
 #include "model/recommender_model.h"
 #include "tests/common/http_get.h"
 #include "tests/common/temp_dir.h"
+#include "server/serving_file.h"
 #include "server/test_support.h"
 #include "tests/server/server_fixture.h"
 
@@ -257,8 +258,24 @@ TEST_CASE("restart recovers data and the last model at once; snapshot restores; 
       }
       return rows;
     };
-    const auto erased = erased_rows(users_in_checkpoint());
+    const auto after_delete = users_in_checkpoint();
+    const auto erased = erased_rows(after_delete);
     REQUIRE(erased.size() == 1);
+    // Their view weights γ too: zero in the checkpoint and in serving.bin (with their serving row).
+    auto zero_gamma = [&](const std::vector<float>& gamma, int32_t views) {
+      REQUIRE(views > 0);
+      REQUIRE(gamma.size() >= static_cast<size_t>(erased[0] + 1) * views);
+      return std::all_of(gamma.begin() + erased[0] * views, gamma.begin() + (erased[0] + 1) * views,
+                         [](float x) { return x == 0.0f; });
+    };
+    CHECK(zero_gamma(after_delete.user_view_weights, after_delete.views));
+    {
+      auto file = gpt4rec::server::ReadServingFile(data + "/model/serving.bin");
+      REQUIRE(file.ok());
+      CHECK(zero_gamma(file->user_view_weights, file->views));
+      const float* row = file->users.data() + static_cast<size_t>(erased[0]) * file->dim;
+      CHECK(std::all_of(row, row + file->dim, [](float x) { return x == 0.0f; }));
+    }
     v1::IngestReply ing;
     REQUIRE(Ingest(stub.get(), CommunityEvents(3, 15, 2, 9000, 7), &ing).ok());
     REQUIRE(CloseSegment(stub.get(), &close).ok());
@@ -267,6 +284,7 @@ TEST_CASE("restart recovers data and the last model at once; snapshot restores; 
     auto next = users_in_checkpoint();
     const float* row = next.users.data() + static_cast<size_t>(erased[0]) * next.dim;
     CHECK(std::all_of(row, row + next.dim, [](float x) { return x == 0.0f; }));
+    CHECK(zero_gamma(next.user_view_weights, next.views));
     const float* other = next.users.data() + static_cast<size_t>(erased[0] == 0 ? 1 : 0) * next.dim;
     CHECK(std::any_of(other, other + next.dim, [](float x) { return x != 0.0f; }));
     server->Shutdown();

@@ -86,6 +86,9 @@ class Explanation:
     fold_in_item_count: int
     popular_first_sequence: int
     popular_last_sequence: int
+    # "gamma" (view_weights is the view prompt's gamma for the user), "uniform" (1/K: gamma not available) or
+    # "none" (POPULAR: no view weights); Explanation.ViewWeightsSource in the proto.
+    view_weights_source: str = "none"
 
 
 @dataclass(frozen=True)
@@ -149,8 +152,10 @@ def _event(e: EventLike, auto_id: bool) -> pb.Event:
 def _explanation(e) -> Explanation:
     items = tuple(ItemExplanation(i.item_id, tuple(Contribution(c.item_id, c.share) for c in i.because_of),
                                   tuple(i.view_scores)) for i in e.items)
+    source = {pb.Explanation.VIEW_WEIGHTS_GAMMA: "gamma", pb.Explanation.VIEW_WEIGHTS_UNIFORM: "uniform"}
     return Explanation(items, tuple(e.view_weights), e.built_from, tuple(e.fold_in_item_ids), e.fold_in_item_count,
-                       e.popular_first_sequence, e.popular_last_sequence)
+                       e.popular_first_sequence, e.popular_last_sequence,
+                       source.get(e.view_weights_source, "none"))
 
 
 def _online(m) -> OnlineHitRate:

@@ -147,6 +147,7 @@ def live_server_checks(root, addr):
     check(e.built_from.startswith("model: the user's trained representation (model version 1"), e.built_from)
     check([i.item_id for i in e.items] == rec.item_ids, "explained items: %s" % (e.items,))
     check(len(e.view_weights) >= 1 and abs(sum(e.view_weights) - 1) < 1e-4, "view weights %s" % (e.view_weights,))
+    check(e.view_weights_source == "gamma", "view weights source %s" % e.view_weights_source)
     contributions = 0
     for item, scored in zip(e.items, why.items):
         shares = [b.share for b in item.because_of]
