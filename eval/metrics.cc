@@ -16,7 +16,7 @@ double Discount(int rank) { return 1.0 / std::log2(static_cast<double>(rank) + 2
 }  // namespace
 
 void RankingAccumulator::AddUser(const float* scores, int32_t num_items, const int32_t* excluded_begin,
-                                 const int32_t* excluded_end, const std::vector<int32_t>& test) {
+                                 const int32_t* excluded_end, const std::vector<int32_t>& test, int32_t user_id) {
   if (test.empty()) return;
   buffer_.clear();
   const int32_t* ex = excluded_begin;
@@ -50,8 +50,12 @@ void RankingAccumulator::AddUser(const float* scores, int32_t num_items, const i
   double idcg_degc = 0;
   for (int j = 0; j < std::min(hits100, kTopK); ++j) idcg_degc += Discount(j);
 
-  recall_ += static_cast<double>(hits20) / static_cast<double>(wanted.size());
+  const double recall = static_cast<double>(hits20) / static_cast<double>(wanted.size());
+  recall_ += recall;
   ndcg_ += dcg / idcg;
+  user_ids_.push_back(user_id);
+  user_recall_.push_back(static_cast<float>(recall));
+  user_ndcg_.push_back(static_cast<float>(dcg / idcg));
   ndcg_degc_ += hits100 > 0 ? dcg / idcg_degc : 0.0;
   ++users_;
 }
@@ -59,6 +63,9 @@ void RankingAccumulator::AddUser(const float* scores, int32_t num_items, const i
 RankingMetrics RankingAccumulator::Result() const {
   RankingMetrics m;
   m.users = users_;
+  m.user_ids = user_ids_;
+  m.user_recall20 = user_recall_;
+  m.user_ndcg20 = user_ndcg_;
   if (users_ == 0) return m;
   m.recall20 = recall_ / static_cast<double>(users_);
   m.ndcg20 = ndcg_ / static_cast<double>(users_);
@@ -105,7 +112,7 @@ absl::StatusOr<RankingMetrics> EvaluateTest(const model::Graph& train_graph,
       const int32_t u = batch[k];
       const int32_t* row = train_graph.indices.data();
       acc.AddUser(out.data() + k * n, train_graph.num_items, row + train_graph.indptr[u],
-                  row + train_graph.indptr[u + 1], items[b + k]);
+                  row + train_graph.indptr[u + 1], items[b + k], u);
     }
   }
   return acc.Result();

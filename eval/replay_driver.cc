@@ -139,6 +139,20 @@ absl::StatusOr<ReplayResult> RunReplay(const SegmentedStream& stream, const Repl
   for (size_t k = 0; k < models.size(); ++k) {
     result.summary.push_back(Summarise(result.strategies[k], result.per_strategy[k]));
   }
+  auto tests = [&](size_t k) {
+    std::vector<const RankingMetrics*> out;
+    for (const StrategySegment& s : result.per_strategy[k]) out.push_back(&s.test);
+    return out;
+  };
+  const auto ref = std::find(result.strategies.begin(), result.strategies.end(), "gpt4rec");
+  if (ref != result.strategies.end()) {
+    const size_t r = static_cast<size_t>(ref - result.strategies.begin());
+    for (size_t k = 0; k < models.size(); ++k) {
+      if (k == r) continue;
+      result.paired.push_back(
+          ComparePaired(result.strategies[r], tests(r), result.strategies[k], tests(k), T > 1 ? 1 : 0));
+    }
+  }
   return result;
 }
 

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "eval/metrics.h"
+#include "eval/paired.h"
 #include "eval/preprocess.h"
 #include "model/recommender_model.h"
 
@@ -51,6 +52,8 @@ struct ReplayResult {
   std::vector<std::string> strategies;
   std::vector<std::vector<StrategySegment>> per_strategy;  // [strategy][segment]
   std::vector<StrategySummary> summary;                     // [strategy]
+  // With gpt4rec among the strategies: gpt4rec − each other strategy, paired per user over t >= 1.
+  std::vector<PairedComparison> paired;
 };
 
 absl::StatusOr<ReplayResult> RunReplay(const SegmentedStream& stream, const ReplayOptions& options);

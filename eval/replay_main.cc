@@ -1,5 +1,5 @@
 // gpt4rec-replay: the streaming replay protocol (design page §5) for every strategy side by side, with a table on
-// stdout, results.json / results.csv / recall20.svg in --out, and one JSON summary object as the last stdout line.
+// stdout, results.json / results.csv / per_user.csv / recall20.svg in --out, and one JSON summary object as the last stdout line.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
   app.add_option("--format", format_name, "taobao2014 | taobao2015 | netflix | foursquare | recbole | csv")->required();
   app.add_option("--input", inputs, "input file(s); netflix also takes a directory of mv_*.txt / combined_data_*.txt")
       ->required();
-  app.add_option("--out", out_dir, "output directory for results.json, results.csv, recall20.svg")->required();
+  app.add_option("--out", out_dir, "output directory for results.json, results.csv, per_user.csv, recall20.svg")->required();
   app.add_option("--dataset", dataset, "name shown in the reports (default: format and input file name)");
   app.add_option("--strategies", strategies,
                  "comma-separated: pop, static, finetune, retrain, gpt4rec, lsp, replay_uniform, "
@@ -196,6 +196,7 @@ int main(int argc, char** argv) {
   const std::string dir = out_dir + "/";
   for (const absl::Status& s : {ev::WriteResultsJson(dir + "results.json", info, *stream, *result),
                                 ev::WriteResultsCsv(dir + "results.csv", *stream, *result),
+                                ev::WritePerUserCsv(dir + "per_user.csv", *stream, *result),
                                 ev::WriteRecallSvg(dir + "recall20.svg", info, *stream, *result)}) {
     if (!s.ok()) return Fail(std::string(s.message()));
   }

@@ -34,6 +34,19 @@ nlohmann::json SummaryJson(const StrategySummary& s) {
           {"reads_old_data", s.reads_old_data}};
 }
 
+nlohmann::json PairedJson(const PairedComparison& c) {
+  auto one = [](const PairedDelta& d) {
+    return nlohmann::json{{"delta", d.delta}, {"standard_error", d.standard_error}, {"z", d.z()}, {"pairs", d.pairs}};
+  };
+  return {{"a", c.a}, {"b", c.b}, {"recall20", one(c.recall20)}, {"ndcg20", one(c.ndcg20)}};
+}
+
+nlohmann::json PairedArray(const ReplayResult& result) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const PairedComparison& c : result.paired) out.push_back(PairedJson(c));
+  return out;
+}
+
 std::string Fixed(double v, int digits = 4) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
@@ -72,6 +85,9 @@ absl::Status WriteResultsJson(const std::string& path, const ReportInfo& info, c
   for (const StrategySummary& s : result.summary) sum[s.name] = SummaryJson(s);
   j["summary"] = sum;
   j["summary_note"] = "averages over incremental segments t >= 1";
+  j["paired"] = PairedArray(result);
+  j["paired_note"] =
+      "a - b of the t >= 1 averages, standard error from per-user differences on the same test users (eval/paired.h)";
   return util::WriteFileAtomically(path, j.dump(2) + "\n");
 }
 
@@ -195,7 +211,29 @@ std::string ResultsTable(const SegmentedStream& stream, const ReplayResult& resu
     o << buf;
   }
   o << '\n';
+  // Paired differences: a lead within ~2 standard errors is not one.
+  for (const PairedComparison& c : result.paired) {
+    std::snprintf(buf, sizeof(buf),
+                  "pair %s - %s: R@20 %+.4f +- %.4f (z %+.1f), N@20 %+.4f +- %.4f (z %+.1f), %lld user-segments\n",
+                  c.a.c_str(), c.b.c_str(), c.recall20.delta, c.recall20.standard_error, c.recall20.z(),
+                  c.ndcg20.delta, c.ndcg20.standard_error, c.ndcg20.z(), static_cast<long long>(c.recall20.pairs));
+    o << buf;
+  }
   return o.str();
+}
+
+absl::Status WritePerUserCsv(const std::string& path, const SegmentedStream& stream, const ReplayResult& result) {
+  std::ostringstream out;
+  out << "segment,strategy,user,recall20,ndcg20\n";
+  for (size_t t = 0; t < stream.segments.size(); ++t) {
+    for (size_t k = 0; k < result.strategies.size(); ++k) {
+      const RankingMetrics& m = result.per_strategy[k][t].test;
+      for (size_t u = 0; u < m.user_ids.size(); ++u)
+        out << t << ',' << result.strategies[k] << ',' << m.user_ids[u] << ',' << m.user_recall20[u] << ','
+            << m.user_ndcg20[u] << '\n';
+    }
+  }
+  return util::WriteFileAtomically(path, out.str());
 }
 
 std::string SummaryJsonLine(const ReportInfo& info, const SegmentedStream& stream, const ReplayResult& result) {
@@ -205,6 +243,7 @@ std::string SummaryJsonLine(const ReportInfo& info, const SegmentedStream& strea
   nlohmann::json sum = nlohmann::json::object();
   for (const StrategySummary& s : result.summary) sum[s.name] = SummaryJson(s);
   j["strategies"] = sum;
+  if (!result.paired.empty()) j["paired"] = PairedArray(result);
   return j.dump();
 }
 

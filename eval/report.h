@@ -20,6 +20,8 @@ absl::Status WriteResultsJson(const std::string& path, const ReportInfo& info, c
 absl::Status WriteResultsCsv(const std::string& path, const SegmentedStream& stream, const ReplayResult& result);
 absl::Status WriteRecallSvg(const std::string& path, const ReportInfo& info, const SegmentedStream& stream,
                             const ReplayResult& result);
+// One row per (segment, strategy, test user): the user's Recall@20 and NDCG@20, for comparisons across runs.
+absl::Status WritePerUserCsv(const std::string& path, const SegmentedStream& stream, const ReplayResult& result);
 std::string ResultsTable(const SegmentedStream& stream, const ReplayResult& result);  // human-readable
 std::string SummaryJsonLine(const ReportInfo& info, const SegmentedStream& stream, const ReplayResult& result);
 

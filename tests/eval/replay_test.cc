@@ -233,6 +233,26 @@ TEST_CASE("replay with every strategy, the continual-learning baselines included
   }
   CHECK(j["segments"][2]["results"]["replay_uniform"]["replayed_edges"].get<int64_t>() ==
         result->per_strategy[6][2].replayed_edges);
+  // Paired differences: gpt4rec against each of the other seven, and each delta is exactly the difference of the
+  // two t >= 1 averages (every strategy is scored on the same users of each segment).
+  REQUIRE(result->paired.size() == 7);
+  REQUIRE(j["paired"].size() == 7);
+  for (const ev::PairedComparison& c : result->paired) {
+    INFO(c.b);
+    CHECK(c.a == "gpt4rec");
+    const size_t b = static_cast<size_t>(std::find(names.begin(), names.end(), c.b) - names.begin());
+    REQUIRE(b < names.size());
+    CHECK(c.recall20.delta == Approx(result->summary[4].recall20_avg - result->summary[b].recall20_avg).margin(1e-6));
+    CHECK(c.ndcg20.delta == Approx(result->summary[4].ndcg20_avg - result->summary[b].ndcg20_avg).margin(1e-6));
+    int64_t users = 0;
+    for (size_t t = 1; t < 4; ++t) users += result->per_strategy[4][t].test.users;
+    CHECK(c.recall20.pairs == users);
+  }
+  REQUIRE(ev::WritePerUserCsv(dir / "per_user.csv", stream, *result).ok());
+  const std::string per_user = Slurp(dir / "per_user.csv");
+  int64_t rows = 0;
+  for (size_t t = 0; t < 4; ++t) rows += 8 * result->per_strategy[0][t].test.users;
+  CHECK(std::count(per_user.begin(), per_user.end(), '\n') == 1 + rows);
   const std::string csv = Slurp(dir / "results.csv");
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 1 + 4 * 8);
   CHECK(csv.find(",reads_old_data,replayed_edges,peak_rss_mib,train_cpu_seconds\n") != std::string::npos);
