@@ -34,7 +34,11 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
     return own_gate_rate && !net_->IsPromptVector(t) ? &gate_group : &main_group;
   };
   for (auto& t : prompts) use(&t, train_prompts, gate_or_main(t));
-  for (auto& t : temporal) use(&t, prompt_tuning, gate_or_main(t));
+  // The temporal prompts at their own rate when temporal_lr > 0 (they are few logits, each reweighting a whole
+  // class of edges or layers), else as the other gates.
+  std::vector<torch::Tensor> temporal_group;
+  const bool own_temporal_rate = prompt_tuning && config_.temporal_lr > 0;
+  for (auto& t : temporal) use(&t, prompt_tuning, own_temporal_rate ? &temporal_group : gate_or_main(t));
   const bool train_old = !prompt_tuning || config_.old_embedding_lr > 0;
   const bool own_new_rate = prompt_tuning && config_.new_embedding_lr > 0;
   use(&net_->user_new, true, own_new_rate ? &new_group : &main_group);
@@ -49,6 +53,8 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
     groups.emplace_back(old_group, std::make_unique<torch::optim::AdamOptions>(config_.old_embedding_lr));
   if (!gate_group.empty())
     groups.emplace_back(gate_group, std::make_unique<torch::optim::AdamOptions>(config_.gate_lr));
+  if (!temporal_group.empty())
+    groups.emplace_back(temporal_group, std::make_unique<torch::optim::AdamOptions>(config_.temporal_lr));
   if (!new_group.empty())
     groups.emplace_back(new_group, std::make_unique<torch::optim::AdamOptions>(config_.new_embedding_lr));
   torch::optim::Adam opt(groups, torch::optim::AdamOptions(config_.lr));

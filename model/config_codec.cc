@@ -91,6 +91,7 @@ absl::Status ValidateConfig(const ModelConfig& c) {
   if (!(c.lr > 0)) return Bad("lr", "must be > 0");
   if (!(c.prompt_lr > 0)) return Bad("prompt_lr", "must be > 0");
   if (!(c.gate_lr >= 0)) return Bad("gate_lr", "must be >= 0 (0: prompt_lr)");
+  if (!(c.temporal_lr >= 0)) return Bad("temporal_lr", "must be >= 0 (0: as the other gates)");
   if (!(c.old_embedding_lr >= 0)) return Bad("old_embedding_lr", "must be >= 0");
   if (!(c.new_embedding_lr >= 0)) return Bad("new_embedding_lr", "must be >= 0");
   if (!(c.l2 >= 0)) return Bad("l2", "must be >= 0");
@@ -183,6 +184,9 @@ absl::StatusOr<ModelConfig> ParseConfigText(const std::string& text) {
   c.early_stop_se = 0;
   c.valid_window = 1;
   c.gate_lr = 0;
+  c.recency_prompt = false;  // checkpoints from before the recency prompt had none
+  c.recency_scale_free = false;
+  c.temporal_lr = 0;
   int line_no = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     ++line_no;

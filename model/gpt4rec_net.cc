@@ -114,11 +114,11 @@ torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj, torch::Tensor* e
   // Without a view prompt (or with the prompts skipped) the views are concatenated as they are: γ = 1/K.
   if (view_gamma != nullptr) *view_gamma = torch::full({N, K}, 1.0 / static_cast<double>(K));
   auto x = backbone(e).view({N, K, dk});  // x^(k) = W_k e + c_k
-  if (!prompts_on) return Propagate(x, adj, {}, {}, {}, {}).reshape({N, -1});
+  if (!prompts_on) return Propagate(x, adj, {}, {}, {}, {}, {}).reshape({N, -1});
   if (node_prompt) x = node_prompt(x);        // x̂^(k) = x^(k) + Σ_j α_j p_j
   // The messages: Â, optionally scaled per edge (edge gate, recency), plus the softmax structure term.
   const bool has_edges = adj.edge_user.numel() > 0;
-  torch::Tensor structure_term, edge_weight, bucket_weight, layer_weight;
+  torch::Tensor structure_term, edge_weight, bucket_weight, bucket_norm, layer_weight;
   if (has_edges && structure_prompt && structure_prompt->form == StructurePrompt::kSoftmax)
     structure_term = structure_prompt->Term(x, adj);  // (Σ_i Â_ui β_ui) S
   if (has_edges && structure_prompt && structure_prompt->form == StructurePrompt::kEdgeGate)
@@ -128,10 +128,19 @@ torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj, torch::Tensor* e
     if (edge_weight.defined()) {       // with the edge gate: one [E,K] factor
       edge_weight = edge_weight * bucket_weight.index_select(0, adj.edge_bucket);
       bucket_weight = torch::Tensor();
+    } else if (shape_.recency_scale_free) {
+      // Σ_j Â_rj / Σ_j Â_rj w[bucket_j, k] per node and view: the weights then only redistribute a node's
+      // neighbourhood between old and new edges; unbounded in scale they let BPR grow every score instead.
+      auto weighted = BucketWeightedAdjacencyMatmul(adj, torch::ones({N, K}), bucket_weight);
+      auto plain = AdjacencyMatmul(adj, torch::ones({N, 1}));
+      // Nodes without edges (weighted 0) get 0; the safe denominator keeps the unused branch's gradient finite.
+      auto has = weighted > 0;
+      bucket_norm = torch::where(has, plain / torch::where(has, weighted, torch::ones_like(weighted)),
+                                 torch::zeros_like(weighted));
     }
   }
   if (layer_prompt) layer_weight = layer_prompt();
-  auto h = Propagate(x, adj, edge_weight, bucket_weight, structure_term, layer_weight);  // mean_l Â^l x̂^(k)
+  auto h = Propagate(x, adj, edge_weight, bucket_weight, bucket_norm, structure_term, layer_weight);  // mean_l Â^l x̂^(k)
   if (view_prompt) h = view_prompt(h, view_gamma);                        // z_i = concat_k(K γ_ik h_i^(k))
   return h.reshape({N, -1});
 }
@@ -141,7 +150,8 @@ torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj, torch::Tensor* e
 // 1). All K views share Â, so one N×d product propagates every view at once. [N,K,dk] -> [N,K,dk].
 torch::Tensor Gpt4RecNetImpl::Propagate(const torch::Tensor& x, const NormAdjacency& adj,
                                         const torch::Tensor& edge_weight, const torch::Tensor& bucket_weight,
-                                        const torch::Tensor& node_term, const torch::Tensor& layer_weight) const {
+                                        const torch::Tensor& bucket_norm, const torch::Tensor& node_term,
+                                        const torch::Tensor& layer_weight) const {
   const int64_t N = x.size(0), K = x.size(1), dk = x.size(2), d = K * dk;
   auto weigh = [&](const torch::Tensor& t, int l) {
     return layer_weight.defined() ? (t.view({N, K, dk}) * layer_weight[l].view({1, K, 1})).view({N, d}) : t;
@@ -154,6 +164,7 @@ torch::Tensor Gpt4RecNetImpl::Propagate(const torch::Tensor& x, const NormAdjace
       h = GatedAdjacencyMatmul(adj, h, edge_weight);
     } else if (bucket_weight.defined()) {
       h = BucketWeightedAdjacencyMatmul(adj, h, bucket_weight);
+      if (bucket_norm.defined()) h = (h.view({N, K, dk}) * bucket_norm.unsqueeze(-1)).view({N, d});
     } else {
       h = AdjacencyMatmul(adj, h);
     }

@@ -23,6 +23,7 @@ struct NetShape {
   StructurePrompt structure = StructurePrompt::kSoftmax;
   bool view_prompts = true;
   bool recency = false;        // ModelConfig.recency_prompt
+  bool recency_scale_free = false;  // ModelConfig.recency_scale_free
   bool layer_prompt = false;   // ModelConfig.layer_prompt
   bool prompts = true;         // false: the bare backbone (views + LightGCN), used by the baselines
   int layers = 2;
@@ -144,9 +145,11 @@ class Gpt4RecNetImpl : public torch::nn::Module {
  private:
   // Messages scaled per edge ([E,K], edge_weight) or per age bucket ([kRecencyBuckets,K], bucket_weight), not
   // both; undefined tensors mean "no such factor".
+  // bucket_norm ([N,K], with bucket_weight): each node's messages are multiplied by it after the weighted
+  // product, so that the recency weights reshape a node's neighbourhood without changing its total weight.
   torch::Tensor Propagate(const torch::Tensor& x, const NormAdjacency& adj, const torch::Tensor& edge_weight,
-                          const torch::Tensor& bucket_weight, const torch::Tensor& node_term,
-                          const torch::Tensor& layer_weight) const;
+                          const torch::Tensor& bucket_weight, const torch::Tensor& bucket_norm,
+                          const torch::Tensor& node_term, const torch::Tensor& layer_weight) const;
   NetShape shape_;
 };
 TORCH_MODULE(Gpt4RecNet);

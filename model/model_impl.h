@@ -41,6 +41,7 @@ inline NetShape ShapeFor(const ModelConfig& c) {
   s.structure = c.structure_prompt;
   s.view_prompts = c.view_prompts;
   s.recency = c.recency_prompt;
+  s.recency_scale_free = c.recency_scale_free;
   s.layer_prompt = c.layer_prompt;
   s.prompts = UsesPrompts(c);
   s.layers = c.layers;

@@ -253,5 +253,44 @@ TEST_CASE("temporal prompts start as the identity and weigh edges by their age",
   REQUIRE(torch::allclose(b->forward(adj), x, 1e-5, 1e-5));
 }
 
+TEST_CASE("scale-free recency weights redistribute a node's messages and never scale them", "[model][kernels]") {
+  Graph g = SmallGraph();
+  g.edge_age = {2, 0, 1, 0, 20, 0};  // user 0 (item 0: age 2, item 2: age 0), user 1 (2: 1), user 2 (0: 0, 1: 20, 2: 0)
+  const auto adj = BuildNormAdjacency(PrepareGraph(g));
+  NetShape plain;
+  plain.dim = 8;
+  plain.views = 2;
+  plain.node_prompts = 0;
+  plain.structure = StructurePrompt::kOff;
+  plain.view_prompts = false;
+  plain.layers = 1;
+  NetShape scaled = plain;
+  scaled.recency = true;
+  NetShape scale_free = scaled;
+  scale_free.recency_scale_free = true;
+  torch::manual_seed(5);
+  Gpt4RecNet a(plain, 4, 3);
+  torch::manual_seed(5);
+  Gpt4RecNet b(scale_free, 4, 3);
+  torch::manual_seed(5);
+  Gpt4RecNet c(scaled, 4, 3);
+  torch::NoGradGuard no_grad;
+  // One weight for every age: the bounded form multiplies every message by it, the scale-free form changes nothing.
+  b->recency_prompt->recency_tau.fill_(1.5);
+  c->recency_prompt->recency_tau.fill_(1.5);
+  REQUIRE(torch::allclose(b->forward(adj), a->forward(adj), 1e-5, 1e-5));
+  REQUIRE(!torch::allclose(c->forward(adj), a->forward(adj), 1e-3, 1e-3));
+  // All weight on the new edges: user 0 hears item 2 alone, with the weight of both its edges, Â_00 + Â_02
+  // (degrees: user 0 two, item 0 two, item 2 three); user 1, whose only edge is old, keeps that edge's weight.
+  b->recency_prompt->recency_tau.fill_(-40.0);
+  b->recency_prompt->recency_tau.select(0, 0).fill_(40.0);
+  auto x = torch::cat({b->user_new, b->item_new}, 0);
+  auto z = b->forward(adj);
+  const double w0 = 0.5 + 1.0 / std::sqrt(6.0);
+  REQUIRE(torch::allclose(z[0], (x[0] + w0 * x[4 + 2]) / 2.0, 1e-5, 1e-5));
+  REQUIRE(torch::allclose(z[1], (x[1] + x[4 + 2] / std::sqrt(3.0)) / 2.0, 1e-5, 1e-5));
+  REQUIRE(torch::allclose(z[3], x[3] / 2.0, 1e-6, 1e-6));  // no edges: its own row only, nothing divided by zero
+}
+
 }  // namespace
 }  // namespace gpt4rec::model
