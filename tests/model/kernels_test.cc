@@ -211,6 +211,17 @@ TEST_CASE("every structure-prompt form gives finite outputs and gradients to its
   }
 }
 
+// d = 8 in 2 views, no node, structure or view prompt: the propagation alone, for the temporal prompts' tests.
+NetShape BarePropagationShape() {
+  NetShape s;
+  s.dim = 8;
+  s.views = 2;
+  s.node_prompts = 0;
+  s.structure = StructurePrompt::kOff;
+  s.view_prompts = false;
+  return s;
+}
+
 TEST_CASE("temporal prompts start as the identity and weigh edges by their age", "[model][kernels]") {
   Graph g = SmallGraph();
   REQUIRE(!BuildNormAdjacency(PrepareGraph(g)).edge_bucket.defined());  // no ages: nothing to weigh
@@ -224,12 +235,7 @@ TEST_CASE("temporal prompts start as the identity and weigh edges by their age",
   REQUIRE(RecencyBucket(5) == 4);
   REQUIRE(RecencyBucket(6) == 5);
 
-  NetShape plain;
-  plain.dim = 8;
-  plain.views = 2;
-  plain.node_prompts = 0;
-  plain.structure = StructurePrompt::kOff;
-  plain.view_prompts = false;
+  NetShape plain = BarePropagationShape();
   NetShape temporal = plain;
   temporal.recency = true;
   temporal.layer_prompt = true;
@@ -257,12 +263,7 @@ TEST_CASE("scale-free recency weights redistribute a node's messages and never s
   Graph g = SmallGraph();
   g.edge_age = {2, 0, 1, 0, 20, 0};  // user 0 (item 0: age 2, item 2: age 0), user 1 (2: 1), user 2 (0: 0, 1: 20, 2: 0)
   const auto adj = BuildNormAdjacency(PrepareGraph(g));
-  NetShape plain;
-  plain.dim = 8;
-  plain.views = 2;
-  plain.node_prompts = 0;
-  plain.structure = StructurePrompt::kOff;
-  plain.view_prompts = false;
+  NetShape plain = BarePropagationShape();
   plain.layers = 1;
   NetShape scaled = plain;
   scaled.recency = true;
