@@ -613,6 +613,13 @@ NormAdjacency BuildNormAdjacency(const BipartiteCsr& g) {
     a.entry_bucket = torch::empty({2 * E}, torch::kUInt8);
     uint8_t* entry_b = a.entry_bucket.data_ptr<uint8_t>();
     for (int64_t j = 0; j < 2 * E; ++j) entry_b[j] = static_cast<uint8_t>(eb[entry_edge[j]]);
+    a.row_bucket_sum = torch::zeros({a.num_nodes, kRecencyBuckets});
+    float* rb = a.row_bucket_sum.data_ptr<float>();
+    for (int64_t r = 0; r < a.num_nodes; ++r) {
+      double sum[kRecencyBuckets] = {};
+      for (int64_t j = rowptr[r]; j < rowptr[r + 1]; ++j) sum[entry_b[j]] += val[j];
+      for (int b = 0; b < kRecencyBuckets; ++b) rb[r * kRecencyBuckets + b] = static_cast<float>(sum[b]);
+    }
   }
   return a;
 }

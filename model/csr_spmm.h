@@ -27,6 +27,9 @@ struct NormAdjacency {
   // carries edge ages and some edge is older than the current segment.
   torch::Tensor edge_bucket;  // int64 [E]
   torch::Tensor entry_bucket;  // uint8 [2E]: the bucket of each CSR entry's edge (defined with edge_bucket)
+  // float [N, kRecencyBuckets]: each row's Â entries summed per bucket (defined with edge_bucket). Constant per
+  // graph; the scale-free recency prompt's per-node totals are products of it with the bucket weights.
+  torch::Tensor row_bucket_sum;
 };
 
 // Age in segments -> one of kRecencyBuckets buckets: 0, 1, 2, 3, 4-5, 6-8, 9-15, 16+.

@@ -131,8 +131,9 @@ torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj, torch::Tensor* e
     } else if (shape_.recency_scale_free) {
       // Σ_j Â_rj / Σ_j Â_rj w[bucket_j, k] per node and view: the weights then only redistribute a node's
       // neighbourhood between old and new edges; unbounded in scale they let BPR grow every score instead.
-      auto weighted = BucketWeightedAdjacencyMatmul(adj, torch::ones({N, K}), bucket_weight);
-      auto plain = AdjacencyMatmul(adj, torch::ones({N, 1}));
+      // Both sums from the per-row bucket totals (constant per graph): a [N, buckets] x [buckets, K] product.
+      auto weighted = adj.row_bucket_sum.matmul(bucket_weight);
+      auto plain = adj.row_bucket_sum.sum(1, /*keepdim=*/true);
       // Nodes without edges (weighted 0) get 0; the safe denominator keeps the unused branch's gradient finite.
       auto has = weighted > 0;
       bucket_norm = torch::where(has, plain / torch::where(has, weighted, torch::ones_like(weighted)),
