@@ -5,7 +5,7 @@
 namespace gpt4rec::model {
 
 bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std::vector<int32_t>& pos_users,
-                      const std::vector<int32_t>& pos_items, const ValidSet& valid, bool prompt_tuning,
+                      const std::vector<int32_t>& pos_items, const ValidSet& valid, TrainPhase phase,
                       const LspTargets* lsp, const std::atomic<bool>* cancel, const EpochCallback& on_epoch,
                       TrainReport* report) {
   // Parameter groups. Prompt tuning: prompts at prompt_lr, new rows at new_embedding_lr (0: prompt_lr), old rows
@@ -21,6 +21,8 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
       trainable.push_back(t);
     }
   };
+  const bool prompt_tuning = phase != TrainPhase::kFull;
+  const bool prompt_phase = phase == TrainPhase::kPrompts;
   auto backbone = net_->BackboneParameters(), prompts = net_->PromptParameters(),
        temporal = net_->TemporalPromptParameters();
   for (auto& t : backbone) use(&t, !prompt_tuning && config_.view_projection, &main_group);
@@ -28,27 +30,30 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
   // identity start and forward skips them (the same network as Finetune's, at its cost).
   const bool train_prompts = prompt_tuning || config_.prompts_in_segment0;
   net_->prompts_on = train_prompts;
+  // The paper's three prompts: in the prompt phase alone (at prompt_phase_lr), or in the row phase too.
+  const bool train_paper_prompts = train_prompts && (phase != TrainPhase::kRows || config_.row_phase_prompts);
+  net_->paper_prompts_on = train_paper_prompts;
   // The gates (everything but the prompt vectors P, S) at their own rate in prompt tuning when gate_lr > 0.
-  const bool own_gate_rate = prompt_tuning && config_.gate_lr > 0;
+  const bool own_gate_rate = phase == TrainPhase::kRows && config_.gate_lr > 0;
   auto gate_or_main = [&](const torch::Tensor& t) {
     return own_gate_rate && !net_->IsPromptVector(t) ? &gate_group : &main_group;
   };
-  for (auto& t : prompts) use(&t, train_prompts, gate_or_main(t));
+  for (auto& t : prompts) use(&t, train_paper_prompts, gate_or_main(t));
   // The temporal prompts at their own rate when temporal_lr > 0 (they are few logits, each reweighting a whole
-  // class of edges or layers), else as the other gates.
+  // class of edges or layers), else as the other gates. Frozen in the prompt phase, like the rows.
   std::vector<torch::Tensor> temporal_group;
   const bool own_temporal_rate = prompt_tuning && config_.temporal_lr > 0;
-  for (auto& t : temporal) use(&t, prompt_tuning, own_temporal_rate ? &temporal_group : gate_or_main(t));
-  const bool train_old = !prompt_tuning || config_.old_embedding_lr > 0;
+  for (auto& t : temporal) use(&t, phase == TrainPhase::kRows, own_temporal_rate ? &temporal_group : gate_or_main(t));
+  const bool train_old = !prompt_tuning || (!prompt_phase && config_.old_embedding_lr > 0);
   const bool own_new_rate = prompt_tuning && config_.new_embedding_lr > 0;
-  use(&net_->user_new, true, own_new_rate ? &new_group : &main_group);
-  use(&net_->item_new, true, own_new_rate ? &new_group : &main_group);
+  use(&net_->user_new, !prompt_phase, own_new_rate ? &new_group : &main_group);
+  use(&net_->item_new, !prompt_phase, own_new_rate ? &new_group : &main_group);
   use(&net_->user_old, train_old, prompt_tuning ? &old_group : &main_group);
   use(&net_->item_old, train_old, prompt_tuning ? &old_group : &main_group);
 
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(main_group,
-                      std::make_unique<torch::optim::AdamOptions>(prompt_tuning ? config_.prompt_lr : config_.lr));
+  const double main_lr = prompt_phase ? config_.prompt_phase_lr : prompt_tuning ? config_.prompt_lr : config_.lr;
+  groups.emplace_back(main_group, std::make_unique<torch::optim::AdamOptions>(main_lr));
   if (!old_group.empty())
     groups.emplace_back(old_group, std::make_unique<torch::optim::AdamOptions>(config_.old_embedding_lr));
   if (!gate_group.empty())
@@ -69,9 +74,21 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
   std::vector<torch::Tensor> best_state;
   std::vector<int32_t> ep_users(P), ep_items(P);
   std::vector<int64_t> ep_neg(P * neg);
-  const uint64_t seg_seed = MixSeed(config_.seed ^ 0x5a5a, static_cast<uint64_t>(segments_));
+  const uint64_t seg_seed =
+      MixSeed(config_.seed ^ (prompt_phase ? 0x9a5e : 0x5a5a), static_cast<uint64_t>(segments_));
+  // The prompt phase continues the segment's report (its epochs count on from the row phase's) and starts from
+  // the row phase's model as the best so far, so it keeps that model unless an epoch beats it on validation.
+  const int epoch0 = prompt_phase ? report->epochs : 0;
+  const int max_epochs = prompt_phase ? config_.prompt_phase_epochs : config_.max_epochs;
+  const int min_epochs = prompt_phase ? 1 : config_.min_epochs;
+  if (prompt_phase && has_valid) {
+    torch::NoGradGuard no_grad;
+    best = ValidRecall20(net_->forward(adj), g, valid).recall20;
+    recent.push_back(best);
+    for (auto* t : trainable) best_state.push_back(t->detach().clone());
+  }
 
-  for (int epoch = 1; epoch <= config_.max_epochs && P > 0 && g.num_items > 0; ++epoch) {
+  for (int epoch = 1; epoch <= max_epochs && P > 0 && g.num_items > 0; ++epoch) {
     const auto te = Clock::now();
     auto perm = torch::randperm(P, torch::kLong);
     const int64_t* pp = perm.data_ptr<int64_t>();
@@ -125,7 +142,7 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
       loss_sum += loss.item<double>() * B;
     }
     EpochLog log;
-    log.epoch = epoch;
+    log.epoch = epoch0 + epoch;
     log.loss = loss_sum / P;
     log.train_seconds = Since(te);
     if (has_valid) {
@@ -136,11 +153,11 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
     }
     log.seconds = Since(te);
     report->log.push_back(log);
-    report->epochs = epoch;
+    report->epochs = epoch0 + epoch;
     report->final_loss = log.loss;
     if (on_epoch) on_epoch(log);
     if (!has_valid) {
-      report->best_epoch = epoch;
+      report->best_epoch = epoch0 + epoch;
       continue;
     }
     // The best epoch's parameters are kept; "best" is by the mean over the last valid_window epochs, so the kept
@@ -155,12 +172,12 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
     if (smoothed > best) {
       best = smoothed;
       best_se = log.valid_standard_error;
-      report->best_epoch = epoch;
+      report->best_epoch = epoch0 + epoch;
       report->best_valid_recall20 = log.valid_recall20;
       bad = 0;
       best_state.clear();
       for (auto* t : trainable) best_state.push_back(t->detach().clone());
-    } else if (++bad >= std::max(1, config_.patience) && epoch >= config_.min_epochs &&
+    } else if (++bad >= std::max(1, config_.patience) && epoch >= min_epochs &&
                (config_.early_stop_se <= 0 || smoothed < best - config_.early_stop_se * best_se)) {
       break;
     }
@@ -170,6 +187,7 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
   if (!best_state.empty() && report->best_epoch != report->epochs)
     for (size_t k = 0; k < trainable.size(); ++k) trainable[k]->copy_(best_state[k]);
   net_->prompts_on = true;
+  net_->paper_prompts_on = true;
   for (auto* t : trainable) t->mutable_grad().reset();
   for (auto& t : net_->parameters()) t.set_requires_grad(false);
   for (torch::Tensor* t : {&net_->user_old, &net_->user_new, &net_->item_old, &net_->item_new}) *t = t->detach();

@@ -94,6 +94,8 @@ absl::Status ValidateConfig(const ModelConfig& c) {
   if (!(c.temporal_lr >= 0)) return Bad("temporal_lr", "must be >= 0 (0: as the other gates)");
   if (!(c.old_embedding_lr >= 0)) return Bad("old_embedding_lr", "must be >= 0");
   if (!(c.new_embedding_lr >= 0)) return Bad("new_embedding_lr", "must be >= 0");
+  if (c.prompt_phase_epochs < 0) return Bad("prompt_phase_epochs", "must be >= 0 (0: no prompt phase)");
+  if (!(c.prompt_phase_lr > 0)) return Bad("prompt_phase_lr", "must be > 0");
   if (!(c.l2 >= 0)) return Bad("l2", "must be >= 0");
   if (!(c.init_std >= 0)) return Bad("init_std", "must be >= 0 (0: xavier-normal)");
   if (c.negatives < 1 || c.negatives > 1024) return Bad("negatives", "must be in 1..1024");
@@ -187,6 +189,8 @@ absl::StatusOr<ModelConfig> ParseConfigText(const std::string& text) {
   c.recency_prompt = false;  // checkpoints from before the recency prompt had none
   c.recency_scale_free = false;
   c.temporal_lr = 0;
+  c.row_phase_prompts = true;  // before the prompt phase, prompt tuning was one phase with every prompt in it
+  c.prompt_phase_epochs = 0;
   int line_no = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     ++line_no;

@@ -115,13 +115,14 @@ torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj, torch::Tensor* e
   if (view_gamma != nullptr) *view_gamma = torch::full({N, K}, 1.0 / static_cast<double>(K));
   auto x = backbone(e).view({N, K, dk});  // x^(k) = W_k e + c_k
   if (!prompts_on) return Propagate(x, adj, {}, {}, {}, {}, {}).reshape({N, -1});
-  if (node_prompt) x = node_prompt(x);        // x̂^(k) = x^(k) + Σ_j α_j p_j
+  if (node_prompt && paper_prompts_on) x = node_prompt(x);        // x̂^(k) = x^(k) + Σ_j α_j p_j
   // The messages: Â, optionally scaled per edge (edge gate, recency), plus the softmax structure term.
   const bool has_edges = adj.edge_user.numel() > 0;
   torch::Tensor structure_term, edge_weight, bucket_weight, bucket_norm, layer_weight;
-  if (has_edges && structure_prompt && structure_prompt->form == StructurePrompt::kSoftmax)
+  const bool structure = has_edges && structure_prompt && paper_prompts_on;
+  if (structure && structure_prompt->form == StructurePrompt::kSoftmax)
     structure_term = structure_prompt->Term(x, adj);  // (Σ_i Â_ui β_ui) S
-  if (has_edges && structure_prompt && structure_prompt->form == StructurePrompt::kEdgeGate)
+  if (structure && structure_prompt->form == StructurePrompt::kEdgeGate)
     edge_weight = structure_prompt->Gate(x, adj);  // σ(g_k(...)) on Â_ui
   if (has_edges && recency_prompt && adj.edge_bucket.defined()) {
     bucket_weight = recency_prompt();  // 2σ(τ_k[bucket(age)]) on Â_ui
@@ -142,7 +143,7 @@ torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj, torch::Tensor* e
   }
   if (layer_prompt) layer_weight = layer_prompt();
   auto h = Propagate(x, adj, edge_weight, bucket_weight, bucket_norm, structure_term, layer_weight);  // mean_l Â^l x̂^(k)
-  if (view_prompt) h = view_prompt(h, view_gamma);                        // z_i = concat_k(K γ_ik h_i^(k))
+  if (view_prompt && paper_prompts_on) h = view_prompt(h, view_gamma);                        // z_i = concat_k(K γ_ik h_i^(k))
   return h.reshape({N, -1});
 }
 

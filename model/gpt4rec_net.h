@@ -112,6 +112,10 @@ class Gpt4RecNetImpl : public torch::nn::Module {
   // false: forward skips every prompt (the bare backbone). Only valid while the prompts are at their identity
   // start; the trainer uses it to pre-train the backbone alone in segment 0.
   bool prompts_on = true;
+  // false (with prompts_on): forward skips the paper's three prompts (node, structure, view) but keeps the
+  // temporal ones. Only valid while those three are at their identity start: prompt tuning's row phase without
+  // them (ModelConfig::row_phase_prompts = false).
+  bool paper_prompts_on = true;
 
   // Joins old and new rows into the old part (end of a segment) and appends `new_users`/`new_items` rows as the
   // new part (start of a segment). Results have requires_grad off; the trainer decides what trains.

@@ -71,6 +71,8 @@ auto AtBoundary(const char* entry, F&& f) -> decltype(f()) {
   }
 }
 
+enum class TrainPhase { kFull, kRows, kPrompts };
+
 class ModelImpl final : public RecommenderModel {
  public:
   explicit ModelImpl(const ModelConfig& config) : config_(config) {}
@@ -113,10 +115,11 @@ class ModelImpl final : public RecommenderModel {
   absl::Status SaveUnguarded(const std::string& path) const;
   absl::Status EraseUnguarded(int32_t user);
   absl::Status ValidateInput(const SegmentInput& input) const;
-  // false: cancelled through `cancel` before finishing.
+  // What one call of Train fits: everything (segment 0, the baselines), prompt tuning's row phase, or its prompt
+  // phase (ModelConfig::prompt_phase_epochs). false: cancelled through `cancel` before finishing.
   // `lsp` (lsp strategy only, else null): the distillation targets added to every step's loss.
   bool Train(const BipartiteCsr& g, const NormAdjacency& adj, const std::vector<int32_t>& pos_users,
-             const std::vector<int32_t>& pos_items, const ValidSet& valid, bool prompt_tuning,
+             const std::vector<int32_t>& pos_items, const ValidSet& valid, TrainPhase phase,
              const LspTargets* lsp, const std::atomic<bool>* cancel, const EpochCallback& on_epoch,
              TrainReport* report);
   // Replay strategies: appends the replayed old edges (drawn from the previous graph's reservoir) to the

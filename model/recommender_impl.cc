@@ -97,9 +97,17 @@ absl::StatusOr<TrainReport> ModelImpl::UpdateUnguarded(const SegmentInput& input
       // network drew at creation: GPT4Rec's backbone-only segment 0 is then Finetune's, bitwise.
       torch::manual_seed(MixSeed(config_.seed ^ 0x7e57, static_cast<uint64_t>(segments_)));
       const LspTargets* lsp = report.mode == TrainMode::kLsp ? lsp_.get() : nullptr;
-      if (!Train(*bip, *adj, pos_u, pos_i, valid, report.mode == TrainMode::kPromptTuning, lsp, input.cancel,
-                 on_epoch, &report)) {
+      const bool prompt_tuning = report.mode == TrainMode::kPromptTuning;
+      auto cancelled = [&] {
         return absl::CancelledError(absl::StrCat("training of segment ", segments_, " was cancelled"));
+      };
+      if (!Train(*bip, *adj, pos_u, pos_i, valid, prompt_tuning ? TrainPhase::kRows : TrainPhase::kFull, lsp,
+                 input.cancel, on_epoch, &report)) {
+        return cancelled();
+      }
+      if (prompt_tuning && config_.prompt_phase_epochs > 0 &&
+          !Train(*bip, *adj, pos_u, pos_i, valid, TrainPhase::kPrompts, nullptr, input.cancel, on_epoch, &report)) {
+        return cancelled();
       }
     }
     net_->MergeRows();

@@ -52,7 +52,7 @@ for k,v in json.load(open(sys.argv[1]))["summary"].items():
 ALL=pop,static,finetune,retrain,gpt4rec,lsp,replay_uniform,replay_inverse_degree
 EFF=""
 
-STRICT="--old_embedding_lr=0 --recency_prompt=false --layer_prompt=false --prompts_in_segment0=true"
+STRICT="--old_embedding_lr=0 --recency_prompt=false --layer_prompt=false --prompts_in_segment0=true --row_phase_prompts=true --prompt_phase_epochs=0"
 echo "| data | metric (avg t ≥ 1) | pop | static | finetune | retrain | lsp | replay_uniform | replay_inverse_degree | gpt4rec (defaults) | gpt4rec, paper-strict form |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for i in "${!NAMES[@]}"; do

@@ -157,6 +157,8 @@ TEST_CASE("prompt tuning leaves backbone and old embeddings bitwise unchanged an
   config.old_embedding_lr = 0;  // the paper's strict form
   config.view_projection = true;  // so that there is a backbone besides E to keep frozen
   config.recency_prompt = config.layer_prompt = true;  // the temporal prompts train in prompt tuning too
+  config.row_phase_prompts = true;  // one phase: every prompt trains beside the new rows
+  config.prompt_phase_epochs = 0;
   // Several steps per epoch: P starts at zero, so the node prompt's scoring layer a_k has no gradient in the
   // first step, and the kept epoch may be the first.
   config.batch_size = 64;
@@ -185,6 +187,54 @@ TEST_CASE("prompt tuning leaves backbone and old embeddings bitwise unchanged an
   for (const char* prompt : {"node_P", "node_A", "struct_S", "struct_Gu", "view_v", "recency_tau", "layer_w"}) {
     INFO(prompt);
     REQUIRE(after.arrays.at(prompt).bytes != before.arrays.at(prompt).bytes);
+  }
+}
+
+// The two phases of prompt tuning, read back from checkpoints: the same model with and without a prompt phase.
+TEST_CASE("the prompt phase trains only the node, structure and view prompts, on the row phase's model", "[model]") {
+  TempDir dir("model-phases");
+  ModelConfig config = SmallConfig(Strategy::kGpt4Rec);
+  config.row_phase_prompts = false;
+  config.batch_size = 64;
+  auto run = [&](int prompt_epochs, float prompt_lr, bool with_valid, const std::string& name) {
+    ModelConfig c = config;
+    c.prompt_phase_epochs = prompt_epochs;
+    c.prompt_phase_lr = prompt_lr;
+    auto m = RecommenderModel::Create(c).value();
+    Stepper s;
+    if (!with_valid) {  // every epoch runs and the last is kept
+      for (auto& seg : s.stream) seg.valid.clear();
+    }
+    s.Run(*m, 0);
+    auto report = s.Run(*m, 1);
+    REQUIRE(report.mode == TrainMode::kPromptTuning);
+    return std::make_pair(report, Snapshot(*m, dir, name));
+  };
+  const auto [rows_report, rows_only] = run(0, 1e-3f, false, "rows.ckpt");
+  // Without them in the row phase, the paper's prompts are still their identity start.
+  for (const char* prompt : {"node_P", "struct_S", "view_v"}) {
+    INFO(prompt);
+    for (float v : Floats(rows_only.arrays.at(prompt))) REQUIRE(v == 0.0f);
+  }
+  const auto [both_report, both] = run(2, 1e-3f, false, "both.ckpt");
+  CHECK(both_report.epochs == rows_report.epochs + 2);  // the prompt phase's epochs count on
+  for (const char* frozen : {"user_emb", "item_emb", "recency_tau", "view_W"}) {
+    INFO(frozen);
+    REQUIRE(both.arrays.at(frozen).bytes == rows_only.arrays.at(frozen).bytes);
+  }
+  for (const char* prompt : {"node_P", "node_A", "struct_S", "struct_Gu", "view_v"}) {
+    INFO(prompt);
+    REQUIRE(both.arrays.at(prompt).bytes != rows_only.arrays.at(prompt).bytes);
+  }
+  // With validation, a prompt phase that only hurts (a rate that swamps every representation) is discarded:
+  // the kept model is the row phase's, bitwise.
+  const auto [rows_v_report, rows_v] = run(0, 1e-3f, true, "rows-valid.ckpt");
+  const auto [wild_report, wild] = run(2, 100.0f, true, "wild-valid.ckpt");
+  REQUIRE(wild_report.epochs > rows_v_report.epochs);
+  CHECK(wild_report.best_epoch == rows_v_report.best_epoch);
+  for (const char* tensor : {"user_emb", "item_emb", "recency_tau", "node_P", "struct_S", "view_v"}) {
+    INFO(tensor);
+    REQUIRE(wild.arrays.at(tensor).bytes == rows_v.arrays.at(tensor).bytes);
   }
 }
 
@@ -243,7 +293,10 @@ TEST_CASE("without view projections the backbone is E alone: W stays the identit
 TEST_CASE("GPT4Rec's segment 0 pre-trains the bare backbone: Finetune's model, bitwise", "[model]") {
   TempDir dir("model-seg0");
   Stepper s;
-  auto g = RecommenderModel::Create(SmallConfig(Strategy::kGpt4Rec)).value();
+  ModelConfig one_phase = SmallConfig(Strategy::kGpt4Rec);
+  one_phase.row_phase_prompts = true;  // prompts train at t = 1 whether or not they beat the rows on validation
+  one_phase.prompt_phase_epochs = 0;
+  auto g = RecommenderModel::Create(one_phase).value();
   auto f = RecommenderModel::Create(SmallConfig(Strategy::kFinetune)).value();
   s.Run(*g, 0);
   s.Run(*f, 0);
@@ -395,6 +448,8 @@ TEST_CASE("the exported view weights are the view prompt's gamma for each user",
   TempDir dir("model-gamma");
   ModelConfig config = SmallConfig(Strategy::kGpt4Rec);
   config.gate_lr = 0.05f;  // the view prompt v moves visibly within the few prompt-tuning epochs
+  config.row_phase_prompts = true;  // one phase, so that v moves whatever validation says
+  config.prompt_phase_epochs = 0;
   auto m = RecommenderModel::Create(config).value();
   Stepper s;
   s.Run(*m, 0);
