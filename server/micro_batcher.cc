@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -41,6 +42,15 @@ uint64_t MicroBatcher::requests() const {
 uint64_t MicroBatcher::shed() const {
   std::lock_guard<std::mutex> lock(mu_);
   return shed_;
+}
+
+void MicroBatcher::RecordTimings(bool on) {
+  std::lock_guard<std::mutex> lock(mu_);
+  record_timings_ = on;
+}
+std::vector<MicroBatcher::RequestTiming> MicroBatcher::TakeTimings() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::exchange(timings_, {});
 }
 
 void MicroBatcher::Submit(std::shared_ptr<const ItemTable> items, std::vector<float> query, uint32_t k,
@@ -219,6 +229,11 @@ void MicroBatcher::WorkerLoop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       cost_.Add(static_cast<double>(batch.size()), pass_us);
+      for (const auto& p : batch) {
+        if (!record_timings_ || timings_.size() >= kMaxTimings) break;
+        timings_.push_back({static_cast<float>(std::chrono::duration<double, std::milli>(t0 - p->arrival).count()),
+                            static_cast<float>(pass_us / 1000), static_cast<uint32_t>(batch.size())});
+      }
     }
     for (auto& p : batch) p->done(std::move(p->result));
   }

@@ -63,6 +63,18 @@ class MicroBatcher {
   uint64_t requests() const;
   uint64_t shed() const;  // requests refused by the time bound
 
+  // Per scored request: its wait in the queue (arrival to its pass's start) and its pass's time and size.
+  // Recorded only between RecordTimings(true) and (false), at most kMaxTimings, for benchmarks and tests that
+  // split a Recommend's latency into queueing, scoring and (by difference from the client's figure) gRPC.
+  struct RequestTiming {
+    float wait_ms = 0;
+    float pass_ms = 0;
+    uint32_t batch = 0;
+  };
+  static constexpr size_t kMaxTimings = 1 << 20;
+  void RecordTimings(bool on);
+  std::vector<RequestTiming> TakeTimings();  // what was recorded since the last call
+
  private:
   struct Pending {
     std::shared_ptr<const ItemTable> items;
@@ -85,6 +97,8 @@ class MicroBatcher {
   uint64_t batches_ = 0;
   uint64_t requests_ = 0;
   uint64_t shed_ = 0;
+  bool record_timings_ = false;
+  std::vector<RequestTiming> timings_;
   // A pass's time as fixed_us + per_request_us x its batch size, fitted to the recent passes (the fixed part:
   // streaming the item matrix once; the per-request part: B x items x dim multiply-adds and the top-k heaps).
   class PassCost {
