@@ -118,6 +118,32 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
 }
 
+// A Recommend's time inside the server's micro-batcher (server/micro_batcher.h): waiting in its queue, then its
+// scoring pass; the client's latency minus these is gRPC (both ends, on loopback) and the handler.
+struct BatcherSplit {
+  double wait_p50 = 0, wait_p99 = 0, pass_p50 = 0, pass_p99 = 0, sojourn_p99 = 0, mean_batch = 0;
+};
+
+BatcherSplit Split(const std::vector<gpt4rec::server::MicroBatcher::RequestTiming>& timings) {
+  BatcherSplit split;
+  if (timings.empty()) return split;
+  std::vector<double> wait, pass, sojourn;
+  double batch = 0;
+  for (const auto& t : timings) {
+    wait.push_back(t.wait_ms);
+    pass.push_back(t.pass_ms);
+    sojourn.push_back(t.wait_ms + t.pass_ms);
+    batch += t.batch;
+  }
+  split.wait_p50 = Percentile(wait, 0.5);
+  split.wait_p99 = Percentile(wait, 0.99);
+  split.pass_p50 = Percentile(pass, 0.5);
+  split.pass_p99 = Percentile(pass, 0.99);
+  split.sojourn_p99 = Percentile(sojourn, 0.99);
+  split.mean_batch = batch / timings.size();  // per request: the size of the pass it was scored in
+  return split;
+}
+
 std::shared_ptr<grpc::Channel> Channel(int port, int id) {
   grpc::ChannelArguments args;
   args.SetInt("bench.channel_id", id);  // distinct args: a separate connection per client
@@ -194,13 +220,16 @@ double ScanMs(int items, int dim) {
 
 struct RecommendRun {
   std::vector<double> latencies;
+  BatcherSplit split;  // over the measured seconds, when the server was given
   double qps = 0, p50 = 0, p99 = 0, cpu_s = 0, measured_s = 0;
   uint64_t errors = 0, wrong_source = 0;
 };
 
 // --clients closed-loop clients asking top-k for random known users for --seconds (after a 1 s warm-up);
 // `explain`: with RecommendRequest.explain (a reply without its explanation counts as wrong).
-RecommendRun RunRecommend(int port, const Flags& f, bool explain = false) {
+// `server`: also split the measured requests' time in the batcher (its timings recorded over the same seconds).
+RecommendRun RunRecommend(int port, const Flags& f, bool explain = false,
+                          gpt4rec::server::Server* server = nullptr) {
   std::atomic<bool> measuring{false}, stop{false};
   std::vector<std::vector<double>> latencies(f.clients);
   std::atomic<uint64_t> errors{0}, wrong_source{0};
@@ -233,12 +262,17 @@ RecommendRun RunRecommend(int port, const Flags& f, bool explain = false) {
     });
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // warm-up
+  if (server) gpt4rec::server::test_support::RecordBatcherTimings(*server, true);
   measuring = true;
   const auto m0 = Clock::now();
   const double cpu0 = CpuSeconds();
   std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(f.seconds * 1000)));
   measuring = false;
   RecommendRun run;
+  if (server) {
+    gpt4rec::server::test_support::RecordBatcherTimings(*server, false);
+    run.split = Split(gpt4rec::server::test_support::TakeBatcherTimings(*server));
+  }
   run.cpu_s = CpuSeconds() - cpu0;
   const double measured_s = std::chrono::duration<double>(Clock::now() - m0).count();
   run.measured_s = measured_s;
@@ -256,11 +290,12 @@ RecommendRun RunRecommend(int port, const Flags& f, bool explain = false) {
 struct OverloadRun {
   double offered_qps = 0, accepted_qps = 0, accepted_p50 = 0, accepted_p99 = 0, shed_share = 0;
   uint64_t other_errors = 0;
+  BatcherSplit split;
 };
 
 // Open loop: requests sent at `rate` per second for --seconds whatever the replies (callback API, no deadline,
 // as a careless client would), each timed from its send to its reply.
-OverloadRun RunOverload(int port, const Flags& f, double rate) {
+OverloadRun RunOverload(int port, const Flags& f, double rate, gpt4rec::server::Server& server) {
   auto stub = v1::Recommender::NewStub(Channel(port, 5000));
   struct Call {
     grpc::ClientContext ctx;
@@ -273,6 +308,8 @@ OverloadRun RunOverload(int port, const Flags& f, double rate) {
   std::vector<double> accepted;
   uint64_t shed = 0, other = 0, done = 0, sent = 0;
   std::mt19937 r(77);
+  gpt4rec::server::test_support::TakeBatcherTimings(server);
+  gpt4rec::server::test_support::RecordBatcherTimings(server, true);
   const auto t0 = Clock::now();
   const auto end = t0 + std::chrono::milliseconds(static_cast<int>(f.seconds * 1000));
   const auto gap = std::chrono::duration<double>(1.0 / rate);
@@ -300,6 +337,8 @@ OverloadRun RunOverload(int port, const Flags& f, double rate) {
   std::unique_lock<std::mutex> lock(mu);
   cv.wait(lock, [&] { return done == sent; });
   OverloadRun run;
+  gpt4rec::server::test_support::RecordBatcherTimings(server, false);
+  run.split = Split(gpt4rec::server::test_support::TakeBatcherTimings(server));
   run.offered_qps = sent / send_s;
   run.accepted_qps = accepted.size() / send_s;
   run.accepted_p50 = Percentile(accepted, 0.5);
@@ -408,7 +447,7 @@ int RunServeBench(int argc, char** argv) {
   }
 
   // 3. recommend throughput / latency at fixed concurrency
-  const RecommendRun run = RunRecommend(port, f);
+  const RecommendRun run = RunRecommend(port, f, /*explain=*/false, server->get());
   const double qps = run.qps, p50 = run.p50, p99 = run.p99, cpu_s = run.cpu_s, measured_s = run.measured_s;
   const auto& all = run.latencies;
   const uint64_t errors = run.errors, wrong_source = run.wrong_source;
@@ -471,7 +510,7 @@ int RunServeBench(int argc, char** argv) {
 
   // 6. open-loop overload at --overload x the capacity measured in 3
   OverloadRun overload;
-  if (f.overload > 0) overload = RunOverload(port, f, f.overload * qps);
+  if (f.overload > 0) overload = RunOverload(port, f, f.overload * qps, **server);
 
   // 7. the memory-bandwidth limit measured now, on this machine
   const double scan_ms = ScanMs(f.items, f.dim);
@@ -521,6 +560,13 @@ int RunServeBench(int argc, char** argv) {
                 overload.accepted_p50, overload.accepted_p99, 100 * overload.shed_share, f.max_queue_ms,
                 f.max_pending_recommend, p99 > 0 ? overload.accepted_p99 / p99 : 0.0, p99,
                 qps > 0 ? overload.accepted_qps / qps : 0.0);
+    std::printf("  %-34s unloaded: wait p50 / p99 %.2f / %.2f ms, pass p50 / p99 %.2f / %.2f ms, wait + pass p99 "
+                "%.2f ms, batch %.1f; overload: wait %.2f / %.2f ms, pass %.2f / %.2f ms, wait + pass p99 %.2f ms, "
+                "batch %.1f\n",
+                "  in the batcher (accepted)", run.split.wait_p50, run.split.wait_p99, run.split.pass_p50,
+                run.split.pass_p99, run.split.sojourn_p99, run.split.mean_batch, overload.split.wait_p50,
+                overload.split.wait_p99, overload.split.pass_p50, overload.split.pass_p99,
+                overload.split.sojourn_p99, overload.split.mean_batch);
   }
   const uint64_t all_errors = errors + untrained.errors + plain.errors + explained.errors + overload.other_errors;
   const uint64_t all_wrong = wrong_source + untrained.wrong_source + plain.wrong_source + explained.wrong_source;
@@ -561,6 +607,13 @@ int RunServeBench(int argc, char** argv) {
     j["overload_p99_vs_unloaded"] = p99 > 0 ? overload.accepted_p99 / p99 : 0.0;
     j["overload_goodput_vs_capacity"] = qps > 0 ? overload.accepted_qps / qps : 0.0;
     j["max_queue_ms"] = f.max_queue_ms;
+    // Where the accepted requests' time went in the server, both phases: queue wait, scoring pass, their sum.
+    for (const auto& [name, split] : {std::pair{"unloaded", run.split}, std::pair{"overload", overload.split}}) {
+      j[std::string(name) + "_wait_p99_ms"] = split.wait_p99;
+      j[std::string(name) + "_pass_p99_ms"] = split.pass_p99;
+      j[std::string(name) + "_sojourn_p99_ms"] = split.sojourn_p99;
+      j[std::string(name) + "_mean_batch"] = split.mean_batch;
+    }
   }
   std::printf("%s\n", j.dump().c_str());
   return all_errors > 0 ? 1 : 0;

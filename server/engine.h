@@ -140,6 +140,7 @@ class Engine {
   // server/test_support.h
   bool WaitForTrainingIdle(int timeout_ms);
   absl::Status InstallModel(const test_support::SyntheticModel& model, uint64_t version);
+  MicroBatcher* batcher() { return batcher_.get(); }
   // Drains scoring, interrupts a running training, stops background threads, flushes storage. Idempotent.
   void Stop();
 

@@ -87,6 +87,7 @@ class ServerImpl final : public Server {
     if (!engine_) return absl::FailedPreconditionError("server not running");
     return engine_->InstallModel(model, version);
   }
+  MicroBatcher* batcher() { return engine_ ? engine_->batcher() : nullptr; }
 
  private:
   void SetServing(bool serving) {
@@ -209,6 +210,15 @@ bool WaitForTrainingIdle(Server& server, int timeout_ms) {
 
 absl::Status InstallModel(Server& server, const SyntheticModel& model, uint64_t version) {
   return static_cast<ServerImpl&>(server).InstallModel(model, version);
+}
+
+void RecordBatcherTimings(Server& server, bool on) {
+  if (auto* batcher = static_cast<ServerImpl&>(server).batcher()) batcher->RecordTimings(on);
+}
+
+std::vector<MicroBatcher::RequestTiming> TakeBatcherTimings(Server& server) {
+  auto* batcher = static_cast<ServerImpl&>(server).batcher();
+  return batcher ? batcher->TakeTimings() : std::vector<MicroBatcher::RequestTiming>{};
 }
 
 }  // namespace test_support

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "server/micro_batcher.h"
 #include "server/service.h"
 
 namespace gpt4rec::server::test_support {
@@ -26,5 +27,10 @@ bool WaitForTrainingIdle(Server& server, int timeout_ms);
 
 // Publishes `model` as serving version `version` without training (not persisted).
 absl::Status InstallModel(Server& server, const SyntheticModel& model, uint64_t version);
+
+// The Recommend micro-batcher's per-request timings (server/micro_batcher.h): Record starts (or stops) recording,
+// Take returns what was recorded since its last call. Empty before the engine runs.
+void RecordBatcherTimings(Server& server, bool on);
+std::vector<MicroBatcher::RequestTiming> TakeBatcherTimings(Server& server);
 
 }  // namespace gpt4rec::server::test_support
