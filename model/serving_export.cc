@@ -49,6 +49,19 @@ absl::Status ModelImpl::EraseUnguarded(int32_t user) {
       net_->user_new[user - old_users].zero_();
     }
   }
+  // The stored training graph (written into the checkpoint, read back by the replay reservoirs) drops the user's
+  // edges too, so no model file keeps whom they interacted with. The propagation matrix built from it is left
+  // as it is: the next Update rebuilds it from a graph without the user.
+  if (user + 1 < static_cast<int64_t>(graph_.indptr.size())) {
+    const int64_t begin = graph_.indptr[user], end = graph_.indptr[user + 1], n = end - begin;
+    if (n > 0) {
+      graph_.indices.erase(graph_.indices.begin() + begin, graph_.indices.begin() + end);
+      if (static_cast<int64_t>(graph_.edge_age.size()) >= end) {
+        graph_.edge_age.erase(graph_.edge_age.begin() + begin, graph_.edge_age.begin() + end);
+      }
+      for (size_t u = static_cast<size_t>(user) + 1; u < graph_.indptr.size(); ++u) graph_.indptr[u] -= n;
+    }
+  }
   std::unique_lock lock(mu_);
   if (z_users_.defined() && user < z_users_.size(0)) z_users_[user].zero_();
   if (gamma_users_.defined() && user < gamma_users_.size(0)) gamma_users_[user].zero_();

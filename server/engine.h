@@ -162,6 +162,7 @@ class Engine {
   // Cluster mode (engine_cluster_model.cc): the trainer's gate, and the publication both ways.
   SegmentTrainer::GateDecision TrainOrAdopt(uint32_t segment, const std::atomic<bool>& cancel);
   absl::StatusOr<std::unique_ptr<model::RecommenderModel>> AdoptPublished(const cluster::ModelHead& head);
+  bool AdoptHookAllows() const;  // test hook GPT4REC_TEST_ADOPT_AFTER_SEQUENCE (engine_cluster_model.cc)
   absl::Status PublishTrained(uint64_t version, int64_t segment);
   void RefreshPopular();
   void RefreshNewItems();

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +19,7 @@
 #include <sstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/engine.h"
@@ -76,7 +78,29 @@ absl::Status Unpack(const std::string& bytes, std::string* checkpoint, std::stri
   return absl::OkStatus();
 }
 
+// Dense ids of the users this replica's store has deleted (ids are never reused, so such a slot stays deleted).
+// The store applied the log in order, so these are the users deleted at log positions up to what it applied.
+std::vector<uint32_t> DeletedUsers(const storage::GraphStore& store) {
+  std::vector<uint32_t> gone;
+  const uint32_t users = store.UserIdSpace();
+  for (uint32_t u = 0; u < users; ++u) {
+    if (absl::IsNotFound(store.UserName(u).status())) gone.push_back(u);
+  }
+  return gone;
+}
+
+// Test hook (cluster_test, "a replica adopting a model published before a DeleteUser"): with the variable set
+// to a log sequence, adoption waits until this replica's store has applied it, so that a delete logged after the
+// model's training is applied BEFORE the adoption (otherwise a race with the fetch decides the order). Unset in
+// production.
+bool AdoptHookAllowsAt(uint64_t applied) {
+  const char* after = std::getenv("GPT4REC_TEST_ADOPT_AFTER_SEQUENCE");
+  return after == nullptr || *after == 0 || applied >= std::strtoull(after, nullptr, 10);
+}
+
 }  // namespace
+
+bool Engine::AdoptHookAllows() const { return AdoptHookAllowsAt(store_->AppliedPosition()); }
 
 SegmentTrainer::GateDecision Engine::TrainOrAdopt(uint32_t segment, const std::atomic<bool>& cancel) {
   SegmentTrainer::GateDecision decision;
@@ -86,7 +110,7 @@ SegmentTrainer::GateDecision Engine::TrainOrAdopt(uint32_t segment, const std::a
     if (head.ok() && head->segment >= static_cast<int64_t>(segment)) {
       // Published through this segment (or further): adopt it once this replica's store has those segments.
       const auto closed = store_->ClosedSegments();
-      if (!closed.empty() && static_cast<int64_t>(closed.back().index) >= head->segment) {
+      if (!closed.empty() && static_cast<int64_t>(closed.back().index) >= head->segment && AdoptHookAllows()) {
         auto model = AdoptPublished(*head);
         if (model.ok()) {
           decision.kind = SegmentTrainer::GateDecision::kAdopt;
@@ -116,12 +140,34 @@ absl::StatusOr<std::unique_ptr<model::RecommenderModel>> Engine::AdoptPublished(
   std::string checkpoint, serving;
   if (absl::Status s = Unpack(*bytes, &checkpoint, &serving); !s.ok()) return s;
   std::lock_guard<std::mutex> files_lock(trainer_->files_mutex());
+  // Erasure: the model may have been trained before users this replica has since deleted (a replica that was
+  // down, or joins, adopts a model published before a DeleteUser it then applied). Their rows are zeroed in the
+  // model, the checkpoint and the serving file before anything serves them; deletes applied later zero them
+  // through DeleteLocally (which waits for this lock) and SegmentTrainer's adopt step.
+  const std::vector<uint32_t> gone = DeletedUsers(*store_);
   if (absl::Status s = util::WriteFileAtomically(model_dir_.checkpoint(), checkpoint); !s.ok()) return s;
   if (absl::Status s = util::WriteFileAtomically(model_dir_.serving_file(), serving); !s.ok()) return s;
   auto model = model::RecommenderModel::Load(model_dir_.checkpoint());
   if (!model.ok()) return model.status();
   auto file = ReadServingFile(model_dir_.serving_file());
   if (!file.ok()) return file.status();
+  bool zeroed = false;
+  for (uint32_t u : gone) {
+    if (absl::Status s = (*model)->EraseUser(static_cast<int32_t>(u)); !s.ok()) return s;
+    if (static_cast<int32_t>(u) >= file->num_users) continue;
+    std::fill_n(file->users.begin() + static_cast<size_t>(u) * file->dim, file->dim, 0.0f);
+    if (file->views > 0) {
+      std::fill_n(file->user_view_weights.begin() + static_cast<size_t>(u) * file->views, file->views, 0.0f);
+    }
+    zeroed = true;
+  }
+  if (!gone.empty()) {
+    if (absl::Status s = (*model)->Save(model_dir_.checkpoint()); !s.ok()) return s;
+    spdlog::info("adopted model version {}: rows of {} deleted users zeroed", head.version, gone.size());
+  }
+  if (zeroed) {
+    if (absl::Status s = WriteServingFile(model_dir_.serving_file(), *file); !s.ok()) return s;
+  }
   if (absl::Status s = PublishRepresentations(head.version, file->trained_segment, file->dim, file->num_users,
                                               std::move(file->users), file->num_items, std::move(file->items),
                                               file->views, std::move(file->user_view_weights));

@@ -93,15 +93,26 @@ void SegmentTrainer::Loop() {
     }
     if (gate_) {
       GateDecision decision = gate_(segment, cancel_);
-      std::lock_guard<std::mutex> lock(mu_);
       if (decision.kind == GateDecision::kStop) continue;  // stopping_: the wait above returns
       if (decision.kind == GateDecision::kAdopt) {
+        // The gate zeroed the rows of users its store had deleted. A DeleteUser applied after the gate released
+        // the files lock (and before this swap) erased and saved the model being replaced: zero the adopted one
+        // too and rewrite the checkpoint from it, so neither the model nor its file keeps such a user's row.
+        // Lock order as in Engine::DeleteLocally: files, then mu_.
+        std::lock_guard<std::mutex> files_lock(files_mu_);
+        std::lock_guard<std::mutex> lock(mu_);
         model_ = std::move(decision.model);
-        for (int32_t user : erased_) (void)model_->EraseUser(user);  // in memory; its files are the gate's
+        for (int32_t user : erased_) (void)model_->EraseUser(user);
+        if (!erased_.empty() && model_->segments_seen() > 0) {
+          if (absl::Status s = model_->Save(options_.checkpoint_path); !s.ok()) {
+            spdlog::error("adopted model: rewriting the checkpoint without erased users: {}", s.ToString());
+          }
+        }
         trained_ = static_cast<int64_t>(model_->segments_seen()) - 1;
         cv_.notify_all();
         continue;
       }
+      std::lock_guard<std::mutex> lock(mu_);
       running_ = true;
     }
     absl::Status status = TrainOne(segment);

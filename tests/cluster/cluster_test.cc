@@ -7,7 +7,9 @@
 // lease's TTL, and the segment is trained and published by another replica.
 #include <catch2/catch.hpp>
 
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <set>
 
 #include "tests/cluster/nats_cluster.h"
@@ -399,6 +401,85 @@ TEST_CASE("cluster: the trainer killed between its checkpoint and its publicatio
   }
   CHECK(trainings == 1);
   CHECK(leaders == 1);
+}
+
+}  // namespace gpt4rec::cluster_test
+
+namespace gpt4rec::cluster_test {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+}  // namespace
+
+// Issue 16 item 7, cluster mode: a replica that was down while the trainer published a model and a DeleteUser
+// followed adopts, on its return, a model that still holds the deleted user's row. After it has applied the
+// delete (a log entry) its serving file must be the one the live replicas rewrote without that row: byte-equal to
+// theirs, and unlike the published one.
+TEST_CASE("cluster: a replica adopting a model published before a DeleteUser serves and stores no row of that user",
+          "[cluster]") {
+  Cluster c;
+  constexpr int kLate = 2;
+  c.replicas_[kLate].Kill();  // down before anything is ingested: on its return it adopts the published model
+  std::mt19937 rng(11);
+  auto ingest = [&](const IngestRequest& req) {
+    PollUntil(
+        [&] {
+          ServerChild& s = c.replicas_[rng() % 2];
+          grpc::ClientContext ctx;
+          Deadline(&ctx, 15000);
+          IngestReply rep;
+          return s.Connect()->Ingest(&ctx, req, &rep).ok();
+        },
+        seconds(90));
+  };
+  for (int b = 0; b < 5; ++b) ingest(Batch(b));
+  IngestRequest gone;
+  for (int i = 0; i < 20; ++i) *gone.add_events() = Ev("erased", "i" + std::to_string(i), 1000000 + i);
+  ingest(gone);
+  {
+    grpc::ClientContext ctx;
+    Deadline(&ctx, 30000);
+    faults::v1::CloseSegmentReply closed;
+    REQUIRE(c.replicas_[0].Connect()->CloseSegment(&ctx, faults::v1::CloseSegmentRequest(), &closed).ok());
+  }
+  const auto serving_of = [&](int r) { 
+    return Slurp(std::string(c.dir_ / ("replica" + std::to_string(r))) + "/model/serving.bin");
+  };
+  const auto serves = [&](int r, uint64_t version) {
+    GetStatsReply s;
+    return StatsOf(c.replicas_[r], &s) && s.model_version() == version && s.log_lag() == 0;
+  };
+  REQUIRE(PollUntil([&] { return serves(0, 1) && serves(1, 1); }, seconds(240)));
+  const std::string published = serving_of(0);  // the trained "erased" row is in it
+  {
+    grpc::ClientContext ctx;
+    Deadline(&ctx, 30000);
+    faults::v1::DeleteUserRequest del;
+    del.set_user_id("erased");
+    faults::v1::DeleteUserReply deleted;
+    REQUIRE(c.replicas_[1].Connect()->DeleteUser(&ctx, del, &deleted).ok());
+    REQUIRE(deleted.deleted());
+  }
+  // Both live replicas applied the delete and rewrote their serving files without the row.
+  REQUIRE(PollUntil([&] { return serving_of(0) != published && serving_of(1) == serving_of(0); }, seconds(60)));
+  const std::string erased = serving_of(0);
+
+  // The late replica adopts only once it has applied the whole log, the delete included (test hook): the order
+  // in which a replica catching up meets them is otherwise a race between its log apply and the model fetch.
+  GetStatsReply now;
+  REQUIRE(StatsOf(c.replicas_[0], &now));
+  REQUIRE(::setenv("GPT4REC_TEST_ADOPT_AFTER_SEQUENCE", std::to_string(now.log_last_sequence()).c_str(), 1) == 0);
+  const bool started = c.StartReplica(kLate);
+  REQUIRE(::unsetenv("GPT4REC_TEST_ADOPT_AFTER_SEQUENCE") == 0);
+  REQUIRE(started);
+  REQUIRE(PollUntil([&] { return serves(kLate, 1) && serving_of(kLate) == erased; }, seconds(120)));
+  CHECK(serving_of(kLate) != published);
 }
 
 }  // namespace gpt4rec::cluster_test

@@ -513,6 +513,32 @@ TEST_CASE("the exported view weights are the view prompt's gamma for each user",
   auto erased = m->ExportEmbeddings().value();
   for (int k = 0; k < K; ++k) REQUIRE(erased.user_view_weights[3 * K + k] == 0.0f);
   REQUIRE(erased.user_view_weights[4 * K] == e.user_view_weights[4 * K]);
+  // ... and the checkpoint's stored training graph keeps none of the user's edges; the others' are unchanged.
+  auto after = Snapshot(*m, dir, "erased.ckpt");
+  auto int64s = [](const ArrayBlob& b) {
+    std::vector<int64_t> out(b.bytes.size() / 8);
+    std::memcpy(out.data(), b.bytes.data(), b.bytes.size());
+    return out;
+  };
+  auto int32s = [](const ArrayBlob& b) {
+    std::vector<int32_t> out(b.bytes.size() / 4);
+    std::memcpy(out.data(), b.bytes.data(), b.bytes.size());
+    return out;
+  };
+  const auto ip0 = int64s(ckpt.arrays.at("graph_indptr")), ip1 = int64s(after.arrays.at("graph_indptr"));
+  const auto ix0 = int32s(ckpt.arrays.at("graph_indices")), ix1 = int32s(after.arrays.at("graph_indices"));
+  REQUIRE(ip0.size() == ip1.size());
+  const int64_t degree = ip0[4] - ip0[3];
+  REQUIRE(degree > 0);  // user 3 had edges: the check below is not trivially met
+  CHECK(ip1[4] == ip1[3]);
+  CHECK(ix1.size() + static_cast<size_t>(degree) == ix0.size());
+  for (size_t u = 0; u + 1 < ip0.size(); ++u) {
+    if (u == 3) continue;
+    const int64_t shift = u > 3 ? degree : 0;
+    REQUIRE(std::equal(ix0.begin() + ip0[u], ix0.begin() + ip0[u + 1], ix1.begin() + ip1[u]));
+    REQUIRE(ip1[u + 1] - ip1[u] == ip0[u + 1] - ip0[u]);
+    REQUIRE(ip1[u] == ip0[u] - shift);
+  }
   // A checkpoint written before the table existed loads, with uniform weights (documented on Embeddings).
   ckpt.arrays.erase("z_user_view_gamma");
   REQUIRE(WriteCheckpointFile(dir / "old.ckpt", ckpt).ok());
