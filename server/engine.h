@@ -92,6 +92,16 @@ struct BackupResult {
   uint64_t model_version = 0;
 };
 
+// Erasure (engine_erasure.cc). The dense ids of the users the store has deleted (ids are never reused, so such a
+// slot stays deleted; the store applied its log in order).
+std::vector<uint32_t> DeletedUsers(const storage::GraphStore& store);
+// At start-up: zeroes, in `model` and `file` (null: no serving file), the rows of deleted users that a process
+// killed during their erasure left behind, and rewrites both files; nothing is written when none is left.
+struct ServingFile;
+absl::Status EraseDeletedRowsAtStart(const storage::GraphStore& store, model::RecommenderModel* model,
+                                     const std::string& checkpoint_path, ServingFile* file,
+                                     const std::string& serving_path);
+
 class Engine {
  public:
   static absl::StatusOr<std::unique_ptr<Engine>> Open(const ServerOptions& options, Metrics* metrics);

@@ -78,17 +78,6 @@ absl::Status Unpack(const std::string& bytes, std::string* checkpoint, std::stri
   return absl::OkStatus();
 }
 
-// Dense ids of the users this replica's store has deleted (ids are never reused, so such a slot stays deleted).
-// The store applied the log in order, so these are the users deleted at log positions up to what it applied.
-std::vector<uint32_t> DeletedUsers(const storage::GraphStore& store) {
-  std::vector<uint32_t> gone;
-  const uint32_t users = store.UserIdSpace();
-  for (uint32_t u = 0; u < users; ++u) {
-    if (absl::IsNotFound(store.UserName(u).status())) gone.push_back(u);
-  }
-  return gone;
-}
-
 // Test hook (cluster_test, "a replica adopting a model published before a DeleteUser"): with the variable set
 // to a log sequence, adoption waits until this replica's store has applied it, so that a delete logged after the
 // model's training is applied BEFORE the adoption (otherwise a race with the fetch decides the order). Unset in

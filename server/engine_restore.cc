@@ -76,6 +76,10 @@ absl::Status Engine::Init() {
   const std::string serving_path = model_dir_.serving_file();
   auto file = ReadServingFile(serving_path);
   const int64_t model_segment = static_cast<int64_t>(model->segments_seen()) - 1;
+  if (absl::Status s = EraseDeletedRowsAtStart(*store_, model.get(), ckpt, file.ok() ? &*file : nullptr, serving_path);
+      !s.ok()) {
+    return absl::InternalError(absl::StrCat("erasing deleted users' rows at start-up: ", s.message()));
+  }
   if (file.ok() && file->trained_segment >= model_segment) {
     if (file->views == 0) {
       spdlog::info("{}: serving file without view weights (format 1): explanations report uniform view weights "

@@ -360,3 +360,102 @@ TEST_CASE("TLS: --tls_cert/--tls_key serve TLS; plaintext clients cannot talk to
   v1::GetStatsReply rep;
   CHECK_FALSE(plain->GetStats(&ctx, v1::GetStatsRequest(), &rep).ok());
 }
+
+// DeleteUser removes the user from the store (durable) first and rewrites model.ckpt and serving.bin after; a
+// process killed between the two restarts with files that still hold the user's row. Simulated by putting the
+// files from before the delete back while the server is down; start-up must zero that row (and only that row) in
+// both files, with or without a serving file beside the checkpoint, and write nothing when nothing is left.
+TEST_CASE("restart after a kill during DeleteUser's rewrite: start-up erases the deleted user's rows") {
+  for (const bool with_serving_file : {true, false}) {
+    CAPTURE(with_serving_file);
+    TempDir dir("server-erase-restart");
+    const std::string data = dir / "data";
+    const std::string checkpoint = data + "/model/model.ckpt";
+    const std::string serving = data + "/model/serving.bin";
+    {
+      auto server = StartServer(SmallServerOptions(data));
+      auto stub = Connect(server->port());
+      v1::IngestReply ing;
+      REQUIRE(Ingest(stub.get(), CommunityEvents(20, 15, 6, 1000), &ing).ok());
+      v1::CloseSegmentReply close;
+      REQUIRE(CloseSegment(stub.get(), &close).ok());
+      REQUIRE(gpt4rec::server::test_support::WaitForTrainingIdle(*server, 120000));
+      std::filesystem::copy_file(checkpoint, dir / "old.ckpt");
+      std::filesystem::copy_file(serving, dir / "old.bin");
+      grpc::ClientContext dctx;
+      v1::DeleteUserRequest dreq;
+      dreq.set_user_id("a4");
+      v1::DeleteUserReply del;
+      REQUIRE(stub->DeleteUser(&dctx, dreq, &del).ok());
+      REQUIRE(del.deleted());
+      server->Shutdown();
+    }
+    // The kill: the store has the delete, the model files do not.
+    std::filesystem::copy_file(dir / "old.ckpt", checkpoint, std::filesystem::copy_options::overwrite_existing);
+    if (with_serving_file) {
+      std::filesystem::copy_file(dir / "old.bin", serving, std::filesystem::copy_options::overwrite_existing);
+    } else {
+      std::filesystem::remove(serving);
+    }
+    auto old_model = gpt4rec::model::RecommenderModel::Load(dir / "old.ckpt");
+    REQUIRE(old_model.ok());
+    const auto kept = (*old_model)->ExportEmbeddings();
+    REQUIRE(kept.ok());
+    auto changed_rows = [&](const std::vector<float>& now, int32_t num_users, int32_t dim) {
+      REQUIRE(num_users == kept->num_users);
+      REQUIRE(dim == kept->dim);
+      std::vector<int32_t> rows;
+      for (int32_t u = 0; u < num_users; ++u) {
+        const float* a = kept->users.data() + static_cast<size_t>(u) * dim;
+        const float* b = now.data() + static_cast<size_t>(u) * dim;
+        if (std::equal(a, a + dim, b)) continue;
+        CHECK(std::all_of(b, b + dim, [](float x) { return x == 0.0f; }));
+        rows.push_back(u);
+      }
+      return rows;
+    };
+    auto read_bytes = [](const std::string& path) {
+      std::ifstream in(path, std::ios::binary);
+      return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    std::string ckpt_bytes, serving_bytes;
+    for (int start = 0; start < 2; ++start) {
+      CAPTURE(start);
+      auto server = StartServer(SmallServerOptions(data));
+      auto stub = Connect(server->port());
+      CHECK(Stats(stub.get()).model_version() == 1);
+      v1::RecommendReply gone;
+      REQUIRE(Recommend(stub.get(), "a4", 10, &gone).ok());
+      CHECK(gone.source() == v1::POPULAR);
+      v1::RecommendReply other;
+      REQUIRE(Recommend(stub.get(), "a5", 10, &other).ok());
+      CHECK(other.source() == v1::MODEL);
+      server->Shutdown();
+
+      auto model = gpt4rec::model::RecommenderModel::Load(checkpoint);
+      REQUIRE(model.ok());
+      auto now = (*model)->ExportEmbeddings();
+      REQUIRE(now.ok());
+      const auto in_checkpoint = changed_rows(now->users, now->num_users, now->dim);
+      REQUIRE(in_checkpoint.size() == 1);
+      const int32_t u = in_checkpoint[0];
+      CHECK(std::all_of(now->user_view_weights.begin() + u * now->views,
+                        now->user_view_weights.begin() + (u + 1) * now->views, [](float x) { return x == 0.0f; }));
+      // Without a serving file the server serves a re-export of the (erased) checkpoint and writes the file at
+      // its next training.
+      CHECK(std::filesystem::exists(serving) == with_serving_file);
+      if (with_serving_file) {
+        auto file = gpt4rec::server::ReadServingFile(serving);
+        REQUIRE(file.ok());
+        CHECK(changed_rows(file->users, file->num_users, file->dim) == in_checkpoint);
+      }
+      if (start == 0) {
+        ckpt_bytes = read_bytes(checkpoint);
+        serving_bytes = read_bytes(serving);
+      } else {  // nothing left to erase: the second start rewrites neither file
+        CHECK(read_bytes(checkpoint) == ckpt_bytes);
+        CHECK(read_bytes(serving) == serving_bytes);
+      }
+    }
+  }
+}
