@@ -35,6 +35,14 @@ v1::IngestRequest Batch(int n, const std::string& prefix) {
   return req;
 }
 
+// Segment 0 of the community graph (20 users per community, 15 items, 6 events each), trained.
+void IngestAndTrainSegment0(Server& server, v1::Recommender::Stub* stub) {
+  v1::IngestReply ing;
+  REQUIRE(Ingest(stub, CommunityEvents(20, 15, 6, 1000), &ing).ok());
+  v1::CloseSegmentReply close;
+  REQUIRE(CloseSegment(stub, &close).ok());
+  REQUIRE(gpt4rec::server::test_support::WaitForTrainingIdle(server, 120000));
+}
 
 }  // namespace
 
@@ -171,11 +179,8 @@ TEST_CASE("restart recovers data and the last model at once; snapshot restores; 
   {
     auto server = StartServer(SmallServerOptions(data));
     auto stub = Connect(server->port());
+    IngestAndTrainSegment0(*server, stub.get());
     v1::IngestReply ing;
-    REQUIRE(Ingest(stub.get(), CommunityEvents(20, 15, 6, 1000), &ing).ok());
-    v1::CloseSegmentReply close;
-    REQUIRE(CloseSegment(stub.get(), &close).ok());
-    REQUIRE(gpt4rec::server::test_support::WaitForTrainingIdle(*server, 120000));
     REQUIRE(Ingest(stub.get(), CommunityEvents(3, 15, 2, 8000, 5), &ing).ok());  // open segment 1
     REQUIRE(Recommend(stub.get(), "a4", 10, &before).ok());
     REQUIRE(before.source() == v1::MODEL);
@@ -375,11 +380,7 @@ TEST_CASE("restart after a kill during DeleteUser's rewrite: start-up erases the
     {
       auto server = StartServer(SmallServerOptions(data));
       auto stub = Connect(server->port());
-      v1::IngestReply ing;
-      REQUIRE(Ingest(stub.get(), CommunityEvents(20, 15, 6, 1000), &ing).ok());
-      v1::CloseSegmentReply close;
-      REQUIRE(CloseSegment(stub.get(), &close).ok());
-      REQUIRE(gpt4rec::server::test_support::WaitForTrainingIdle(*server, 120000));
+      IngestAndTrainSegment0(*server, stub.get());
       std::filesystem::copy_file(checkpoint, dir / "old.ckpt");
       std::filesystem::copy_file(serving, dir / "old.bin");
       grpc::ClientContext dctx;
