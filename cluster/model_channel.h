@@ -12,7 +12,8 @@
 //                     "head"          the version key, moved last (compare-and-set on its revision), text:
 //                                     "v1 version=<v> segment=<s> bytes=<n> chunks=<c> fnv1a64=<16 hex digits>"
 //                   A reader takes the head, reads the chunks of that version and checks size and FNV-1a 64 of
-//                   the concatenation; the previous version's chunks are purged after the head moved.
+//                   the concatenation; the previous version's chunks are purged after the head moved. The
+//                   head's own version published again (a delete's erasure) overwrites its chunks in place.
 // Errors are absl::Status; nothing here throws across the boundary.
 #pragma once
 

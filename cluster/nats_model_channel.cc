@@ -147,7 +147,10 @@ class NatsModelChannel final : public ModelChannel {
           absl::StrCat("moving the model head: ", natsStatus_GetText(s), " (another trainer moved it?)"));
     }
     head.revision = rev;
-    for (uint32_t i = 0; i < old->chunks; ++i) (void)kvStore_Purge(model_, ChunkKey(old->version, i).c_str(), nullptr);
+    // The previous version's chunks; publishing the same version again (erasure) overwrote its chunks in place
+    // (History 1 keeps only the new values), so only those past the new count go.
+    const uint32_t kept = old->version == version ? head.chunks : 0;
+    for (uint32_t i = kept; i < old->chunks; ++i) (void)kvStore_Purge(model_, ChunkKey(old->version, i).c_str(), nullptr);
     return head;
   }
 

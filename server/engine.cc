@@ -203,6 +203,12 @@ absl::StatusOr<storage::DeleteResult> Engine::ApplyDeleteUser(const std::string&
   auto result = DeleteLocally(user_id);
   if (!result.ok()) return result;
   if (absl::Status s = store_->RecordPosition(sequence); !s.ok()) return s;
+  if (result->deleted) {
+    if (absl::Status s = RepublishAfterErasure(); !s.ok()) {  // the delete itself is applied: not an error
+      spdlog::warn("deleted user {}: the cluster's published model keeps their row until the next publication ({})",
+                   user_id, s.ToString());
+    }
+  }
   return result;
 }
 

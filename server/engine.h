@@ -174,6 +174,10 @@ class Engine {
   absl::StatusOr<std::unique_ptr<model::RecommenderModel>> AdoptPublished(const cluster::ModelHead& head);
   bool AdoptHookAllows() const;  // test hook GPT4REC_TEST_ADOPT_AFTER_SEQUENCE (engine_cluster_model.cc)
   absl::Status PublishTrained(uint64_t version, int64_t segment);
+  // After a delete: the lease holder publishes its rewritten files again as the head's own version, replacing
+  // the bucket's copy of the deleted user's row (nothing when this replica cannot hold the lease or its files
+  // are not the head's version; the next publication replaces the copy then).
+  absl::Status RepublishAfterErasure();
   void RefreshPopular();
   void RefreshNewItems();
   void RefreshLoop();

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -168,6 +169,32 @@ absl::StatusOr<std::unique_ptr<model::RecommenderModel>> Engine::AdoptPublished(
   spdlog::info("model version {} (segment {}) adopted from the cluster's trainer and serving", head.version,
                head.segment);
   return model;
+}
+
+// On the log's apply thread, after DeleteLocally rewrote this replica's files. Under the trainer's files mutex,
+// so that a training's PublishTrained (same mutex) sees the head revision this publication moved.
+absl::Status Engine::RepublishAfterErasure() {
+  if (!models_ || !models_->TryAcquire()) return absl::OkStatus();  // another replica holds the lease: its turn
+  // Test hook (cluster_test, "a replica adopting a model published before a DeleteUser"): while the file the
+  // variable names exists, nothing is published again, so that a late replica adopts the copy from before the
+  // delete and its own erasure is what is tested. Unset in production.
+  if (const char* hold = std::getenv("GPT4REC_TEST_HOLD_REPUBLISH");
+      hold != nullptr && *hold != 0 && std::filesystem::exists(hold)) {
+    return absl::OkStatus();
+  }
+  std::lock_guard<std::mutex> files_lock(trainer_->files_mutex());
+  auto head = models_->Head();
+  if (!head.ok()) return head.status();
+  if (head->version == 0 || head->version != head_version_.load()) return absl::OkStatus();
+  auto checkpoint = ReadWholeFile(model_dir_.checkpoint());
+  if (!checkpoint.ok()) return checkpoint.status();
+  auto serving = ReadWholeFile(model_dir_.serving_file());
+  if (!serving.ok()) return serving.status();
+  auto now = models_->Publish(head->version, head->segment, Pack(*checkpoint, *serving), head->revision);
+  if (!now.ok()) return now.status();
+  head_revision_ = now->revision;
+  spdlog::info("model version {} published again without the deleted user's rows", head->version);
+  return absl::OkStatus();
 }
 
 // On the training thread, under the trainer's files mutex, after the checkpoint and the serving file are written.

@@ -7,11 +7,13 @@
 // lease's TTL, and the segment is trained and published by another replica.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <set>
 
+#include "cluster/model_channel.h"
 #include "tests/cluster/nats_cluster.h"
 #include "tests/common/temp_dir.h"
 #include "tests/faults/server_child.h"
@@ -423,7 +425,14 @@ std::string Slurp(const std::string& path) {
 // theirs, and unlike the published one.
 TEST_CASE("cluster: a replica adopting a model published before a DeleteUser serves and stores no row of that user",
           "[cluster]") {
+  // Until the late replica has adopted, the lease holder does not publish its erased files again (test hook), so
+  // the late replica meets the copy from before the delete; afterwards the republication itself is checked.
+  testing::TempDir hook_dir{"gpt4rec-cluster-hook"};
+  const std::string hold = hook_dir / "hold-republish";
+  std::ofstream(hold).put('1');
+  REQUIRE(::setenv("GPT4REC_TEST_HOLD_REPUBLISH", hold.c_str(), 1) == 0);
   Cluster c;
+  REQUIRE(::unsetenv("GPT4REC_TEST_HOLD_REPUBLISH") == 0);
   constexpr int kLate = 2;
   c.replicas_[kLate].Kill();  // down before anything is ingested: on its return it adopts the published model
   std::mt19937 rng(11);
@@ -441,6 +450,7 @@ TEST_CASE("cluster: a replica adopting a model published before a DeleteUser ser
   for (int b = 0; b < 5; ++b) ingest(Batch(b));
   IngestRequest gone;
   for (int i = 0; i < 20; ++i) *gone.add_events() = Ev("erased", "i" + std::to_string(i), 1000000 + i);
+  for (int i = 0; i < 20; ++i) *gone.add_events() = Ev("erased2", "i" + std::to_string(i + 3), 1000000 + i);
   ingest(gone);
   {
     grpc::ClientContext ctx;
@@ -480,6 +490,45 @@ TEST_CASE("cluster: a replica adopting a model published before a DeleteUser ser
   REQUIRE(started);
   REQUIRE(PollUntil([&] { return serves(kLate, 1) && serving_of(kLate) == erased; }, seconds(120)));
   CHECK(serving_of(kLate) != published);
+
+  // The cluster's own copy: after the next delete the lease holder publishes its rewritten files again as the
+  // same version, so the model bucket no longer holds the deleted user's row either.
+  std::filesystem::remove(hold);
+  auto servers = cluster::ParseServers(c.nats_.Urls());
+  REQUIRE(servers.ok());
+  cluster::ModelChannelOptions observer;
+  observer.log.servers = *servers;
+  observer.log.stream = "TEST";
+  observer.log.replicas = 3;
+  observer.holder = "observer";  // reads only: never takes the lease
+  auto channel = cluster::ModelChannel::Open(observer);
+  REQUIRE(channel.ok());
+  const auto bucket_copy = [&] {
+    auto head = (*channel)->Head();
+    if (!head.ok()) return std::string();
+    auto bytes = (*channel)->Fetch(*head);
+    return bytes.ok() ? *bytes : std::string();
+  };
+  const std::string before = bucket_copy();
+  REQUIRE(before.find(published) != std::string::npos);  // the publication still holds both users' rows
+  {
+    grpc::ClientContext ctx;
+    Deadline(&ctx, 30000);
+    faults::v1::DeleteUserRequest del;
+    del.set_user_id("erased2");
+    faults::v1::DeleteUserReply deleted;
+    REQUIRE(c.replicas_[0].Connect()->DeleteUser(&ctx, del, &deleted).ok());
+    REQUIRE(deleted.deleted());
+  }
+  REQUIRE(PollUntil([&] { return serving_of(0) != erased && serving_of(1) == serving_of(0); }, seconds(60)));
+  const std::string erased2 = serving_of(0);
+  REQUIRE(PollUntil([&] { return bucket_copy().find(erased2) != std::string::npos; }, seconds(60)));
+  const std::string after = bucket_copy();
+  CHECK(after.find(published) == std::string::npos);
+  CHECK(after.find(erased) == std::string::npos);
+  GetStatsReply stats;
+  REQUIRE(StatsOf(c.replicas_[0], &stats));
+  CHECK(stats.model_version() == 1);  // the same version, published again
 }
 
 }  // namespace gpt4rec::cluster_test

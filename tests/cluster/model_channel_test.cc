@@ -91,6 +91,21 @@ TEST_CASE("model channel: one lease holder at a time, taken over after the TTL; 
   wrong.checksum ^= 1;
   CHECK(b->Fetch(wrong).status().code() == absl::StatusCode::kDataLoss);
 
+  // The head's own version published again (a DeleteUser's erasure) replaces its bytes in place; the chunk past
+  // the new count is purged, so the old head's bytes can no longer be read.
+  std::string erased = bytes.substr(0, 400 << 10);
+  erased[7] = static_cast<char>(erased[7] ^ 1);
+  auto again = a->Publish(1, 0, erased, seen->revision);
+  REQUIRE(again.ok());
+  CHECK(again->version == 1);
+  CHECK(again->chunks == 2);
+  auto republished = b->Head();
+  REQUIRE(republished.ok());
+  CHECK(republished->revision == again->revision);
+  CHECK(*b->Fetch(*republished) == erased);
+  CHECK(b->Fetch(*seen).status().code() == absl::StatusCode::kNotFound);
+  seen = republished;
+
   // Held while its holder renews (well past the TTL); taken over only after the holder is gone.
   const auto held_until = std::chrono::steady_clock::now() + milliseconds(3000);
   while (std::chrono::steady_clock::now() < held_until) {
