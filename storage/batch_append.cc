@@ -102,19 +102,28 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
   codec::EventRecordWriter record;
   // The mirror's tables are far larger than the caches: look the whole batch up ahead so the misses overlap
   // instead of stalling one by one (names first, then the rows of the resolved users).
-  for (const Event& ev : events) {
-    mirror_.users.Prefetch(ev.user_id);
-    mirror_.items.Prefetch(ev.item_id);
+  // Each name is hashed once, for the prefetch and the lookup.
+  std::vector<std::pair<IdSpace::HashedName, IdSpace::HashedName>> names(events.size());
+  for (size_t k = 0; k < events.size(); ++k) {
+    names[k] = {IdSpace::Hashed(events[k].user_id), IdSpace::Hashed(events[k].item_id)};
+    mirror_.users.Prefetch(names[k].first);
+    mirror_.items.Prefetch(names[k].second);
   }
   std::vector<uint8_t> duplicate(events.size(), 0);
   if (absl::Status s = FindDuplicateEventIds(events, &batch_event_ids, &duplicate); !s.ok()) return s;
   std::vector<std::pair<uint32_t, uint32_t>> ids(events.size());
+  // A row's header is prefetched as its user resolves, its first entries kLag events later (reading the
+  // header then does not stall), so both misses overlap with the lookups in between.
+  constexpr size_t kLag = 8;
   for (size_t k = 0; k < events.size(); ++k) {
-    const Event& ev = events[k];
-    if (duplicate[k]) continue;
-    ids[k] = {users.Resolve(ev.user_id), items.Resolve(ev.item_id)};
-    mirror_.PrefetchRow(ids[k].first);
+    if (!duplicate[k]) {
+      ids[k] = {users.Resolve(names[k].first), items.Resolve(names[k].second)};
+      mirror_.PrefetchRowHeader(ids[k].first);
+    }
+    if (k >= kLag && !duplicate[k - kLag]) mirror_.PrefetchRow(ids[k - kLag].first);
   }
+  for (size_t k = events.size() > kLag ? events.size() - kLag : 0; k < events.size(); ++k)
+    if (!duplicate[k]) mirror_.PrefetchRow(ids[k].first);
   for (size_t k = 0; k < events.size(); ++k) {
     const Event& ev = events[k];
     if (duplicate[k]) {
@@ -139,6 +148,7 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
     auto [pit, fresh] = pending_index.try_emplace(pair, static_cast<uint32_t>(pending.size()));
     if (fresh) {
       const RowEdge* known = mirror_.FindEdge(user, item);
+      if (known == nullptr) mirror_.PrefetchItemAppend(item);  // appended to at the publish below
       PendingEdge p{user, item, codec::EdgeValue{}, known == nullptr, known ? known->last_segment : 0};
       p.delta.first_time = p.delta.last_time = ev.timestamp;
       p.delta.first_segment = p.delta.last_segment = st.open.index;
@@ -207,7 +217,9 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
     absl::WriterMutexLock state_lock(&state_mu_);
     for (const auto& [name, id] : users.added()) mirror_.users.Set(id, name);
     for (const auto& [name, id] : items.added()) mirror_.items.Set(id, name);
-    for (const PendingEdge& p : pending) {
+    for (size_t i = 0; i < pending.size(); ++i) {
+      const PendingEdge& p = pending[i];
+      if (i + kLag < pending.size() && pending[i + kLag].is_new) mirror_.PrefetchItemRowEnd(pending[i + kLag].item);
       if (p.is_new)
         mirror_.AddEdge(p.user, RowEdge{p.item, p.delta.first_segment, p.delta.last_segment});
       else if (p.delta.last_segment > p.last_segment)

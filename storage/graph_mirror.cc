@@ -14,7 +14,14 @@ std::optional<uint32_t> IdSpace::Find(std::string_view name) const {
   return *it;
 }
 
+std::optional<uint32_t> IdSpace::Find(const HashedName& name) const {
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) return std::nullopt;
+  return *it;
+}
+
 void IdSpace::Prefetch(std::string_view name) const { by_name_.prefetch(name); }
+void IdSpace::Prefetch(const HashedName& name) const { by_name_.prefetch(name); }
 
 std::optional<std::string_view> IdSpace::Name(uint32_t id) const {
   if (id >= offset_.size() || offset_[id] == kNoName) return std::nullopt;
@@ -81,8 +88,30 @@ void GraphMirror::ReserveNodes(uint32_t users, uint32_t items) {
   item_rows_.Resize(items);
 }
 
+void GraphMirror::PrefetchRowHeader(uint32_t user) const {
+  user_rows_.PrefetchHeader(user);
+  if (user < user_sorted_.size()) __builtin_prefetch(&user_sorted_[user]);
+}
+
 void GraphMirror::PrefetchRow(uint32_t user) const {
-  if (user < user_rows_.nodes() && user_rows_.size(user) > 0) __builtin_prefetch(user_rows_.data(user));
+  if (user >= user_rows_.nodes()) return;
+  const uint32_t n = user_rows_.size(user);
+  if (n == 0) return;
+  const RowEdge* row = user_rows_.data(user);
+  __builtin_prefetch(row);
+  // The binary search's first probe and the start of the unsorted tail (rows past a few cache lines).
+  const uint32_t sorted = user_sorted_[user];
+  if (n > 8) {
+    __builtin_prefetch(row + sorted / 2);
+    if (sorted < n) __builtin_prefetch(row + sorted);
+  }
+}
+
+void GraphMirror::PrefetchItemAppend(uint32_t item) const { item_rows_.PrefetchHeader(item); }
+
+void GraphMirror::PrefetchItemRowEnd(uint32_t item) const {
+  const uint32_t n = item_rows_.size(item);
+  if (n > 0) __builtin_prefetch(item_rows_.data(item) + n, 1);
 }
 
 RowEdge* GraphMirror::MutableEdge(uint32_t user, uint32_t item) {
@@ -90,8 +119,23 @@ RowEdge* GraphMirror::MutableEdge(uint32_t user, uint32_t item) {
   if (n == 0) return nullptr;
   RowEdge* row = user_rows_.data(user);
   const uint32_t sorted = user_sorted_[user];
-  RowEdge* it = std::lower_bound(row, row + sorted, RowEdge{item, 0, 0}, ByItem);
-  if (it != row + sorted && it->item == item) return it;
+  if (sorted > 0) {
+    // Branchless lower bound over the sorted prefix (the branchy std::lower_bound mispredicted at every
+    // probe); the next probes of both halves are prefetched for rows longer than a few cache lines.
+    RowEdge* first = row;
+    uint32_t len = sorted;
+    while (len > 1) {
+      const uint32_t half = len / 2;
+      if (len > 32) {
+        __builtin_prefetch(first + half / 2);
+        __builtin_prefetch(first + half + half / 2);
+      }
+      first = first[half].item < item ? first + half : first;
+      len -= half;
+    }
+    first += first->item < item;
+    if (first != row + sorted && first->item == item) return first;
+  }
   for (RowEdge* e = row + sorted; e != row + n; ++e)
     if (e->item == item) return e;
   return nullptr;

@@ -39,17 +39,33 @@ class PendingEdges {
     for (auto it = values_.begin(); it != values_.end();) values_.erase(it++);
   }
   void Reserve(size_t n) { values_.reserve(n); }
-  // The entries in ascending (user, item) order, the order an SST file is written in (copied out: walking
-  // the table in key order would be a cache miss per entry).
+  // Calls fn(key, value) for every entry in ascending (user, item) order, the order an SST file is written in.
+  // Only the 8-byte keys are copied out and sorted (into a buffer kept between files: a fresh vector per file
+  // cost page faults, and sorting 48-byte entries moved 6x the bytes); each value is then found in the table.
+  template <typename Fn>
+  void ForEachSorted(Fn fn) const {
+    keys_.clear();
+    keys_.reserve(values_.size());
+    for (const auto& [k, v] : values_) keys_.push_back(k);
+    std::sort(keys_.begin(), keys_.end());
+    for (size_t i = 0; i < keys_.size(); ++i) {
+      if (i + 8 < keys_.size()) values_.prefetch(keys_[i + 8]);
+      fn(keys_[i], values_.find(keys_[i])->second);
+    }
+  }
   std::vector<std::pair<uint64_t, codec::EdgeValue>> Sorted() const {
-    std::vector<std::pair<uint64_t, codec::EdgeValue>> out(values_.begin(), values_.end());
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<std::pair<uint64_t, codec::EdgeValue>> out;
+    out.reserve(values_.size());
+    ForEachSorted([&](uint64_t k, const codec::EdgeValue& v) { out.emplace_back(k, v); });
     return out;
   }
-  uint64_t MemoryBytes() const { return values_.capacity() * (sizeof(std::pair<uint64_t, codec::EdgeValue>) + 1); }
+  uint64_t MemoryBytes() const {
+    return values_.capacity() * (sizeof(std::pair<uint64_t, codec::EdgeValue>) + 1) + keys_.capacity() * sizeof(uint64_t);
+  }
 
  private:
   absl::flat_hash_map<uint64_t, codec::EdgeValue> values_;
+  mutable std::vector<uint64_t> keys_;  // ForEachSorted's scratch (only the writer thread calls it)
 };
 
 }  // namespace gpt4rec::storage
