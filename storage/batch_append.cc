@@ -146,10 +146,8 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
 
     const uint64_t pair = GraphMirror::PairKey(user, item);
     auto [pit, fresh] = pending_index.try_emplace(pair, static_cast<uint32_t>(pending.size()));
-    if (fresh) {
-      const RowEdge* known = mirror_.FindEdge(user, item);
-      if (known == nullptr) mirror_.PrefetchItemAppend(item);  // appended to at the publish below
-      PendingEdge p{user, item, codec::EdgeValue{}, known == nullptr, known ? known->last_segment : 0};
+    if (fresh) {  // is_new and last_segment: below, from one FindEdges over the batch's distinct edges
+      PendingEdge p{user, item, codec::EdgeValue{}, false, 0};
       p.delta.first_time = p.delta.last_time = ev.timestamp;
       p.delta.first_segment = p.delta.last_segment = st.open.index;
       pending.push_back(p);
@@ -171,6 +169,19 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
     ++result.appended;
     if (policy.unit == SegmentUnit::kEvents && st.open.events >= policy.events_per_segment)
       close_open(seq + 1);
+  }
+  // Which of the batch's distinct edges the mirror holds (the mirror is unchanged until the publish below, so
+  // the pointers stay valid until then).
+  std::vector<std::pair<uint32_t, uint32_t>> pairs(pending.size());
+  for (size_t i = 0; i < pending.size(); ++i) pairs[i] = {pending[i].user, pending[i].item};
+  std::vector<RowEdge*> known(pending.size());
+  mirror_.FindEdges(pairs.data(), pairs.size(), known.data());
+  for (size_t i = 0; i < pending.size(); ++i) {
+    pending[i].is_new = known[i] == nullptr;
+    if (known[i] != nullptr)
+      pending[i].last_segment = known[i]->last_segment;
+    else
+      mirror_.PrefetchItemAppend(pending[i].item);  // appended to at the publish below
   }
   st.next_user = users.next();
   st.next_item = items.next();
@@ -217,13 +228,14 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
     absl::WriterMutexLock state_lock(&state_mu_);
     for (const auto& [name, id] : users.added()) mirror_.users.Set(id, name);
     for (const auto& [name, id] : items.added()) mirror_.items.Set(id, name);
+    // Existing edges first, through the pointers found above (AddEdge moves rows: they would dangle after).
+    for (size_t i = 0; i < pending.size(); ++i)
+      if (known[i] != nullptr && pending[i].delta.last_segment > pending[i].last_segment)
+        GraphMirror::TouchEdge(known[i], pending[i].delta.last_segment);
     for (size_t i = 0; i < pending.size(); ++i) {
       const PendingEdge& p = pending[i];
       if (i + kLag < pending.size() && pending[i + kLag].is_new) mirror_.PrefetchItemRowEnd(pending[i + kLag].item);
-      if (p.is_new)
-        mirror_.AddEdge(p.user, RowEdge{p.item, p.delta.first_segment, p.delta.last_segment});
-      else if (p.delta.last_segment > p.last_segment)
-        mirror_.TouchEdge(p.user, p.item, p.delta.last_segment);
+      if (p.is_new) mirror_.AddEdge(p.user, RowEdge{p.item, p.delta.first_segment, p.delta.last_segment});
       pending_edges_.Add(p.user, p.item, p.delta);
     }
     for (size_t i = 0; i < new_event_ids.size(); ++i)

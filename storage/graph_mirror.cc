@@ -141,6 +141,62 @@ RowEdge* GraphMirror::MutableEdge(uint32_t user, uint32_t item) {
   return nullptr;
 }
 
+void GraphMirror::FindEdges(const std::pair<uint32_t, uint32_t>* pairs, size_t n, RowEdge** out) {
+  constexpr size_t kGroup = 16;
+  struct Search {
+    RowEdge* row;    // the user's row (nullptr: empty)
+    RowEdge* first;  // the sorted prefix's candidate range starts here
+    uint32_t len;    // ... and holds this many entries (> 1: still searching)
+    uint32_t sorted, size, item;
+  };
+  for (size_t base = 0; base < n; base += kGroup) {
+    const size_t g = std::min(kGroup, n - base);
+    Search st[kGroup];
+    for (size_t j = 0; j < g; ++j) {
+      const auto [user, item] = pairs[base + j];
+      Search& q = st[j];
+      q.item = item;
+      q.size = user_rows_.size(user);
+      q.row = q.size == 0 ? nullptr : user_rows_.data(user);
+      q.sorted = q.size == 0 ? 0 : user_sorted_[user];
+      q.first = q.row;
+      q.len = q.sorted;
+      if (q.len > 1) __builtin_prefetch(q.first + q.len / 2);
+    }
+    // Branchless lower bound over each sorted prefix, one probe per search per round; each search's next
+    // probe is prefetched for the next round.
+    for (bool more = true; more;) {
+      more = false;
+      for (size_t j = 0; j < g; ++j) {
+        Search& q = st[j];
+        if (q.len <= 1) continue;
+        const uint32_t half = q.len / 2;
+        q.first = q.first[half].item < q.item ? q.first + half : q.first;
+        q.len -= half;
+        if (q.len > 1) {
+          __builtin_prefetch(q.first + q.len / 2);
+          more = true;
+        }
+      }
+    }
+    for (size_t j = 0; j < g; ++j) {
+      Search& q = st[j];
+      RowEdge* found = nullptr;
+      if (q.sorted > 0) {
+        RowEdge* at = q.first + (q.first->item < q.item);
+        if (at != q.row + q.sorted && at->item == q.item) found = at;
+      }
+      if (found == nullptr)
+        for (RowEdge* e = q.row + q.sorted; e != q.row + q.size; ++e)
+          if (e->item == q.item) {
+            found = e;
+            break;
+          }
+      out[base + j] = found;
+    }
+  }
+}
+
 void GraphMirror::AddEdge(uint32_t user, const RowEdge& e) {
   ReserveNodes(user + 1, e.item + 1);
   const uint32_t n = user_rows_.size(user);

@@ -5,11 +5,13 @@
 // (single writer, shared readers).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -112,6 +114,12 @@ class GraphMirror {
   const RowEdge* FindEdge(uint32_t user, uint32_t item) const {
     return const_cast<GraphMirror*>(this)->MutableEdge(user, item);
   }
+  // FindEdge for n (user, item) pairs at once: out[k] = the edge of pairs[k] or nullptr. The searches of up to
+  // 16 pairs advance in lock step, so their cache misses overlap (one FindEdge at a time waits for each probe
+  // of a long row in turn). The pointers stay valid until the mirror changes; writable for TouchEdge(RowEdge*).
+  void FindEdges(const std::pair<uint32_t, uint32_t>* pairs, size_t n, RowEdge** out);
+  // Raises the edge's last segment to `segment` (e: from FindEdges, the mirror unchanged since).
+  static void TouchEdge(RowEdge* e, uint32_t segment) { e->last_segment = std::max(e->last_segment, segment); }
   // Starts loading the row FindEdge(user, ...) will search (the append path looks a whole batch up ahead).
   void PrefetchRow(uint32_t user) const;
   // Starts loading what PrefetchRow(user) reads first (the row's header and sorted length): issued a few
