@@ -234,7 +234,11 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
         GraphMirror::TouchEdge(known[i], pending[i].delta.last_segment);
     for (size_t i = 0; i < pending.size(); ++i) {
       const PendingEdge& p = pending[i];
-      if (i + kLag < pending.size() && pending[i + kLag].is_new) mirror_.PrefetchItemRowEnd(pending[i + kLag].item);
+      if (i + kLag < pending.size()) {
+        const PendingEdge& ahead = pending[i + kLag];
+        if (ahead.is_new) mirror_.PrefetchItemRowEnd(ahead.item);
+        pending_edges_.Prefetch(ahead.user, ahead.item);
+      }
       if (p.is_new) mirror_.AddEdge(p.user, RowEdge{p.item, p.delta.first_segment, p.delta.last_segment});
       pending_edges_.Add(p.user, p.item, p.delta);
     }

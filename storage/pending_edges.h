@@ -27,6 +27,8 @@ class PendingEdges {
     auto [it, inserted] = values_.try_emplace(Key(user, item), delta);
     if (!inserted) it->second = CombineEdges(it->second, delta);
   }
+  // Starts loading the slot Add(user, item, ..) will touch (the publish loop, a few entries ahead).
+  void Prefetch(uint32_t user, uint32_t item) const { values_.prefetch(Key(user, item)); }
   const codec::EdgeValue* Find(uint32_t user, uint32_t item) const {
     auto it = values_.find(Key(user, item));
     return it == values_.end() ? nullptr : &it->second;
