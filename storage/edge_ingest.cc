@@ -32,10 +32,8 @@ rocksdb::Status WriteEdges(const PendingEdges& pending, uint64_t through_sequenc
   rocksdb::Status s =
       put(rocksdb::Slice(codec::kEdgesThroughKey.data(), codec::kEdgesThroughKey.size()), rocksdb::Slice(through, 8));
   char key[8];
-  char value[codec::kMaxEdgeBytes];
-  pending.ForEachSorted([&](uint64_t k, const codec::EdgeValue& v) {
+  pending.ForEachSorted([&](uint64_t k, const char* value, size_t n) {
     if (!s.ok()) return;
-    const size_t n = codec::EncodeEdgeTo(v, value);
     codec::PutBE64(key, k);  // BE32(user) BE32(item)
     s = merge(rocksdb::Slice(key, 8), rocksdb::Slice(value, n));
   });

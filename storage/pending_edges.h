@@ -41,33 +41,37 @@ class PendingEdges {
     for (auto it = values_.begin(); it != values_.end();) values_.erase(it++);
   }
   void Reserve(size_t n) { values_.reserve(n); }
-  // Calls fn(key, value) for every entry in ascending (user, item) order, the order an SST file is written in.
-  // Only the 8-byte keys are copied out and sorted (into a buffer kept between files: a fresh vector per file
-  // cost page faults, and sorting 48-byte entries moved 6x the bytes); each value is then found in the table.
+  // Calls fn(key, bytes, size) with every entry's key and its value encoded (codec::EncodeEdgeTo), in
+  // ascending (user, item) order, the order an SST file is written in. One sequential pass over the table
+  // encodes the values into a scratch buffer (walking the table in key order, or finding each sorted key in
+  // it, was a cache miss per entry); then only 16-byte (key, offset) records are sorted. The scratch (~30 B
+  // per entry) lives for the call only.
   template <typename Fn>
   void ForEachSorted(Fn fn) const {
-    keys_.clear();
-    keys_.reserve(values_.size());
-    for (const auto& [k, v] : values_) keys_.push_back(k);
-    std::sort(keys_.begin(), keys_.end());
-    for (size_t i = 0; i < keys_.size(); ++i) {
-      if (i + 8 < keys_.size()) values_.prefetch(keys_[i + 8]);
-      fn(keys_[i], values_.find(keys_[i])->second);
+    struct Entry {
+      uint64_t key;
+      uint32_t offset;
+      uint32_t size;
+    };
+    std::vector<Entry> order;
+    order.reserve(values_.size());
+    std::vector<char> bytes(values_.size() * 16 + codec::kMaxEdgeBytes);
+    size_t used = 0;
+    for (const auto& [k, v] : values_) {
+      if (bytes.size() < used + codec::kMaxEdgeBytes) bytes.resize(bytes.size() * 2);
+      const size_t n = codec::EncodeEdgeTo(v, bytes.data() + used);
+      order.push_back({k, static_cast<uint32_t>(used), static_cast<uint32_t>(n)});
+      used += n;
     }
-  }
-  std::vector<std::pair<uint64_t, codec::EdgeValue>> Sorted() const {
-    std::vector<std::pair<uint64_t, codec::EdgeValue>> out;
-    out.reserve(values_.size());
-    ForEachSorted([&](uint64_t k, const codec::EdgeValue& v) { out.emplace_back(k, v); });
-    return out;
+    std::sort(order.begin(), order.end(), [](const Entry& a, const Entry& b) { return a.key < b.key; });
+    for (const Entry& e : order) fn(e.key, bytes.data() + e.offset, size_t{e.size});
   }
   uint64_t MemoryBytes() const {
-    return values_.capacity() * (sizeof(std::pair<uint64_t, codec::EdgeValue>) + 1) + keys_.capacity() * sizeof(uint64_t);
+    return values_.capacity() * (sizeof(std::pair<uint64_t, codec::EdgeValue>) + 1);
   }
 
  private:
   absl::flat_hash_map<uint64_t, codec::EdgeValue> values_;
-  mutable std::vector<uint64_t> keys_;  // ForEachSorted's scratch (only the writer thread calls it)
 };
 
 }  // namespace gpt4rec::storage
