@@ -147,6 +147,7 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
     const uint64_t pair = GraphMirror::PairKey(user, item);
     auto [pit, fresh] = pending_index.try_emplace(pair, static_cast<uint32_t>(pending.size()));
     if (fresh) {  // is_new and last_segment: below, from one FindEdges over the batch's distinct edges
+      mirror_.PrefetchItemAppend(item);  // the item row's header, in case the edge is new
       PendingEdge p{user, item, codec::EdgeValue{}, false, 0};
       p.delta.first_time = p.delta.last_time = ev.timestamp;
       p.delta.first_segment = p.delta.last_segment = st.open.index;
@@ -181,7 +182,7 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
     if (known[i] != nullptr)
       pending[i].last_segment = known[i]->last_segment;
     else
-      mirror_.PrefetchItemAppend(pending[i].item);  // appended to at the publish below
+      mirror_.PrefetchItemRowEnd(pending[i].item);  // the slot the publish below appends to
   }
   st.next_user = users.next();
   st.next_item = items.next();
@@ -234,11 +235,7 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
         GraphMirror::TouchEdge(known[i], pending[i].delta.last_segment);
     for (size_t i = 0; i < pending.size(); ++i) {
       const PendingEdge& p = pending[i];
-      if (i + kLag < pending.size()) {
-        const PendingEdge& ahead = pending[i + kLag];
-        if (ahead.is_new) mirror_.PrefetchItemRowEnd(ahead.item);
-        pending_edges_.Prefetch(ahead.user, ahead.item);
-      }
+      if (i + kLag < pending.size()) pending_edges_.Prefetch(pending[i + kLag].user, pending[i + kLag].item);
       if (p.is_new) mirror_.AddEdge(p.user, RowEdge{p.item, p.delta.first_segment, p.delta.last_segment});
       pending_edges_.Add(p.user, p.item, p.delta);
     }

@@ -69,7 +69,12 @@ uint64_t IdSpace::MemoryBytes() const {
 
 namespace {
 
-bool ByItem(const RowEdge& a, const RowEdge& b) { return a.item < b.item; }
+// A function object, not a function: std::sort, inplace_merge and upper_bound inline it (through a function
+// pointer every comparison of AddEdge's merges was an indirect call).
+struct ByItemLess {
+  bool operator()(const RowEdge& a, const RowEdge& b) const { return a.item < b.item; }
+};
+constexpr ByItemLess ByItem{};
 
 // Rows shorter than this stay fully sorted (an insertion moves at most this many entries).
 constexpr uint32_t kSmallRow = 32;
