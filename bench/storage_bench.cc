@@ -41,6 +41,16 @@ double ThreadCpuSeconds() {
   return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
 }
 
+// Seconds the calling thread waited on a run queue, runnable but not running (/proc/thread-self/schedstat,
+// second field, ns; 0 where the kernel lacks schedstats): with the CPU seconds this splits the ingest's wall
+// time into running, waiting for a core (other load) and blocked (I/O, fsync, locks, RocksDB stalls).
+double ThreadRunQueueSeconds() {
+  std::ifstream in("/proc/thread-self/schedstat");
+  unsigned long long run_ns = 0, wait_ns = 0;
+  if (!(in >> run_ns >> wait_ns)) return 0;
+  return static_cast<double>(wait_ns) * 1e-9;
+}
+
 // Resident set (VmRSS) and its peak (VmHWM) in bytes, from /proc/self/status.
 uint64_t ProcStatusBytes(const char* field) {
   std::ifstream in("/proc/self/status");
@@ -177,7 +187,7 @@ int RunStorageBench(int argc, char** argv) {
   const std::string store_dir = (root / "store").string();
   uint64_t edges = 0, ram = 0, disk = 0, edge_file_bytes = 0, image_written_bytes = 0;
   double image_write_s = 0;
-  double store_s = 0, csr_s = 0, flush_s = 0, reopen_s = 0, store_cpu = 0, raw_cpu = 0;
+  double store_s = 0, csr_s = 0, flush_s = 0, reopen_s = 0, store_cpu = 0, raw_cpu = 0, store_runqueue_s = 0;
   const std::string load_before = LoadAverage();
   // The generated events are held in RAM for the whole run: the store's share is the peak above this.
   const uint64_t rss_before_store = ProcStatusBytes("VmRSS");
@@ -193,6 +203,7 @@ int RunStorageBench(int argc, char** argv) {
     }
     const auto start = Clock::now();
     const double cpu_start = ThreadCpuSeconds();
+    const double wait_start = ThreadRunQueueSeconds();
     for (const auto& batch : batches) {
       auto r = (*store)->AppendBatch(batch);
       if (!r.ok()) {
@@ -202,6 +213,7 @@ int RunStorageBench(int argc, char** argv) {
     }
     store_s = Seconds(start);
     store_cpu = ThreadCpuSeconds() - cpu_start;
+    store_runqueue_s = ThreadRunQueueSeconds() - wait_start;
     const auto csr_start = Clock::now();
     auto csr = (*store)->AccumulatedCsr((*store)->OpenSegment().index);
     csr_s = Seconds(csr_start);
@@ -312,6 +324,8 @@ int RunStorageBench(int argc, char** argv) {
               eps, store_s, wb_bytes / 1e6, raw_eps, raw_s);
   std::printf("calling-thread CPU: store %.2f s, raw %.2f s, CPU ratio %.3f (1-min load average %s before, %s after)\n",
               store_cpu, raw_cpu, raw_cpu / store_cpu, load_before.c_str(), LoadAverage().c_str());
+  std::printf("store's writer thread: %.2f s running, %.2f s runnable waiting for a core, %.2f s blocked, of %.2f s\n",
+              store_cpu, store_runqueue_s, std::max(0.0, store_s - store_cpu - store_runqueue_s), store_s);
   std::printf("including the final flush of all memtables (sorting the vector memtables, writing SSTs): %.0f events/s\n",
               n / (store_s + flush_s));
   std::printf("final flush %.2f s, reopen (mirror rebuild) %.2f s (%s; without the image %.2f s), disk %.1f MB "
@@ -336,6 +350,9 @@ int RunStorageBench(int argc, char** argv) {
       {"ratio", Rounded(eps / raw_eps, 3)},
       {"store_thread_cpu_s", Rounded(store_cpu, 2)},
       {"events_per_thread_cpu_s", std::round(n / store_cpu)},
+      // The ingest's wall time = the writer's CPU + its run-queue wait (no free core) + the rest, blocked.
+      {"store_thread_runqueue_wait_s", Rounded(store_runqueue_s, 2)},
+      {"store_thread_blocked_s", Rounded(std::max(0.0, store_s - store_cpu - store_runqueue_s), 2)},
       {"raw_thread_cpu_s", Rounded(raw_cpu, 2)},
       {"raw_event_log_events_per_s", std::round(log_eps)},
       {"ratio_vs_event_log", Rounded(eps / log_eps, 3)},

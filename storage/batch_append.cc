@@ -102,19 +102,28 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
   codec::EventRecordWriter record;
   // The mirror's tables are far larger than the caches: look the whole batch up ahead so the misses overlap
   // instead of stalling one by one (names first, then the rows of the resolved users).
-  for (const Event& ev : events) {
-    mirror_.users.Prefetch(ev.user_id);
-    mirror_.items.Prefetch(ev.item_id);
+  // Each name is hashed once, for the prefetch and the lookup.
+  std::vector<std::pair<IdSpace::HashedName, IdSpace::HashedName>> names(events.size());
+  for (size_t k = 0; k < events.size(); ++k) {
+    names[k] = {IdSpace::Hashed(events[k].user_id), IdSpace::Hashed(events[k].item_id)};
+    mirror_.users.Prefetch(names[k].first);
+    mirror_.items.Prefetch(names[k].second);
   }
   std::vector<uint8_t> duplicate(events.size(), 0);
   if (absl::Status s = FindDuplicateEventIds(events, &batch_event_ids, &duplicate); !s.ok()) return s;
   std::vector<std::pair<uint32_t, uint32_t>> ids(events.size());
+  // A row's header is prefetched as its user resolves, its first entries kLag events later (reading the
+  // header then does not stall), so both misses overlap with the lookups in between.
+  constexpr size_t kLag = 8;
   for (size_t k = 0; k < events.size(); ++k) {
-    const Event& ev = events[k];
-    if (duplicate[k]) continue;
-    ids[k] = {users.Resolve(ev.user_id), items.Resolve(ev.item_id)};
-    mirror_.PrefetchRow(ids[k].first);
+    if (!duplicate[k]) {
+      ids[k] = {users.Resolve(names[k].first), items.Resolve(names[k].second)};
+      mirror_.PrefetchRowHeader(ids[k].first);
+    }
+    if (k >= kLag && !duplicate[k - kLag]) mirror_.PrefetchRow(ids[k - kLag].first);
   }
+  for (size_t k = events.size() > kLag ? events.size() - kLag : 0; k < events.size(); ++k)
+    if (!duplicate[k]) mirror_.PrefetchRow(ids[k].first);
   for (size_t k = 0; k < events.size(); ++k) {
     const Event& ev = events[k];
     if (duplicate[k]) {
@@ -137,9 +146,9 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
 
     const uint64_t pair = GraphMirror::PairKey(user, item);
     auto [pit, fresh] = pending_index.try_emplace(pair, static_cast<uint32_t>(pending.size()));
-    if (fresh) {
-      const RowEdge* known = mirror_.FindEdge(user, item);
-      PendingEdge p{user, item, codec::EdgeValue{}, known == nullptr, known ? known->last_segment : 0};
+    if (fresh) {  // is_new and last_segment: below, from one FindEdges over the batch's distinct edges
+      mirror_.PrefetchItemAppend(item);  // the item row's header, in case the edge is new
+      PendingEdge p{user, item, codec::EdgeValue{}, false, 0};
       p.delta.first_time = p.delta.last_time = ev.timestamp;
       p.delta.first_segment = p.delta.last_segment = st.open.index;
       pending.push_back(p);
@@ -161,6 +170,19 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
     ++result.appended;
     if (policy.unit == SegmentUnit::kEvents && st.open.events >= policy.events_per_segment)
       close_open(seq + 1);
+  }
+  // Which of the batch's distinct edges the mirror holds (the mirror is unchanged until the publish below, so
+  // the pointers stay valid until then).
+  std::vector<std::pair<uint32_t, uint32_t>> pairs(pending.size());
+  for (size_t i = 0; i < pending.size(); ++i) pairs[i] = {pending[i].user, pending[i].item};
+  std::vector<RowEdge*> known(pending.size());
+  mirror_.FindEdges(pairs.data(), pairs.size(), known.data());
+  for (size_t i = 0; i < pending.size(); ++i) {
+    pending[i].is_new = known[i] == nullptr;
+    if (known[i] != nullptr)
+      pending[i].last_segment = known[i]->last_segment;
+    else
+      mirror_.PrefetchItemRowEnd(pending[i].item);  // the slot the publish below appends to
   }
   st.next_user = users.next();
   st.next_item = items.next();
@@ -207,11 +229,14 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
     absl::WriterMutexLock state_lock(&state_mu_);
     for (const auto& [name, id] : users.added()) mirror_.users.Set(id, name);
     for (const auto& [name, id] : items.added()) mirror_.items.Set(id, name);
-    for (const PendingEdge& p : pending) {
-      if (p.is_new)
-        mirror_.AddEdge(p.user, RowEdge{p.item, p.delta.first_segment, p.delta.last_segment});
-      else if (p.delta.last_segment > p.last_segment)
-        mirror_.TouchEdge(p.user, p.item, p.delta.last_segment);
+    // Existing edges first, through the pointers found above (AddEdge moves rows: they would dangle after).
+    for (size_t i = 0; i < pending.size(); ++i)
+      if (known[i] != nullptr && pending[i].delta.last_segment > pending[i].last_segment)
+        GraphMirror::TouchEdge(known[i], pending[i].delta.last_segment);
+    for (size_t i = 0; i < pending.size(); ++i) {
+      const PendingEdge& p = pending[i];
+      if (i + kLag < pending.size()) pending_edges_.Prefetch(pending[i + kLag].user, pending[i + kLag].item);
+      if (p.is_new) mirror_.AddEdge(p.user, RowEdge{p.item, p.delta.first_segment, p.delta.last_segment});
       pending_edges_.Add(p.user, p.item, p.delta);
     }
     for (size_t i = 0; i < new_event_ids.size(); ++i)

@@ -16,8 +16,10 @@ namespace gpt4rec::storage {
 class BatchInterner {
  public:
   BatchInterner(const IdSpace& known, uint32_t next) : known_(known), next_(next) {}
-  uint32_t Resolve(std::string_view name) {
-    if (auto id = known_.Find(name)) return *id;
+  uint32_t Resolve(std::string_view name) { return Resolve(IdSpace::Hashed(name)); }
+  uint32_t Resolve(const IdSpace::HashedName& hashed) {
+    if (auto id = known_.Find(hashed)) return *id;
+    const std::string_view name = hashed.name;
     auto [it, inserted] = fresh_.try_emplace(name, next_);
     if (inserted) {
       added_.emplace_back(name, next_);

@@ -71,14 +71,33 @@ static bool GetFloat(const char** p, const char* end, float* f) {
   return true;
 }
 
+namespace {
+char* WriteVarint(char* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
+}  // namespace
+
+size_t EncodeEdgeTo(const EdgeValue& e, char* out) {
+  char* p = out;
+  p = WriteVarint(p, static_cast<uint64_t>(e.first_time));
+  p = WriteVarint(p, static_cast<uint64_t>(e.last_time - e.first_time));
+  p = WriteVarint(p, e.count);
+  p = WriteVarint(p, ZigZag(e.last_type));
+  std::memcpy(p, &e.last_weight, 4);
+  p += 4;
+  p = WriteVarint(p, e.first_segment);
+  p = WriteVarint(p, e.last_segment - e.first_segment);
+  return static_cast<size_t>(p - out);
+}
+
 void EncodeEdge(const EdgeValue& e, std::string* out) {
-  PutVarint64(out, static_cast<uint64_t>(e.first_time));
-  PutVarint64(out, static_cast<uint64_t>(e.last_time - e.first_time));
-  PutVarint64(out, e.count);
-  PutVarint64(out, ZigZag(e.last_type));
-  PutFloat(out, e.last_weight);
-  PutVarint64(out, e.first_segment);
-  PutVarint64(out, e.last_segment - e.first_segment);
+  char buf[kMaxEdgeBytes];
+  out->append(buf, EncodeEdgeTo(e, buf));
 }
 
 bool DecodeEdge(std::string_view in, EdgeValue* e) {
@@ -98,17 +117,6 @@ bool DecodeEdge(std::string_view in, EdgeValue* e) {
   e->last_segment = static_cast<uint32_t>(seg + later);
   return p == end;
 }
-
-namespace {
-char* WriteVarint(char* p, uint64_t v) {
-  while (v >= 0x80) {
-    *p++ = static_cast<char>(v | 0x80);
-    v >>= 7;
-  }
-  *p++ = static_cast<char>(v);
-  return p;
-}
-}  // namespace
 
 void EventRecordWriter::Add(const LoggedEvent& e) {
   constexpr size_t kMaxEntry = 5 * 10 + 4;

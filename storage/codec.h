@@ -51,6 +51,9 @@ struct EdgeValue {
 };
 // Values written before last_segment existed end after first_segment; they decode with last = first.
 void EncodeEdge(const EdgeValue& e, std::string* out);
+// The same bytes into `out` (at least kMaxEdgeBytes); returns their count.
+inline constexpr size_t kMaxEdgeBytes = 6 * 10 + 4;
+size_t EncodeEdgeTo(const EdgeValue& e, char* out);
 bool DecodeEdge(std::string_view in, EdgeValue* e);
 
 // One event inside a batch record; `offset` = sequence - record's first sequence.

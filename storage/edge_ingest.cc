@@ -31,15 +31,12 @@ rocksdb::Status WriteEdges(const PendingEdges& pending, uint64_t through_sequenc
   codec::PutBE64(through, through_sequence);
   rocksdb::Status s =
       put(rocksdb::Slice(codec::kEdgesThroughKey.data(), codec::kEdgesThroughKey.size()), rocksdb::Slice(through, 8));
-  std::string value;
   char key[8];
-  for (const auto& [k, v] : pending.Sorted()) {
-    if (!s.ok()) break;
-    value.clear();
-    codec::EncodeEdge(v, &value);
+  pending.ForEachSorted([&](uint64_t k, const char* value, size_t n) {
+    if (!s.ok()) return;
     codec::PutBE64(key, k);  // BE32(user) BE32(item)
-    s = merge(rocksdb::Slice(key, 8), rocksdb::Slice(value));
-  }
+    s = merge(rocksdb::Slice(key, 8), rocksdb::Slice(value, n));
+  });
   return s;
 }
 
@@ -59,7 +56,10 @@ absl::Status RocksGraphStore::IngestPendingEdges() {
     if (s.ok()) edge_file_bytes_ += wb.GetDataSize();
   } else {
     rocksdb::Options options(rocks_->db->GetDBOptions(), rocks_->db->GetOptions(cf));
-    // Written on the append path: not compressed here (the compactions that merge it compress).
+    // `compression` is not what SstFileWriter uses here: with compression_per_level set (user_items: LZ4 on
+    // levels 2+) it takes that list's last entry, so the file is LZ4-compressed. Kept on purpose: clearing
+    // the list saved ~4 % of the writer's CPU at 2 M events (1.61-1.62 s against 1.67-1.71 s) but doubled the
+    // edge files' bytes (11.8 -> 23.6 B per event), measured 2026-12-02.
     options.compression = rocksdb::kNoCompression;
     options.bottommost_compression = rocksdb::kDisableCompressionOption;
     const std::string path = EdgeFilePath();

@@ -14,7 +14,14 @@ std::optional<uint32_t> IdSpace::Find(std::string_view name) const {
   return *it;
 }
 
+std::optional<uint32_t> IdSpace::Find(const HashedName& name) const {
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) return std::nullopt;
+  return *it;
+}
+
 void IdSpace::Prefetch(std::string_view name) const { by_name_.prefetch(name); }
+void IdSpace::Prefetch(const HashedName& name) const { by_name_.prefetch(name); }
 
 std::optional<std::string_view> IdSpace::Name(uint32_t id) const {
   if (id >= offset_.size() || offset_[id] == kNoName) return std::nullopt;
@@ -62,7 +69,12 @@ uint64_t IdSpace::MemoryBytes() const {
 
 namespace {
 
-bool ByItem(const RowEdge& a, const RowEdge& b) { return a.item < b.item; }
+// A function object, not a function: std::sort, inplace_merge and upper_bound inline it (through a function
+// pointer every comparison of AddEdge's merges was an indirect call).
+struct ByItemLess {
+  bool operator()(const RowEdge& a, const RowEdge& b) const { return a.item < b.item; }
+};
+constexpr ByItemLess ByItem{};
 
 // Rows shorter than this stay fully sorted (an insertion moves at most this many entries).
 constexpr uint32_t kSmallRow = 32;
@@ -81,8 +93,30 @@ void GraphMirror::ReserveNodes(uint32_t users, uint32_t items) {
   item_rows_.Resize(items);
 }
 
+void GraphMirror::PrefetchRowHeader(uint32_t user) const {
+  user_rows_.PrefetchHeader(user);
+  if (user < user_sorted_.size()) __builtin_prefetch(&user_sorted_[user]);
+}
+
 void GraphMirror::PrefetchRow(uint32_t user) const {
-  if (user < user_rows_.nodes() && user_rows_.size(user) > 0) __builtin_prefetch(user_rows_.data(user));
+  if (user >= user_rows_.nodes()) return;
+  const uint32_t n = user_rows_.size(user);
+  if (n == 0) return;
+  const RowEdge* row = user_rows_.data(user);
+  __builtin_prefetch(row);
+  // The binary search's first probe and the start of the unsorted tail (rows past a few cache lines).
+  const uint32_t sorted = user_sorted_[user];
+  if (n > 8) {
+    __builtin_prefetch(row + sorted / 2);
+    if (sorted < n) __builtin_prefetch(row + sorted);
+  }
+}
+
+void GraphMirror::PrefetchItemAppend(uint32_t item) const { item_rows_.PrefetchHeader(item); }
+
+void GraphMirror::PrefetchItemRowEnd(uint32_t item) const {
+  const uint32_t n = item_rows_.size(item);
+  if (n > 0) __builtin_prefetch(item_rows_.data(item) + n, 1);
 }
 
 RowEdge* GraphMirror::MutableEdge(uint32_t user, uint32_t item) {
@@ -90,11 +124,82 @@ RowEdge* GraphMirror::MutableEdge(uint32_t user, uint32_t item) {
   if (n == 0) return nullptr;
   RowEdge* row = user_rows_.data(user);
   const uint32_t sorted = user_sorted_[user];
-  RowEdge* it = std::lower_bound(row, row + sorted, RowEdge{item, 0, 0}, ByItem);
-  if (it != row + sorted && it->item == item) return it;
+  if (sorted > 0) {
+    // Branchless lower bound over the sorted prefix (the branchy std::lower_bound mispredicted at every
+    // probe); the next probes of both halves are prefetched for rows longer than a few cache lines.
+    RowEdge* first = row;
+    uint32_t len = sorted;
+    while (len > 1) {
+      const uint32_t half = len / 2;
+      if (len > 32) {
+        __builtin_prefetch(first + half / 2);
+        __builtin_prefetch(first + half + half / 2);
+      }
+      first = first[half].item < item ? first + half : first;
+      len -= half;
+    }
+    first += first->item < item;
+    if (first != row + sorted && first->item == item) return first;
+  }
   for (RowEdge* e = row + sorted; e != row + n; ++e)
     if (e->item == item) return e;
   return nullptr;
+}
+
+void GraphMirror::FindEdges(const std::pair<uint32_t, uint32_t>* pairs, size_t n, RowEdge** out) {
+  constexpr size_t kGroup = 16;
+  struct Search {
+    RowEdge* row;    // the user's row (nullptr: empty)
+    RowEdge* first;  // the sorted prefix's candidate range starts here
+    uint32_t len;    // ... and holds this many entries (> 1: still searching)
+    uint32_t sorted, size, item;
+  };
+  for (size_t base = 0; base < n; base += kGroup) {
+    const size_t g = std::min(kGroup, n - base);
+    Search st[kGroup];
+    for (size_t j = 0; j < g; ++j) {
+      const auto [user, item] = pairs[base + j];
+      Search& q = st[j];
+      q.item = item;
+      q.size = user_rows_.size(user);
+      q.row = q.size == 0 ? nullptr : user_rows_.data(user);
+      q.sorted = q.size == 0 ? 0 : user_sorted_[user];
+      q.first = q.row;
+      q.len = q.sorted;
+      if (q.len > 1) __builtin_prefetch(q.first + q.len / 2);
+    }
+    // Branchless lower bound over each sorted prefix, one probe per search per round; each search's next
+    // probe is prefetched for the next round.
+    for (bool more = true; more;) {
+      more = false;
+      for (size_t j = 0; j < g; ++j) {
+        Search& q = st[j];
+        if (q.len <= 1) continue;
+        const uint32_t half = q.len / 2;
+        q.first = q.first[half].item < q.item ? q.first + half : q.first;
+        q.len -= half;
+        if (q.len > 1) {
+          __builtin_prefetch(q.first + q.len / 2);
+          more = true;
+        }
+      }
+    }
+    for (size_t j = 0; j < g; ++j) {
+      Search& q = st[j];
+      RowEdge* found = nullptr;
+      if (q.sorted > 0) {
+        RowEdge* at = q.first + (q.first->item < q.item);
+        if (at != q.row + q.sorted && at->item == q.item) found = at;
+      }
+      if (found == nullptr)
+        for (RowEdge* e = q.row + q.sorted; e != q.row + q.size; ++e)
+          if (e->item == q.item) {
+            found = e;
+            break;
+          }
+      out[base + j] = found;
+    }
+  }
 }
 
 void GraphMirror::AddEdge(uint32_t user, const RowEdge& e) {

@@ -5,11 +5,13 @@
 // (single writer, shared readers).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -42,9 +44,17 @@ class IdSpace {
   IdSpace(const IdSpace&) = delete;  // the index's functors point at this object
   IdSpace& operator=(const IdSpace&) = delete;
 
+  // A name with its index hash, computed once (the append path prefetches by it, then finds by it).
+  struct HashedName {
+    std::string_view name;
+    size_t hash;
+  };
+  static HashedName Hashed(std::string_view name) { return {name, absl::Hash<std::string_view>()(name)}; }
   std::optional<uint32_t> Find(std::string_view name) const;
+  std::optional<uint32_t> Find(const HashedName& name) const;
   // Starts loading the memory Find(name) will touch (the append path looks up a whole batch ahead).
   void Prefetch(std::string_view name) const;
+  void Prefetch(const HashedName& name) const;
   std::optional<std::string_view> Name(uint32_t id) const;  // nullopt when unknown or removed
   uint32_t size() const { return static_cast<uint32_t>(offset_.size()); }
   uint64_t live() const { return live_; }
@@ -66,6 +76,7 @@ class IdSpace {
     using is_transparent = void;
     const IdSpace* space;
     size_t operator()(std::string_view s) const { return absl::Hash<std::string_view>()(s); }
+    size_t operator()(const HashedName& h) const { return h.hash; }
     size_t operator()(uint32_t id) const { return (*this)(space->NameAt(id)); }
   };
   struct NameEq {
@@ -73,6 +84,7 @@ class IdSpace {
     const IdSpace* space;
     std::string_view View(std::string_view s) const { return s; }
     std::string_view View(uint32_t id) const { return space->NameAt(id); }
+    std::string_view View(const HashedName& h) const { return h.name; }
     template <typename A, typename B>
     bool operator()(const A& a, const B& b) const { return View(a) == View(b); }
   };
@@ -102,8 +114,21 @@ class GraphMirror {
   const RowEdge* FindEdge(uint32_t user, uint32_t item) const {
     return const_cast<GraphMirror*>(this)->MutableEdge(user, item);
   }
+  // FindEdge for n (user, item) pairs at once: out[k] = the edge of pairs[k] or nullptr. The searches of up to
+  // 16 pairs advance in lock step, so their cache misses overlap (one FindEdge at a time waits for each probe
+  // of a long row in turn). The pointers stay valid until the mirror changes; writable for TouchEdge(RowEdge*).
+  void FindEdges(const std::pair<uint32_t, uint32_t>* pairs, size_t n, RowEdge** out);
+  // Raises the edge's last segment to `segment` (e: from FindEdges, the mirror unchanged since).
+  static void TouchEdge(RowEdge* e, uint32_t segment) { e->last_segment = std::max(e->last_segment, segment); }
   // Starts loading the row FindEdge(user, ...) will search (the append path looks a whole batch up ahead).
   void PrefetchRow(uint32_t user) const;
+  // Starts loading what PrefetchRow(user) reads first (the row's header and sorted length): issued a few
+  // events ahead of PrefetchRow so that neither stalls.
+  void PrefetchRowHeader(uint32_t user) const;
+  // Starts loading the item row's header that AddEdge(.., item) appends to.
+  void PrefetchItemAppend(uint32_t item) const;
+  // Then (its header loaded) the slot that append writes.
+  void PrefetchItemRowEnd(uint32_t item) const;
   // Adds an edge that is not in the mirror.
   void AddEdge(uint32_t user, const RowEdge& e);
   // Raises an existing edge's last segment to `segment` (no-op when the edge is absent).

@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
+#include <cstring>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -27,6 +29,8 @@ class PendingEdges {
     auto [it, inserted] = values_.try_emplace(Key(user, item), delta);
     if (!inserted) it->second = CombineEdges(it->second, delta);
   }
+  // Starts loading the slot Add(user, item, ..) will touch (the publish loop, a few entries ahead).
+  void Prefetch(uint32_t user, uint32_t item) const { values_.prefetch(Key(user, item)); }
   const codec::EdgeValue* Find(uint32_t user, uint32_t item) const {
     auto it = values_.find(Key(user, item));
     return it == values_.end() ? nullptr : &it->second;
@@ -39,14 +43,40 @@ class PendingEdges {
     for (auto it = values_.begin(); it != values_.end();) values_.erase(it++);
   }
   void Reserve(size_t n) { values_.reserve(n); }
-  // The entries in ascending (user, item) order, the order an SST file is written in (copied out: walking
-  // the table in key order would be a cache miss per entry).
-  std::vector<std::pair<uint64_t, codec::EdgeValue>> Sorted() const {
-    std::vector<std::pair<uint64_t, codec::EdgeValue>> out(values_.begin(), values_.end());
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    return out;
+  // Calls fn(key, bytes, size) with every entry's key and its value encoded (codec::EncodeEdgeTo), in
+  // ascending (user, item) order, the order an SST file is written in. One sequential pass over the table
+  // encodes the values into a scratch buffer (walking the table in key order, or finding each sorted key in
+  // it, was a cache miss per entry); then only 16-byte (key, offset) records are sorted. The scratch (~32 B
+  // per entry) lives for the call only and is not zeroed.
+  template <typename Fn>
+  void ForEachSorted(Fn fn) const {
+    struct Entry {
+      uint64_t key;
+      uint32_t offset;
+      uint32_t size;
+    };
+    const size_t n = values_.size();
+    std::unique_ptr<Entry[]> order(new Entry[n]);
+    size_t capacity = n * 24 + codec::kMaxEdgeBytes;
+    std::unique_ptr<char[]> bytes(new char[capacity]);
+    size_t used = 0, k = 0;
+    for (const auto& [key, v] : values_) {
+      if (capacity < used + codec::kMaxEdgeBytes) {  // values average ~14 bytes: rare
+        std::unique_ptr<char[]> more(new char[capacity * 2]);
+        std::memcpy(more.get(), bytes.get(), used);
+        bytes = std::move(more);
+        capacity *= 2;
+      }
+      const size_t size = codec::EncodeEdgeTo(v, bytes.get() + used);
+      order[k++] = {key, static_cast<uint32_t>(used), static_cast<uint32_t>(size)};
+      used += size;
+    }
+    std::sort(order.get(), order.get() + n, [](const Entry& a, const Entry& b) { return a.key < b.key; });
+    for (size_t i = 0; i < n; ++i) fn(order[i].key, bytes.get() + order[i].offset, size_t{order[i].size});
   }
-  uint64_t MemoryBytes() const { return values_.capacity() * (sizeof(std::pair<uint64_t, codec::EdgeValue>) + 1); }
+  uint64_t MemoryBytes() const {
+    return values_.capacity() * (sizeof(std::pair<uint64_t, codec::EdgeValue>) + 1);
+  }
 
  private:
   absl::flat_hash_map<uint64_t, codec::EdgeValue> values_;

@@ -28,6 +28,10 @@ class RowPool {
     if (nodes > rows_.size()) rows_.resize(nodes);
   }
   uint32_t size(uint32_t node) const { return node < rows_.size() ? rows_[node].size : 0; }
+  // Starts loading the node's header (block, size): what data() and Append read first.
+  void PrefetchHeader(uint32_t node) const {
+    if (node < rows_.size()) __builtin_prefetch(&rows_[node]);
+  }
   T* data(uint32_t node) { return Block(ClassOf(rows_[node].size), rows_[node].block); }
   const T* data(uint32_t node) const { return Block(ClassOf(rows_[node].size), rows_[node].block); }
 
@@ -88,8 +92,21 @@ class RowPool {
     return caps;
   }
   static constexpr std::array<uint32_t, kClasses> kCaps = MakeCaps();
+  // The class of every size up to kClassTableSizes, precomputed: every data() and Append derives the class
+  // from the size, and the binary search over kCaps was a visible share of the writer's row lookups.
+  static constexpr uint32_t kClassTableSizes = 4096;
+  static constexpr std::array<uint8_t, kClassTableSizes + 1> MakeClassTable() {
+    std::array<uint8_t, kClassTableSizes + 1> table{};
+    int cls = 0;
+    for (uint32_t size = 0; size <= kClassTableSizes; ++size) {
+      while (kCaps[cls] < size) ++cls;
+      table[size] = static_cast<uint8_t>(cls);
+    }
+    return table;
+  }
+  static constexpr std::array<uint8_t, kClassTableSizes + 1> kClassTable = MakeClassTable();
   static int ClassOf(uint32_t size) {
-    if (size <= 4) return static_cast<int>(size);
+    if (size <= kClassTableSizes) return kClassTable[size];
     return static_cast<int>(std::lower_bound(kCaps.begin() + 5, kCaps.end(), size) - kCaps.begin());
   }
 

@@ -7,7 +7,15 @@
 
 namespace gpt4rec::storage {
 
+namespace {
+int64_t FloorDiv(int64_t a, int64_t b) { return a / b - (a % b < 0 ? 1 : 0); }
+}  // namespace
+
 int64_t TimeBucket(SegmentUnit unit, int64_t t) {
+  // UTC hours and days are fixed lengths of Unix time (it has no leap seconds): the same numbers as the civil
+  // computation below (segments_test compares them), without cctz on the append path (~3 % of the writer).
+  if (unit == SegmentUnit::kHour) return FloorDiv(t, 3600);
+  if (unit == SegmentUnit::kDay) return FloorDiv(t, 86400);
   const absl::CivilSecond when = absl::ToCivilSecond(absl::FromUnixSeconds(t), absl::UTCTimeZone());
   switch (unit) {
     case SegmentUnit::kHour:

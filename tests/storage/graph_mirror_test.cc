@@ -56,6 +56,22 @@ void RequireMirrorEquals(const GraphMirror& m, const NaiveEdges& naive, uint32_t
   // Absent pairs are not found (a sample: every item for a few users).
   for (uint32_t u = 0; u < users; u += 97)
     for (uint32_t i = 0; i < items; ++i) REQUIRE((m.FindEdge(u, i) != nullptr) == (naive.count({u, i}) > 0));
+  // FindEdges (the batch lookup of the append path) answers as FindEdge, present and absent pairs mixed, users
+  // past the last row included, in groups of every size.
+  std::vector<std::pair<uint32_t, uint32_t>> pairs;
+  std::mt19937 rng(11);
+  for (const auto& [k, seg] : naive)
+    if (rng() % 3 == 0) pairs.push_back(k);
+  for (int n = 0; n < 2000; ++n) pairs.push_back({rng() % (users + 5), rng() % items});
+  std::shuffle(pairs.begin(), pairs.end(), rng);
+  for (size_t len : {pairs.size(), size_t{1}, size_t{15}, size_t{17}}) {
+    std::vector<RowEdge*> found(len);
+    const_cast<GraphMirror&>(m).FindEdges(pairs.data(), len, found.data());
+    for (size_t k = 0; k < len; ++k) {
+      INFO("pair " << pairs[k].first << "," << pairs[k].second);
+      REQUIRE(found[k] == m.FindEdge(pairs[k].first, pairs[k].second));
+    }
+  }
   for (uint32_t s = 0; s < segments; ++s) {
     const Csr csr = m.AccumulatedCsr(s);
     std::vector<int64_t> indptr{0};

@@ -1,4 +1,9 @@
 // Segment policies: calendar boundaries in UTC (hour, day, month with year roll-over), events:N, manual.
+#include <vector>
+
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "storage/segment_clock.h"
 #include "tests/common/temp_dir.h"
 #include "tests/storage/store_test_util.h"
 
@@ -26,6 +31,18 @@ TEST_CASE("segment policies parse", "[storage][segments]") {
   REQUIRE(n->events_per_segment == 250);
   for (const char* bad : {"", "week", "events:", "events:0", "events:-3", "events:x", "Day"})
     REQUIRE(ParseSegmentPolicy(bad).status().code() == absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("hour and day buckets equal the civil-time computation", "[storage][segments]") {
+  // TimeBucket computes UTC hours and days by division; they must be the civil hours and days since 1970.
+  std::vector<int64_t> times = {0, 1, 3599, 3600, 86399, 86400, kDec31 - 1, kDec31, kJan1, kFeb29 - 1, kFeb29,
+                                kMar1, 4102444800 /* 2100-01-01 */, -1, -3600, -86401};
+  for (int64_t t = 1600000000; t < 1600000000 + 40 * 86400; t += 1733) times.push_back(t);
+  for (int64_t t : times) {
+    const absl::CivilSecond when = absl::ToCivilSecond(absl::FromUnixSeconds(t), absl::UTCTimeZone());
+    REQUIRE(TimeBucket(SegmentUnit::kDay, t) == absl::CivilDay(when) - absl::CivilDay(1970, 1, 1));
+    REQUIRE(TimeBucket(SegmentUnit::kHour, t) == absl::CivilHour(when) - absl::CivilHour(1970, 1, 1, 0));
+  }
 }
 
 TEST_CASE("day segments close at UTC midnight; late events stay in the open segment", "[storage][segments]") {
