@@ -172,6 +172,13 @@ class Engine {
   // Cluster mode (engine_cluster_model.cc): the trainer's gate, and the publication both ways.
   SegmentTrainer::GateDecision TrainOrAdopt(uint32_t segment, const std::atomic<bool>& cancel);
   absl::StatusOr<std::unique_ptr<model::RecommenderModel>> AdoptPublished(const cluster::ModelHead& head);
+  // At start-up, before the trainer exists: the published model when the local files are not it (null: keep).
+  absl::StatusOr<std::unique_ptr<model::RecommenderModel>> AdoptPublishedAtStart(int64_t local_segment);
+  // Writes the files of `head` and serves them (the files mutex held, or before the trainer exists).
+  absl::StatusOr<std::unique_ptr<model::RecommenderModel>> InstallPublished(const cluster::ModelHead& head,
+                                                                            const std::string& checkpoint,
+                                                                            const std::string& serving);
+  void RecordPublishedHead(const cluster::ModelHead& head);
   bool AdoptHookAllows() const;  // test hook GPT4REC_TEST_ADOPT_AFTER_SEQUENCE (engine_cluster_model.cc)
   absl::Status PublishTrained(uint64_t version, int64_t segment);
   // After a delete: the lease holder publishes its rewritten files again as the head's own version, replacing

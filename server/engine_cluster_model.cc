@@ -130,6 +130,53 @@ absl::StatusOr<std::unique_ptr<model::RecommenderModel>> Engine::AdoptPublished(
   std::string checkpoint, serving;
   if (absl::Status s = Unpack(*bytes, &checkpoint, &serving); !s.ok()) return s;
   std::lock_guard<std::mutex> files_lock(trainer_->files_mutex());
+  return InstallPublished(head, checkpoint, serving);
+}
+
+// At start-up, before the trainer exists. Only a published model is served in cluster mode: a trainer killed
+// between its checkpoint and its publication restarts with files no other replica has (its own training of a
+// segment another replica then trained and published, or one not published yet). When the published head is
+// within what this store has closed and differs from the local files, it replaces them (the local checkpoint is
+// kept beside as model.ckpt.unpublished); segments after it are then trained or adopted through the gate.
+absl::StatusOr<std::unique_ptr<model::RecommenderModel>> Engine::AdoptPublishedAtStart(int64_t local_segment) {
+  auto head = models_->Head();
+  if (!head.ok()) {
+    spdlog::warn("start-up: the cluster's model head is unreadable ({}); serving the local model files",
+                 head.status().ToString());
+    return std::unique_ptr<model::RecommenderModel>();
+  }
+  const auto closed = store_->ClosedSegments();
+  if (head->version == 0 || closed.empty() || static_cast<int64_t>(closed.back().index) < head->segment) {
+    return std::unique_ptr<model::RecommenderModel>();
+  }
+  // These files are that publication (trained here, adopted, or published again after a delete) and nothing
+  // trained after it: keep them. Files of a later segment are a training nobody published: back to the head.
+  if (auto mine = ReadWholeFile(model_dir_.published_head()); mine.ok()) {
+    auto was = cluster::ParseHead(*mine);
+    if (was.ok() && was->version == head->version && was->checksum == head->checksum &&
+        head->segment == local_segment) {
+      head_revision_ = head->revision;
+      head_version_ = head->version;
+      return std::unique_ptr<model::RecommenderModel>();
+    }
+  }
+  auto bytes = models_->Fetch(*head);
+  if (!bytes.ok()) return bytes.status();
+  std::string checkpoint, serving;
+  if (absl::Status s = Unpack(*bytes, &checkpoint, &serving); !s.ok()) return s;
+  if (local_segment >= 0) {
+    std::error_code ec;
+    std::filesystem::copy_file(model_dir_.checkpoint(), model_dir_.checkpoint() + ".unpublished",
+                               std::filesystem::copy_options::overwrite_existing, ec);
+  }
+  spdlog::warn("start-up: the local model (segment {}) is not the cluster's published version {} (segment {}); "
+               "adopting the published one", local_segment, head->version, head->segment);
+  return InstallPublished(*head, checkpoint, serving);
+}
+
+absl::StatusOr<std::unique_ptr<model::RecommenderModel>> Engine::InstallPublished(const cluster::ModelHead& head,
+                                                                                  const std::string& checkpoint,
+                                                                                  const std::string& serving) {
   // Erasure: the model may have been trained before users this replica has since deleted (a replica that was
   // down, or joins, adopts a model published before a DeleteUser it then applied). Their rows are zeroed in the
   // model, the checkpoint and the serving file before anything serves them; deletes applied later zero them
@@ -164,11 +211,20 @@ absl::StatusOr<std::unique_ptr<model::RecommenderModel>> Engine::AdoptPublished(
       !s.ok()) {
     return s;
   }
+  RecordPublishedHead(head);
   head_revision_ = head.revision;
   head_version_ = head.version;
   spdlog::info("model version {} (segment {}) adopted from the cluster's trainer and serving", head.version,
                head.segment);
   return model;
+}
+
+// Which publication the model files are (read at start-up by AdoptPublishedAtStart). A failed write is only
+// logged: the next start then adopts the published model again, which is what these files are anyway.
+void Engine::RecordPublishedHead(const cluster::ModelHead& head) {
+  if (absl::Status s = util::WriteFileAtomically(model_dir_.published_head(), cluster::FormatHead(head)); !s.ok()) {
+    spdlog::warn("{}: {}", model_dir_.published_head(), s.ToString());
+  }
 }
 
 // On the log's apply thread, after DeleteLocally rewrote this replica's files. Under the trainer's files mutex,
@@ -192,6 +248,7 @@ absl::Status Engine::RepublishAfterErasure() {
   if (!serving.ok()) return serving.status();
   auto now = models_->Publish(head->version, head->segment, Pack(*checkpoint, *serving), head->revision);
   if (!now.ok()) return now.status();
+  RecordPublishedHead(*now);
   head_revision_ = now->revision;
   spdlog::info("model version {} published again without the deleted user's rows", head->version);
   return absl::OkStatus();
@@ -214,6 +271,7 @@ absl::Status Engine::PublishTrained(uint64_t version, int64_t segment) {
   if (!serving.ok()) return serving.status();
   auto head = models_->Publish(version, segment, Pack(*checkpoint, *serving), head_revision_.load());
   if (!head.ok()) return head.status();
+  RecordPublishedHead(*head);
   head_revision_ = head->revision;
   head_version_ = head->version;
   spdlog::info("model version {} (segment {}) published to the cluster ({} bytes in {} chunks)", version, segment,

@@ -133,6 +133,14 @@ absl::Status Engine::Init() {
     auto models = cluster::ModelChannel::Open(channel);
     if (!models.ok()) return models.status();
     models_ = std::move(*models);
+    auto adopted = AdoptPublishedAtStart(model_segment);
+    if (!adopted.ok()) {
+      spdlog::warn("start-up: adopting the cluster's published model: {}; serving the local model files",
+                   adopted.status().ToString());
+    } else if (*adopted) {
+      model = std::move(*adopted);
+      if (metrics_) metrics_->model_version->Set(static_cast<double>(serving()->version));
+    }
     gate = [this](uint32_t segment, const std::atomic<bool>& cancel) { return TrainOrAdopt(segment, cancel); };
   }
   trainer_ = std::make_unique<SegmentTrainer>(

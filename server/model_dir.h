@@ -29,6 +29,9 @@ struct ModelDir {
   std::string serving_file() const { return dir + "/" + kServingFile; }
   std::string training_summary() const { return dir + "/" + kTrainingSummary; }
   std::string training_history() const { return dir + "/" + kTrainingHistory; }
+  // Cluster mode: the head (cluster::FormatHead) of the publication these files are, written when this replica
+  // publishes or adopts one; not in kFiles (a backup restored into a cluster adopts the published model again).
+  std::string published_head() const { return dir + "/published_head"; }
 };
 
 // last_training.json, replaced atomically.

@@ -403,6 +403,25 @@ TEST_CASE("cluster: the trainer killed between its checkpoint and its publicatio
   }
   CHECK(trainings == 1);
   CHECK(leaders == 1);
+
+  // The killed trainer restarts with a checkpoint of its own that was never published: it sets it aside and
+  // serves the published model, as every other replica does (the same serving file, byte for byte).
+  const auto model_file = [&](int r, const char* name) {
+    std::ifstream in(std::string(c.dir_ / ("replica" + std::to_string(r))) + "/model/" + name, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const int survivor = dead == 0 ? 1 : 0;
+  REQUIRE(c.StartReplica(dead));
+  REQUIRE(PollUntil(
+      [&] {
+        GetStatsReply s;
+        return StatsOf(c.replicas_[dead], &s) && s.model_version() == 1 && s.log_lag() == 0;
+      },
+      seconds(120)));
+  CHECK(std::filesystem::exists(std::string(c.dir_ / ("replica" + std::to_string(dead))) +
+                                "/model/model.ckpt.unpublished"));
+  CHECK(model_file(dead, "serving.bin") == model_file(survivor, "serving.bin"));
+  CHECK(model_file(dead, "model.ckpt") == model_file(survivor, "model.ckpt"));
 }
 
 }  // namespace gpt4rec::cluster_test
