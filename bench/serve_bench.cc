@@ -58,6 +58,7 @@ struct Flags {
   int freshness_probes = 200;
   int untrained_items = 0;
   double overload = 0;
+  int overload_channels = 16;
   int explain_rounds = 2;
   int max_queue_ms = gpt4rec::server::ServerOptions().max_queue_ms;
   size_t max_pending_recommend = gpt4rec::server::ServerOptions().max_pending_recommend;
@@ -89,6 +90,9 @@ bool ParseFlags(int argc, char** argv, Flags* f, int* exit_code) {
                  "rounds of the Recommend phase without, then with explain=true, to compare (0: skip)")
       ->capture_default_str();
   app.add_option("--overload", f->overload, "offer this many times the measured capacity, open loop (0: skip)")
+      ->capture_default_str();
+  app.add_option("--overload_channels", f->overload_channels,
+                 "connections the open-loop client spreads its requests over (many producers, not one)")
       ->capture_default_str();
   app.add_option("--max_queue_ms", f->max_queue_ms, "server --max_queue_ms (0: count bound only)")
       ->capture_default_str();
@@ -296,7 +300,11 @@ struct OverloadRun {
 // Open loop: requests sent at `rate` per second for --seconds whatever the replies (callback API, no deadline,
 // as a careless client would), each timed from its send to its reply.
 OverloadRun RunOverload(int port, const Flags& f, double rate, gpt4rec::server::Server& server) {
-  auto stub = v1::Recommender::NewStub(Channel(port, 5000));
+  // One connection is read by one transport thread on each side: offered 4x the capacity over a single one, the
+  // backlog forms in its socket before the server sees a request (nothing it can shed). Many producers open
+  // many connections; the requests go round robin over --overload_channels of them.
+  std::vector<std::unique_ptr<v1::Recommender::Stub>> stubs;
+  for (int c = 0; c < std::max(1, f.overload_channels); ++c) stubs.push_back(v1::Recommender::NewStub(Channel(port, 5000 + c)));
   struct Call {
     grpc::ClientContext ctx;
     v1::RecommendRequest req;
@@ -319,7 +327,7 @@ OverloadRun RunOverload(int port, const Flags& f, double rate, gpt4rec::server::
     call->req.set_user_id("u" + std::to_string(r() % f.users));
     call->req.set_k(f.k);
     call->sent = Clock::now();
-    stub->async()->Recommend(&call->ctx, &call->req, &call->rep, [&, call](grpc::Status s) {
+    stubs[sent % stubs.size()]->async()->Recommend(&call->ctx, &call->req, &call->rep, [&, call](grpc::Status s) {
       const double ms = Ms(Clock::now() - call->sent);
       delete call;
       std::lock_guard<std::mutex> lock(mu);
