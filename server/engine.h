@@ -95,9 +95,15 @@ struct BackupResult {
 // Erasure (engine_erasure.cc). The dense ids of the users the store has deleted (ids are never reused, so such a
 // slot stays deleted; the store applied its log in order).
 std::vector<uint32_t> DeletedUsers(const storage::GraphStore& store);
+// Zeroes `users`' rows in `model` and in `file` (null: no serving file; users past its rows are skipped), then
+// saves the model to `checkpoint_path` and, when a row of it changed, the file to `serving_path`. False: `users`
+// is empty and nothing was written.
+struct ServingFile;
+absl::StatusOr<bool> EraseUsersInModelFiles(const std::vector<uint32_t>& users, model::RecommenderModel* model,
+                                            const std::string& checkpoint_path, ServingFile* file,
+                                            const std::string& serving_path);
 // At start-up: zeroes, in `model` and `file` (null: no serving file), the rows of deleted users that a process
 // killed during their erasure left behind, and rewrites both files; nothing is written when none is left.
-struct ServingFile;
 absl::Status EraseDeletedRowsAtStart(const storage::GraphStore& store, model::RecommenderModel* model,
                                      const std::string& checkpoint_path, ServingFile* file,
                                      const std::string& serving_path);

@@ -79,6 +79,15 @@ absl::Status Unpack(const std::string& bytes, std::string* checkpoint, std::stri
   return absl::OkStatus();
 }
 
+// The model directory's checkpoint and serving file as one publication.
+absl::StatusOr<std::string> PackModelFiles(const ModelDir& dir) {
+  auto checkpoint = ReadWholeFile(dir.checkpoint());
+  if (!checkpoint.ok()) return checkpoint.status();
+  auto serving = ReadWholeFile(dir.serving_file());
+  if (!serving.ok()) return serving.status();
+  return Pack(*checkpoint, *serving);
+}
+
 // Test hook (cluster_test, "a replica adopting a model published before a DeleteUser"): with the variable set
 // to a log sequence, adoption waits until this replica's store has applied it, so that a delete logged after the
 // model's training is applied BEFORE the adoption (otherwise a race with the fetch decides the order). Unset in
@@ -188,23 +197,9 @@ absl::StatusOr<std::unique_ptr<model::RecommenderModel>> Engine::InstallPublishe
   if (!model.ok()) return model.status();
   auto file = ReadServingFile(model_dir_.serving_file());
   if (!file.ok()) return file.status();
-  bool zeroed = false;
-  for (uint32_t u : gone) {
-    if (absl::Status s = (*model)->EraseUser(static_cast<int32_t>(u)); !s.ok()) return s;
-    if (static_cast<int32_t>(u) >= file->num_users) continue;
-    std::fill_n(file->users.begin() + static_cast<size_t>(u) * file->dim, file->dim, 0.0f);
-    if (file->views > 0) {
-      std::fill_n(file->user_view_weights.begin() + static_cast<size_t>(u) * file->views, file->views, 0.0f);
-    }
-    zeroed = true;
-  }
-  if (!gone.empty()) {
-    if (absl::Status s = (*model)->Save(model_dir_.checkpoint()); !s.ok()) return s;
-    spdlog::info("adopted model version {}: rows of {} deleted users zeroed", head.version, gone.size());
-  }
-  if (zeroed) {
-    if (absl::Status s = WriteServingFile(model_dir_.serving_file(), *file); !s.ok()) return s;
-  }
+  auto erased = EraseUsersInModelFiles(gone, model->get(), model_dir_.checkpoint(), &*file, model_dir_.serving_file());
+  if (!erased.ok()) return erased.status();
+  if (*erased) spdlog::info("adopted model version {}: rows of {} deleted users zeroed", head.version, gone.size());
   if (absl::Status s = PublishRepresentations(head.version, file->trained_segment, file->dim, file->num_users,
                                               std::move(file->users), file->num_items, std::move(file->items),
                                               file->views, std::move(file->user_view_weights));
@@ -242,11 +237,9 @@ absl::Status Engine::RepublishAfterErasure() {
   auto head = models_->Head();
   if (!head.ok()) return head.status();
   if (head->version == 0 || head->version != head_version_.load()) return absl::OkStatus();
-  auto checkpoint = ReadWholeFile(model_dir_.checkpoint());
-  if (!checkpoint.ok()) return checkpoint.status();
-  auto serving = ReadWholeFile(model_dir_.serving_file());
-  if (!serving.ok()) return serving.status();
-  auto now = models_->Publish(head->version, head->segment, Pack(*checkpoint, *serving), head->revision);
+  auto packed = PackModelFiles(model_dir_);
+  if (!packed.ok()) return packed.status();
+  auto now = models_->Publish(head->version, head->segment, *packed, head->revision);
   if (!now.ok()) return now.status();
   RecordPublishedHead(*now);
   head_revision_ = now->revision;
@@ -265,11 +258,9 @@ absl::Status Engine::PublishTrained(uint64_t version, int64_t segment) {
       ::raise(SIGKILL);
     }
   }
-  auto checkpoint = ReadWholeFile(model_dir_.checkpoint());
-  if (!checkpoint.ok()) return checkpoint.status();
-  auto serving = ReadWholeFile(model_dir_.serving_file());
-  if (!serving.ok()) return serving.status();
-  auto head = models_->Publish(version, segment, Pack(*checkpoint, *serving), head_revision_.load());
+  auto packed = PackModelFiles(model_dir_);
+  if (!packed.ok()) return packed.status();
+  auto head = models_->Publish(version, segment, *packed, head_revision_.load());
   if (!head.ok()) return head.status();
   RecordPublishedHead(*head);
   head_revision_ = head->revision;

@@ -21,6 +21,27 @@ std::vector<uint32_t> DeletedUsers(const storage::GraphStore& store) {
   return gone;
 }
 
+absl::StatusOr<bool> EraseUsersInModelFiles(const std::vector<uint32_t>& users, model::RecommenderModel* model,
+                                            const std::string& checkpoint_path, ServingFile* file,
+                                            const std::string& serving_path) {
+  if (users.empty()) return false;
+  bool in_file = false;
+  for (uint32_t u : users) {
+    if (absl::Status s = model->EraseUser(static_cast<int32_t>(u)); !s.ok()) return s;
+    if (file == nullptr || static_cast<int32_t>(u) >= file->num_users) continue;
+    std::fill_n(file->users.begin() + static_cast<size_t>(u) * file->dim, file->dim, 0.0f);
+    if (file->views > 0) {
+      std::fill_n(file->user_view_weights.begin() + static_cast<size_t>(u) * file->views, file->views, 0.0f);
+    }
+    in_file = true;
+  }
+  if (absl::Status s = model->Save(checkpoint_path); !s.ok()) return s;
+  if (in_file) {
+    if (absl::Status s = WriteServingFile(serving_path, *file); !s.ok()) return s;
+  }
+  return true;
+}
+
 absl::Status EraseDeletedRowsAtStart(const storage::GraphStore& store, model::RecommenderModel* model,
                                      const std::string& checkpoint_path, ServingFile* file,
                                      const std::string& serving_path) {
@@ -43,19 +64,9 @@ absl::Status EraseDeletedRowsAtStart(const storage::GraphStore& store, model::Re
     const auto row = rows.begin() + static_cast<size_t>(u) * dim;
     if (std::any_of(row, row + dim, [](float x) { return x != 0.0f; })) left.push_back(u);
   }
-  if (left.empty()) return absl::OkStatus();
-  for (uint32_t u : left) {
-    if (absl::Status s = model->EraseUser(static_cast<int32_t>(u)); !s.ok()) return s;
-    if (file == nullptr || static_cast<int32_t>(u) >= file->num_users) continue;
-    std::fill_n(file->users.begin() + static_cast<size_t>(u) * file->dim, file->dim, 0.0f);
-    if (file->views > 0) {
-      std::fill_n(file->user_view_weights.begin() + static_cast<size_t>(u) * file->views, file->views, 0.0f);
-    }
-  }
-  if (absl::Status s = model->Save(checkpoint_path); !s.ok()) return s;
-  if (file != nullptr) {
-    if (absl::Status s = WriteServingFile(serving_path, *file); !s.ok()) return s;
-  }
+  auto erased = EraseUsersInModelFiles(left, model, checkpoint_path, file, serving_path);
+  if (!erased.ok()) return erased.status();
+  if (!*erased) return absl::OkStatus();
   spdlog::warn("start-up: {} deleted users still had rows in the model files (a process killed during their "
                "erasure); zeroed and rewritten", left.size());
   return absl::OkStatus();
