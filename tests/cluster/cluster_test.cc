@@ -486,15 +486,15 @@ TEST_CASE("cluster: a replica adopting a model published before a DeleteUser ser
   };
   REQUIRE(PollUntil([&] { return serves(0, 1) && serves(1, 1); }, seconds(240)));
   const std::string published = serving_of(0);  // the trained "erased" row is in it
-  {
+  const auto delete_user = [&](int r, const std::string& user) {
     grpc::ClientContext ctx;
     Deadline(&ctx, 30000);
     faults::v1::DeleteUserRequest del;
-    del.set_user_id("erased");
+    del.set_user_id(user);
     faults::v1::DeleteUserReply deleted;
-    REQUIRE(c.replicas_[1].Connect()->DeleteUser(&ctx, del, &deleted).ok());
-    REQUIRE(deleted.deleted());
-  }
+    return c.replicas_[r].Connect()->DeleteUser(&ctx, del, &deleted).ok() && deleted.deleted();
+  };
+  REQUIRE(delete_user(1, "erased"));
   // Both live replicas applied the delete and rewrote their serving files without the row.
   REQUIRE(PollUntil([&] { return serving_of(0) != published && serving_of(1) == serving_of(0); }, seconds(60)));
   const std::string erased = serving_of(0);
@@ -530,15 +530,7 @@ TEST_CASE("cluster: a replica adopting a model published before a DeleteUser ser
   };
   const std::string before = bucket_copy();
   REQUIRE(before.find(published) != std::string::npos);  // the publication still holds both users' rows
-  {
-    grpc::ClientContext ctx;
-    Deadline(&ctx, 30000);
-    faults::v1::DeleteUserRequest del;
-    del.set_user_id("erased2");
-    faults::v1::DeleteUserReply deleted;
-    REQUIRE(c.replicas_[0].Connect()->DeleteUser(&ctx, del, &deleted).ok());
-    REQUIRE(deleted.deleted());
-  }
+  REQUIRE(delete_user(0, "erased2"));
   REQUIRE(PollUntil([&] { return serving_of(0) != erased && serving_of(1) == serving_of(0); }, seconds(60)));
   const std::string erased2 = serving_of(0);
   REQUIRE(PollUntil([&] { return bucket_copy().find(erased2) != std::string::npos; }, seconds(60)));

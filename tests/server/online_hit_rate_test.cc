@@ -376,12 +376,8 @@ TEST_CASE("online hit rate on a live server: exact hits of served lists, test-th
 
   // DeleteUser forgets the list served to the user: a later event of the same id is not counted.
   {
-    grpc::ClientContext ctx;
-    WithDeadline(&ctx, 60000);
-    v1::DeleteUserRequest req;
-    req.set_user_id("u2");
     v1::DeleteUserReply rep;
-    REQUIRE(stub->DeleteUser(&ctx, req, &rep).ok());
+    REQUIRE(DeleteUser(stub.get(), "u2", &rep).ok());
     REQUIRE(rep.deleted());
   }
   {

@@ -132,6 +132,15 @@ inline grpc::Status CloseSegment(v1::Recommender::Stub* stub, v1::CloseSegmentRe
   return stub->CloseSegment(&ctx, v1::CloseSegmentRequest(), rep);
 }
 
+// DeleteUser compacts the whole store: a generous deadline.
+inline grpc::Status DeleteUser(v1::Recommender::Stub* stub, const std::string& user_id, v1::DeleteUserReply* rep) {
+  grpc::ClientContext ctx;
+  WithDeadline(&ctx, 60000);
+  v1::DeleteUserRequest req;
+  req.set_user_id(user_id);
+  return stub->DeleteUser(&ctx, req, rep);
+}
+
 inline std::vector<std::string> ItemIds(const v1::RecommendReply& rep) {
   std::vector<std::string> ids;
   for (const auto& i : rep.items()) ids.push_back(i.item_id());

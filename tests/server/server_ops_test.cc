@@ -234,18 +234,14 @@ TEST_CASE("restart recovers data and the last model at once; snapshot restores; 
     };
     const auto kept = users_in_checkpoint();
 
-    grpc::ClientContext dctx;
-    v1::DeleteUserRequest dreq;
-    dreq.set_user_id("a4");
     v1::DeleteUserReply del;
-    REQUIRE(stub->DeleteUser(&dctx, dreq, &del).ok());
+    REQUIRE(DeleteUser(stub.get(), "a4", &del).ok());
     CHECK(del.deleted());
     CHECK(del.edges_removed() == 5);  // a4's 6 events touch 5 distinct items
     v1::RecommendReply gone;
     REQUIRE(Recommend(stub.get(), "a4", 10, &gone).ok());
     CHECK(gone.source() == v1::POPULAR);
-    grpc::ClientContext d2;
-    REQUIRE(stub->DeleteUser(&d2, dreq, &del).ok());
+    REQUIRE(DeleteUser(stub.get(), "a4", &del).ok());
     CHECK_FALSE(del.deleted());
 
     // The checkpoint was rewritten with a4's rows zeroed: exactly one user row changed, to all zeros, and the
@@ -383,11 +379,8 @@ TEST_CASE("restart after a kill during DeleteUser's rewrite: start-up erases the
       IngestAndTrainSegment0(*server, stub.get());
       std::filesystem::copy_file(checkpoint, dir / "old.ckpt");
       std::filesystem::copy_file(serving, dir / "old.bin");
-      grpc::ClientContext dctx;
-      v1::DeleteUserRequest dreq;
-      dreq.set_user_id("a4");
       v1::DeleteUserReply del;
-      REQUIRE(stub->DeleteUser(&dctx, dreq, &del).ok());
+      REQUIRE(DeleteUser(stub.get(), "a4", &del).ok());
       REQUIRE(del.deleted());
       server->Shutdown();
     }
