@@ -67,6 +67,9 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
   const int64_t P = static_cast<int64_t>(pos_users.size());
   const int64_t U = g.num_users;
   const int neg = config_.negatives;
+  int64_t batch_size = config_.batch_size;
+  if (config_.min_batches > 0 && P > 0)
+    batch_size = std::min<int64_t>(batch_size, (P + config_.min_batches - 1) / config_.min_batches);
   const bool has_valid = !valid.users.empty();
   double best = -1, best_se = 0;
   int bad = 0;
@@ -105,13 +108,13 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
                         MixSeed(ep_seed, static_cast<uint64_t>(c)), ep_neg.data());
     });
     double loss_sum = 0;
-    for (int64_t b0 = 0; b0 < P; b0 += config_.batch_size) {
+    for (int64_t b0 = 0; b0 < P; b0 += batch_size) {
       if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) return false;
       if (throw_on_next_step_) {
         throw_on_next_step_ = false;
         TORCH_CHECK(false, "injected failure of a training step (test seam)");
       }
-      const int64_t B = std::min<int64_t>(config_.batch_size, P - b0);
+      const int64_t B = std::min<int64_t>(batch_size, P - b0);
       auto bu = torch::from_blob(ep_users.data() + b0, {B}, torch::kInt32).to(torch::kLong);
       auto bi = torch::from_blob(ep_items.data() + b0, {B}, torch::kInt32).to(torch::kLong) + U;
       auto bj = torch::from_blob(ep_neg.data() + b0 * neg, {B * neg}, torch::kLong) + U;

@@ -100,6 +100,7 @@ absl::Status ValidateConfig(const ModelConfig& c) {
   if (!(c.init_std >= 0)) return Bad("init_std", "must be >= 0 (0: xavier-normal)");
   if (c.negatives < 1 || c.negatives > 1024) return Bad("negatives", "must be in 1..1024");
   if (c.batch_size < 1) return Bad("batch_size", "must be >= 1");
+  if (c.min_batches < 0) return Bad("min_batches", "must be >= 0");
   if (c.max_epochs < 0) return Bad("max_epochs", "must be >= 0");
   if (c.patience < 0) return Bad("patience", "must be >= 0");
   if (c.min_epochs < 0) return Bad("min_epochs", "must be >= 0");
@@ -191,6 +192,7 @@ absl::StatusOr<ModelConfig> ParseConfigText(const std::string& text) {
   c.temporal_lr = 0;
   c.row_phase_prompts = true;  // before the prompt phase, prompt tuning was one phase with every prompt in it
   c.prompt_phase_epochs = 0;
+  c.min_batches = 0;  // before min_batches, every segment trained on full batch_size batches
   int line_no = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     ++line_no;

@@ -113,12 +113,14 @@ struct OneSegmentRun {
 };
 
 // The plain backbone (Finetune's network) on one segment with the library's defaults except the epoch schedule.
-OneSegmentRun TrainOneSegment(Strategy s, const StreamSegment& seg, int max_epochs, int patience) {
+OneSegmentRun TrainOneSegment(Strategy s, const StreamSegment& seg, int max_epochs, int patience,
+                              int min_batches = ModelConfig().min_batches) {
   ModelConfig c;  // defaults: what a user gets
   c.strategy = s;
   c.threads = 2;
   c.max_epochs = max_epochs;
   c.patience = patience;
+  c.min_batches = min_batches;
   auto m = RecommenderModel::Create(c).value();
   std::vector<StreamSegment> stream = {seg};
   Graph g = AccumulatedGraph(stream, 0);
@@ -145,6 +147,24 @@ TEST_CASE("the backbone beats popularity clearly on a real-shaped graph", "[mode
   std::fprintf(stderr, "real-shaped graph: backbone %.4f (best epoch %d of %d), pop %.4f\n", backbone.test_recall20,
                backbone.report.best_epoch, backbone.report.epochs, pop.test_recall20);
   REQUIRE(backbone.test_recall20 > 1.3 * pop.test_recall20);
+}
+
+// A sparse stream's small segment (here 509 training edges: one batch of 512) trains on smaller batches so that an
+// epoch still takes min_batches steps; one pass of 512-edge batches is 25 steps in 25 epochs and ends far from
+// fitted. Measured (seed 1; 40 users, 200 items): final training loss 0.090 against 0.592 (ln 2 = 0.693 is an
+// untrained model). The ranking gain is measured on real sparse streams (README, "Small segments"): a 40-user
+// test split is too small to compare rankings on.
+TEST_CASE("a small segment still trains min_batches steps per epoch", "[model][learning]") {
+  const StreamSegment seg = MakeRealShapedSegment(40, 200, 6, 1);
+  const ModelConfig defaults;
+  REQUIRE(defaults.min_batches > 1);
+  REQUIRE(seg.train.size() <= static_cast<size_t>(defaults.batch_size));
+  const OneSegmentRun stepped = TrainOneSegment(Strategy::kFinetune, seg, defaults.max_epochs, defaults.patience);
+  const OneSegmentRun one_pass = TrainOneSegment(Strategy::kFinetune, seg, defaults.max_epochs, defaults.patience, 0);
+  std::fprintf(stderr, "small segment (%zu train edges): min_batches %d loss %.4f, one batch per epoch loss %.4f\n",
+               seg.train.size(), defaults.min_batches, stepped.report.final_loss, one_pass.report.final_loss);
+  REQUIRE(one_pass.report.final_loss > 0.4);
+  REQUIRE(stepped.report.final_loss < 0.5 * one_pass.report.final_loss);
 }
 
 // Early stopping with the defaults stops after the validation curve has peaked: the epoch it keeps is within

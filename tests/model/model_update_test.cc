@@ -337,7 +337,7 @@ TEST_CASE("a checkpoint written before the newer config fields loads with the be
   for (absl::string_view line : absl::StrSplit(c.config_text, '\n', absl::SkipEmpty())) {
     const std::string key(line.substr(0, line.find('=')));
     if (key == "prompts_in_segment0" || key == "l2_on_ego" || key == "init_std" || key == "view_projection" ||
-        key == "early_stop_se" || key == "valid_window")
+        key == "early_stop_se" || key == "valid_window" || key == "min_batches")
       continue;
     old_text += std::string(line) + "\n";
   }
@@ -353,6 +353,7 @@ TEST_CASE("a checkpoint written before the newer config fields loads with the be
   REQUIRE(lc.init_std == 0.1f);
   REQUIRE(lc.early_stop_se == 0.0f);
   REQUIRE(lc.valid_window == 1);
+  REQUIRE(lc.min_batches == 0);
   const std::vector<int32_t> users = {0, 1, 2, 50};
   std::vector<float> a, b;
   REQUIRE(m->Score(users, &a).ok());
