@@ -1,6 +1,9 @@
 // The epochs of one segment for every strategy: parameter groups, BPR steps, early stopping (design page §2.6, §3).
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "model/model_impl.h"
+#include "model/positive_edge_mask.h"
 
 namespace gpt4rec::model {
 
@@ -77,6 +80,10 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
   std::vector<torch::Tensor> best_state;
   std::vector<int32_t> ep_users(P), ep_items(P);
   std::vector<int64_t> ep_neg(P * neg);
+  // leave_out_positives: each step's forward runs on the graph without the step's own positive edges (needs the
+  // edge buckets, which a graph has from segment 1 on when it carries edge ages).
+  std::optional<PositiveEdgeMask> mask;
+  if (config_.leave_out_positives && adj.entry_bucket.defined()) mask.emplace(g, adj);
   const uint64_t seg_seed =
       MixSeed(config_.seed ^ (prompt_phase ? 0x9a5e : 0x5a5a), static_cast<uint64_t>(segments_));
   // The prompt phase continues the segment's report (its epochs count on from the row phase's) and starts from
@@ -119,7 +126,8 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
       auto bi = torch::from_blob(ep_items.data() + b0, {B}, torch::kInt32).to(torch::kLong) + U;
       auto bj = torch::from_blob(ep_neg.data() + b0 * neg, {B * neg}, torch::kLong) + U;
       torch::Tensor e;  // the ID table this step's forward used
-      auto z = net_->forward(adj, &e);
+      if (mask) mask->Mask(ep_users.data() + b0, ep_items.data() + b0, B);
+      auto z = net_->forward(mask ? mask->adjacency() : adj, &e);
       auto zu = z.index_select(0, bu);
       auto zi = z.index_select(0, bi);
       auto zj = z.index_select(0, bj).view({B, neg, -1});
@@ -142,6 +150,7 @@ bool ModelImpl::Train(const BipartiteCsr& g, const NormAdjacency& adj, const std
       opt.zero_grad();
       loss.backward();
       opt.step();
+      if (mask) mask->Restore();
       loss_sum += loss.item<double>() * B;
     }
     EpochLog log;

@@ -189,6 +189,7 @@ absl::StatusOr<ModelConfig> ParseConfigText(const std::string& text) {
   c.gate_lr = 0;
   c.recency_prompt = false;  // checkpoints from before the recency prompt had none
   c.recency_scale_free = false;
+  c.leave_out_positives = false;  // before it, every step propagated over its own positives
   c.temporal_lr = 0;
   c.row_phase_prompts = true;  // before the prompt phase, prompt tuning was one phase with every prompt in it
   c.prompt_phase_epochs = 0;

@@ -114,7 +114,28 @@ torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj, torch::Tensor* e
   // Without a view prompt (or with the prompts skipped) the views are concatenated as they are: γ = 1/K.
   if (view_gamma != nullptr) *view_gamma = torch::full({N, K}, 1.0 / static_cast<double>(K));
   auto x = backbone(e).view({N, K, dk});  // x^(k) = W_k e + c_k
-  if (!prompts_on) return Propagate(x, adj, {}, {}, {}, {}, {}).reshape({N, -1});
+  // A training adjacency with the step's positives masked (PositiveEdgeMask: one more bucket column) weighs the
+  // masked bucket 0 and gives each node's remaining edges its whole weight.
+  const bool masked = adj.row_bucket_sum.defined() && adj.row_bucket_sum.size(1) > kRecencyBuckets;
+  const auto mask_weight = [&] {
+    auto w = torch::ones({kRecencyBuckets + 1, K});
+    w[kRecencyBuckets].fill_(0);
+    return w;
+  };
+  // Σ_j Â_rj / Σ_j Â_rj w[bucket_j, k] per node and view, from the per-row bucket totals (constant per graph): a
+  // [N, buckets] x [buckets, K] product. Nodes without (unmasked) edges get 0; the safe denominator keeps the
+  // unused branch's gradient finite.
+  const auto keep_total = [&](const torch::Tensor& w) {
+    auto weighted = adj.row_bucket_sum.matmul(w);
+    auto plain = adj.row_bucket_sum.sum(1, /*keepdim=*/true);
+    auto has = weighted > 0;
+    return torch::where(has, plain / torch::where(has, weighted, torch::ones_like(weighted)), torch::zeros_like(weighted));
+  };
+  if (!prompts_on) {
+    if (!masked) return Propagate(x, adj, {}, {}, {}, {}, {}).reshape({N, -1});
+    const auto w = mask_weight();
+    return Propagate(x, adj, {}, w, keep_total(w), {}, {}).reshape({N, -1});
+  }
   if (node_prompt && paper_prompts_on) x = node_prompt(x);        // x̂^(k) = x^(k) + Σ_j α_j p_j
   // The messages: Â, optionally scaled per edge (edge gate, recency), plus the softmax structure term.
   const bool has_edges = adj.edge_user.numel() > 0;
@@ -124,22 +145,20 @@ torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj, torch::Tensor* e
     structure_term = structure_prompt->Term(x, adj);  // (Σ_i Â_ui β_ui) S
   if (structure && structure_prompt->form == StructurePrompt::kEdgeGate)
     edge_weight = structure_prompt->Gate(x, adj);  // σ(g_k(...)) on Â_ui
-  if (has_edges && recency_prompt && adj.edge_bucket.defined()) {
-    bucket_weight = recency_prompt();  // 2σ(τ_k[bucket(age)]) on Â_ui
-    if (edge_weight.defined()) {       // with the edge gate: one [E,K] factor
-      edge_weight = edge_weight * bucket_weight.index_select(0, adj.edge_bucket);
-      bucket_weight = torch::Tensor();
-    } else if (shape_.recency_scale_free) {
-      // Σ_j Â_rj / Σ_j Â_rj w[bucket_j, k] per node and view: the weights then only redistribute a node's
-      // neighbourhood between old and new edges; unbounded in scale they let BPR grow every score instead.
-      // Both sums from the per-row bucket totals (constant per graph): a [N, buckets] x [buckets, K] product.
-      auto weighted = adj.row_bucket_sum.matmul(bucket_weight);
-      auto plain = adj.row_bucket_sum.sum(1, /*keepdim=*/true);
-      // Nodes without edges (weighted 0) get 0; the safe denominator keeps the unused branch's gradient finite.
-      auto has = weighted > 0;
-      bucket_norm = torch::where(has, plain / torch::where(has, weighted, torch::ones_like(weighted)),
-                                 torch::zeros_like(weighted));
-    }
+  const bool recency = has_edges && recency_prompt && adj.edge_bucket.defined();
+  if (recency) bucket_weight = recency_prompt();  // 2σ(τ_k[bucket(age)]) on Â_ui
+  if (edge_weight.defined()) {  // with the edge gate: one [E,K] factor (it ignores a mask)
+    if (recency) edge_weight = edge_weight * bucket_weight.index_select(0, adj.edge_bucket);
+    bucket_weight = torch::Tensor();
+  } else if (recency && shape_.recency_scale_free) {
+    // The recency weights only redistribute a node's neighbourhood between old and new edges; unbounded in
+    // scale they let BPR grow every score instead.
+    if (masked) bucket_weight = torch::cat({bucket_weight, torch::zeros({1, K})}, 0);
+    bucket_norm = keep_total(bucket_weight);
+  } else if (masked) {  // no recency weights, or unnormalised ones: the mask alone is renormalised
+    const auto w = mask_weight();
+    bucket_norm = keep_total(w);
+    bucket_weight = recency ? torch::cat({bucket_weight, torch::zeros({1, K})}, 0) : w;
   }
   if (layer_prompt) layer_weight = layer_prompt();
   auto h = Propagate(x, adj, edge_weight, bucket_weight, bucket_norm, structure_term, layer_weight);  // mean_l Â^l x̂^(k)

@@ -10,6 +10,7 @@
 #include "model/csr_spmm.h"
 #include "model/gpt4rec_net.h"
 #include "model/graph_ops.h"
+#include "model/positive_edge_mask.h"
 
 namespace gpt4rec::model {
 namespace {
@@ -291,6 +292,54 @@ TEST_CASE("scale-free recency weights redistribute a node's messages and never s
   REQUIRE(torch::allclose(z[0], (x[0] + w0 * x[4 + 2]) / 2.0, 1e-5, 1e-5));
   REQUIRE(torch::allclose(z[1], (x[1] + x[4 + 2] / std::sqrt(3.0)) / 2.0, 1e-5, 1e-5));
   REQUIRE(torch::allclose(z[3], x[3] / 2.0, 1e-6, 1e-6));  // no edges: its own row only, nothing divided by zero
+}
+
+TEST_CASE("leave-out masks a step's positive edges, keeps each node's total weight and restores them bitwise",
+          "[model][kernels]") {
+  Graph g = SmallGraph();
+  g.edge_age = {2, 0, 1, 0, 20, 0};  // user 0 (item 0: age 2, item 2: age 0), user 1 (2: 1), user 2 (0: 0, 1: 20, 2: 0)
+  const auto csr = PrepareGraph(g);
+  const auto adj = BuildNormAdjacency(csr);
+  NetShape shape = BarePropagationShape();
+  shape.layers = 1;
+  shape.recency = true;
+  shape.recency_scale_free = true;
+  torch::manual_seed(5);
+  Gpt4RecNet net(shape, 4, 3);
+  torch::NoGradGuard no_grad;
+  const auto x = torch::cat({net->user_new, net->item_new}, 0);
+  const auto before = net->forward(adj);
+  PositiveEdgeMask mask(csr, adj);
+  // Nothing masked: the same product (the extra, empty bucket column may move the last float bit).
+  REQUIRE(torch::allclose(net->forward(mask.adjacency()), before, 1e-6, 1e-7));
+  // Mask (user 0, item 2) twice plus a pair that is no edge (user 1, item 0). User 0 then hears item 0 alone, with
+  // the weight of both its edges (Â_00 + Â_02, degrees: user 0 two, item 0 two, item 2 three); item 2 hears users
+  // 1 and 2 with user 0's share spread over them in proportion; user 1 and item 1 do not change.
+  const int32_t users[] = {0, 1, 0}, items[] = {2, 0, 2};
+  mask.Mask(users, items, 3);
+  auto z = net->forward(mask.adjacency());
+  const double w0 = 0.5 + 1.0 / std::sqrt(6.0);
+  REQUIRE(torch::allclose(z[0], (x[0] + w0 * x[4 + 0]) / 2.0, 1e-5, 1e-5));
+  const double a1 = 1.0 / std::sqrt(3.0), a2 = 1.0 / 3.0, a0 = 1.0 / std::sqrt(6.0);  // Â of users 1, 2, 0 at item 2
+  const double scale = (a0 + a1 + a2) / (a1 + a2);
+  REQUIRE(torch::allclose(z[4 + 2], (x[4 + 2] + scale * (a1 * x[1] + a2 * x[2])) / 2.0, 1e-5, 1e-5));
+  REQUIRE(torch::allclose(z[1], before[1], 1e-6, 1e-7));
+  REQUIRE(torch::allclose(z[4 + 1], before[4 + 1], 1e-6, 1e-7));
+  // The same leave-out without a recency prompt, and in the bare backbone the baselines train (prompts skipped).
+  NetShape no_recency = shape;
+  no_recency.recency = false;
+  torch::manual_seed(5);
+  Gpt4RecNet plain(no_recency, 4, 3);
+  torch::manual_seed(5);
+  Gpt4RecNet bare(no_recency, 4, 3);
+  bare->prompts_on = false;
+  REQUIRE(torch::allclose(plain->forward(mask.adjacency()), z, 1e-6, 1e-7));
+  REQUIRE(torch::allclose(bare->forward(mask.adjacency()), z, 1e-6, 1e-7));
+  REQUIRE(!torch::allclose(bare->forward(adj), z, 1e-3, 1e-3));
+  mask.Restore();
+  REQUIRE(torch::equal(mask.adjacency().entry_bucket, adj.entry_bucket));
+  REQUIRE(torch::equal(mask.adjacency().row_bucket_sum.slice(1, 0, kRecencyBuckets), adj.row_bucket_sum));
+  REQUIRE(torch::allclose(net->forward(mask.adjacency()), before, 1e-6, 1e-7));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <set>
@@ -43,7 +44,7 @@ ModelConfig SmallConfig(Strategy s) {
   return c;
 }
 
-std::vector<StreamSegment> SmallStream() {
+StreamSpec SmallSpec() {
   StreamSpec s;
   s.segments = 2;
   s.users0 = 120;
@@ -51,8 +52,10 @@ std::vector<StreamSegment> SmallStream() {
   s.items0 = 80;
   s.new_items_per_segment = 10;
   s.interactions_per_user = 6;
-  return MakeDriftingStream(s);
+  return s;
 }
+
+std::vector<StreamSegment> SmallStream() { return MakeDriftingStream(SmallSpec()); }
 
 struct Stepper {
   std::vector<StreamSegment> stream = SmallStream();
@@ -236,6 +239,43 @@ TEST_CASE("the prompt phase trains only the node, structure and view prompts, on
     INFO(tensor);
     REQUIRE(wild.arrays.at(tensor).bytes == rows_v.arrays.at(tensor).bytes);
   }
+}
+
+// Every BPR positive is an age-0 edge of the graph it is scored on. Propagating it lets the recency prompt lower
+// the loss by weighing age-0 edges up, even on a stream where age tells nothing (no drift: each user's items come
+// from one community throughout). With leave_out_positives the step's own positives are out of the graph, and the
+// weight of age 0 has no such reason to grow.
+TEST_CASE("with the step's positives left out, the recency prompt does not learn to propagate them", "[model]") {
+  TempDir dir("model-leave-out");
+  StreamSpec spec = SmallSpec();
+  spec.segments = 4;
+  spec.drift = 0;
+  const auto stream = MakeDriftingStream(spec);
+  auto age0_weight = [&](bool leave_out) {
+    ModelConfig config = SmallConfig(Strategy::kGpt4Rec);
+    config.leave_out_positives = leave_out;
+    config.max_epochs = 8;
+    config.min_epochs = 8;
+    config.batch_size = 128;
+    auto m = RecommenderModel::Create(config).value();
+    for (int t = 0; t < spec.segments; ++t) {
+      Graph g = AccumulatedGraph(stream, t);
+      SegmentInput in;
+      in.graph = &g;
+      in.train = stream[t].train;
+      in.valid = stream[t].valid;
+      REQUIRE(m->Update(in, nullptr).ok());
+    }
+    const auto tau = Floats(Snapshot(*m, dir, leave_out ? "out.ckpt" : "in.ckpt").arrays.at("recency_tau"));
+    double w = 0;  // 2σ(τ) of bucket 0, mean over the views
+    for (int k = 0; k < config.views; ++k) w += 2.0 / (1.0 + std::exp(-tau[k])) / config.views;
+    return w;
+  };
+  const double with_positives = age0_weight(false), left_out = age0_weight(true);
+  std::fprintf(stderr, "recency weight of age 0: positives propagated %.3f, left out %.3f\n", with_positives,
+               left_out);
+  REQUIRE(with_positives > 1.2);
+  REQUIRE(left_out < 1.0 + (with_positives - 1.0) / 2);
 }
 
 TEST_CASE("prompt tuning with old_embedding_lr moves old rows but never the backbone", "[model]") {
