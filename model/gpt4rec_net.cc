@@ -117,11 +117,8 @@ torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj, torch::Tensor* e
   // A training adjacency with the step's positives masked (PositiveEdgeMask: one more bucket column) weighs the
   // masked bucket 0 and gives each node's remaining edges its whole weight.
   const bool masked = adj.row_bucket_sum.defined() && adj.row_bucket_sum.size(1) > kRecencyBuckets;
-  const auto mask_weight = [&] {
-    auto w = torch::ones({kRecencyBuckets + 1, K});
-    w[kRecencyBuckets].fill_(0);
-    return w;
-  };
+  const auto with_mask_bucket = [&](const torch::Tensor& w) { return torch::cat({w, torch::zeros({1, K})}, 0); };
+  const auto mask_weight = [&] { return with_mask_bucket(torch::ones({kRecencyBuckets, K})); };
   // Σ_j Â_rj / Σ_j Â_rj w[bucket_j, k] per node and view, from the per-row bucket totals (constant per graph): a
   // [N, buckets] x [buckets, K] product. Nodes without (unmasked) edges get 0; the safe denominator keeps the
   // unused branch's gradient finite.
@@ -129,7 +126,8 @@ torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj, torch::Tensor* e
     auto weighted = adj.row_bucket_sum.matmul(w);
     auto plain = adj.row_bucket_sum.sum(1, /*keepdim=*/true);
     auto has = weighted > 0;
-    return torch::where(has, plain / torch::where(has, weighted, torch::ones_like(weighted)), torch::zeros_like(weighted));
+    return torch::where(has, plain / torch::where(has, weighted, torch::ones_like(weighted)),
+                        torch::zeros_like(weighted));
   };
   if (!prompts_on) {
     if (!masked) return Propagate(x, adj, {}, {}, {}, {}, {}).reshape({N, -1});
@@ -150,15 +148,13 @@ torch::Tensor Gpt4RecNetImpl::forward(const NormAdjacency& adj, torch::Tensor* e
   if (edge_weight.defined()) {  // with the edge gate: one [E,K] factor (it ignores a mask)
     if (recency) edge_weight = edge_weight * bucket_weight.index_select(0, adj.edge_bucket);
     bucket_weight = torch::Tensor();
-  } else if (recency && shape_.recency_scale_free) {
-    // The recency weights only redistribute a node's neighbourhood between old and new edges; unbounded in
-    // scale they let BPR grow every score instead.
-    if (masked) bucket_weight = torch::cat({bucket_weight, torch::zeros({1, K})}, 0);
-    bucket_norm = keep_total(bucket_weight);
-  } else if (masked) {  // no recency weights, or unnormalised ones: the mask alone is renormalised
-    const auto w = mask_weight();
-    bucket_norm = keep_total(w);
-    bucket_weight = recency ? torch::cat({bucket_weight, torch::zeros({1, K})}, 0) : w;
+  } else if (masked || (recency && shape_.recency_scale_free)) {
+    if (!recency) bucket_weight = torch::ones({kRecencyBuckets, K});
+    if (masked) bucket_weight = with_mask_bucket(bucket_weight);
+    // Scale-free: the recency weights only redistribute a node's neighbourhood between old and new edges
+    // (unbounded in scale they let BPR grow every score instead). Unnormalised ones keep their scale, and only
+    // the mask's share is given back to the node's other edges.
+    bucket_norm = keep_total(recency && !shape_.recency_scale_free ? mask_weight() : bucket_weight);
   }
   if (layer_prompt) layer_weight = layer_prompt();
   auto h = Propagate(x, adj, edge_weight, bucket_weight, bucket_norm, structure_term, layer_weight);  // mean_l Â^l x̂^(k)
