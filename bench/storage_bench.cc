@@ -79,6 +79,7 @@ struct Flags {
   std::string segments = "day";
   bool event_ids = false;
   bool sync = false;
+  bool foreground_edge_files = false;
   std::string dir;
 };
 
@@ -99,6 +100,8 @@ bool ParseFlags(int argc, char** argv, Flags* f, int* exit_code) {
       ->capture_default_str();
   app.add_flag("--event_ids", f->event_ids, "give every event an idempotency key (one more key per event)");
   app.add_flag("--sync", f->sync, "fsync the WAL per batch (both runs)");
+  app.add_flag("--foreground_edge_files", f->foreground_edge_files,
+               "the appends write the edge-value files themselves (StoreOptions::background_edge_files = false)");
   app.add_option("--dir", f->dir, "scratch directory (default: a new folder under the system temp dir, removed after)");
   try {
     app.parse(argc, argv);
@@ -183,10 +186,11 @@ int RunStorageBench(int argc, char** argv) {
   captured.reserve(batches.size());
   storage::StoreOptions options;
   options.sync = flags.sync;
+  options.background_edge_files = !flags.foreground_edge_files;
   options.segments = *policy;
   const std::string store_dir = (root / "store").string();
   uint64_t edges = 0, ram = 0, disk = 0, edge_file_bytes = 0, image_written_bytes = 0;
-  double image_write_s = 0;
+  double image_write_s = 0, edge_thread_cpu = 0;
   double store_s = 0, csr_s = 0, flush_s = 0, reopen_s = 0, store_cpu = 0, raw_cpu = 0, store_runqueue_s = 0;
   const std::string load_before = LoadAverage();
   // The generated events are held in RAM for the whole run: the store's share is the peak above this.
@@ -230,6 +234,8 @@ int RunStorageBench(int argc, char** argv) {
     if (!(*store)->Flush().ok()) return 1;
     flush_s = Seconds(flush_start);
     edge_file_bytes = storage::bench::EdgeFileBytes(**store);
+    // After the Flush, which waits for the file still in flight: every background file's CPU.
+    edge_thread_cpu = storage::bench::EdgeFileThreadCpuSeconds(**store);
     image_written_bytes = storage::bench::MirrorImageBytesWritten(**store);  // periodic ones and Flush's
     image_write_s = storage::bench::MirrorImageWriteSeconds(**store);
     store_peak_rss = ProcStatusBytes("VmHWM");
@@ -326,6 +332,10 @@ int RunStorageBench(int argc, char** argv) {
               store_cpu, raw_cpu, raw_cpu / store_cpu, load_before.c_str(), LoadAverage().c_str());
   std::printf("store's writer thread: %.2f s running, %.2f s runnable waiting for a core, %.2f s blocked, of %.2f s\n",
               store_cpu, store_runqueue_s, std::max(0.0, store_s - store_cpu - store_runqueue_s), store_s);
+  std::printf("edge files written %s; background edge-file threads' CPU %.2f s (store's CPU in all %.2f s: %.0f "
+              "events per CPU-second)\n",
+              flags.foreground_edge_files ? "by the appends" : "in the background", edge_thread_cpu,
+              store_cpu + edge_thread_cpu, n / (store_cpu + edge_thread_cpu));
   std::printf("including the final flush of all memtables (sorting the vector memtables, writing SSTs): %.0f events/s\n",
               n / (store_s + flush_s));
   std::printf("final flush %.2f s, reopen (mirror rebuild) %.2f s (%s; without the image %.2f s), disk %.1f MB "
@@ -352,6 +362,10 @@ int RunStorageBench(int argc, char** argv) {
       {"events_per_thread_cpu_s", std::round(n / store_cpu)},
       // The ingest's wall time = the writer's CPU + its run-queue wait (no free core) + the rest, blocked.
       {"store_thread_runqueue_wait_s", Rounded(store_runqueue_s, 2)},
+      {"background_edge_files", !flags.foreground_edge_files},
+      // The background edge-file threads' CPU, and events per CPU-second of the writer and those threads.
+      {"edge_file_thread_cpu_s", Rounded(edge_thread_cpu, 2)},
+      {"events_per_store_cpu_s", std::round(n / (store_cpu + edge_thread_cpu))},
       {"store_thread_blocked_s", Rounded(std::max(0.0, store_s - store_cpu - store_runqueue_s), 2)},
       {"raw_thread_cpu_s", Rounded(raw_cpu, 2)},
       {"raw_event_log_events_per_s", std::round(log_eps)},

@@ -58,7 +58,7 @@ absl::StatusOr<AppendResult> RocksGraphStore::AppendBatchAt(const std::vector<Ev
   std::lock_guard write_lock(write_mu_);
   if (absl::Status st = AdmitWrite(); !st.ok()) return st;
   if (pending_edges_.size() >= PendingEdgeLimit())
-    if (absl::Status st = IngestPendingEdges(); !st.ok()) return st;
+    if (absl::Status st = StartEdgeFile(); !st.ok()) return st;
 
   // Plan the batch against the mirror without changing it (only this thread mutates the mirror).
   codec::PersistedState st = state_;

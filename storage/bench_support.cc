@@ -75,6 +75,15 @@ uint64_t EdgeFileBytes(const GraphStore& store) {
   return rocks == nullptr ? 0 : rocks->EdgeFileBytes();
 }
 
+double EdgeFileThreadCpuSeconds(const GraphStore& store) {
+  const auto* rocks = dynamic_cast<const RocksGraphStore*>(&store);
+  return rocks == nullptr ? 0 : rocks->EdgeFileThreadCpuSeconds();
+}
+
+void SetEdgeFileIngestedHook(GraphStore& store, std::function<void()> hook) {
+  if (auto* rocks = dynamic_cast<RocksGraphStore*>(&store)) rocks->SetEdgeFileIngestedHook(std::move(hook));
+}
+
 bool MirrorImageLoaded(const GraphStore& store) {
   const auto* rocks = dynamic_cast<const RocksGraphStore*>(&store);
   return rocks != nullptr && rocks->GetImageInfo().loaded;

@@ -25,6 +25,14 @@ absl::StatusOr<std::unique_ptr<GraphStore>> OpenObservingWriteBatches(
 // the part of what it writes that is not in a captured WriteBatch (storage/pending_edges.h).
 uint64_t EdgeFileBytes(const GraphStore& store);
 
+// CPU seconds of the store's background edge-file threads since it was opened (StoreOptions::
+// background_edge_files; 0 for another store): the part of its append work the writer thread's CPU misses.
+double EdgeFileThreadCpuSeconds(const GraphStore& store);
+
+// Tests: `hook` runs on the background thread of every edge file once the file is in user_items and before
+// the writer publishes it (readers still see its values as pending). Set it before the first append.
+void SetEdgeFileIngestedHook(GraphStore& store, std::function<void()> hook);
+
 // Whether the store's Open built its mirror from the mirror image (storage/mirror_image.h) rather than a scan.
 bool MirrorImageLoaded(const GraphStore& store);
 // Events its Open replayed from the event log (after the image, or after the edge values).

@@ -71,6 +71,11 @@ struct StoreOptions {
   // rewrites it once more than max(this, half the stored events) events arrived since the last one, so that a
   // restart after a crash replays at most about that many events from the log. 0: only Flush and DeleteUser.
   uint64_t mirror_image_min_events = 1ull << 20;
+  // The edge-value files (storage/pending_edges.h) are encoded and ingested on a background thread while
+  // appends go on (readers see the values being written until the file is in), instead of by the append that
+  // fills the pending table. At most one file is in flight: an append that fills the table again first waits
+  // for it. false: every file is written by the append itself (the layout and the bytes are the same).
+  bool background_edge_files = true;
 };
 
 // Outcome of one AppendBatch.

@@ -29,6 +29,13 @@ class PendingEdges {
     auto [it, inserted] = values_.try_emplace(Key(user, item), delta);
     if (!inserted) it->second = CombineEdges(it->second, delta);
   }
+  // Adds every entry of `newer` (each combined as a newer delta).
+  void AddAll(const PendingEdges& newer) {
+    for (const auto& [key, v] : newer.values_) {
+      auto [it, inserted] = values_.try_emplace(key, v);
+      if (!inserted) it->second = CombineEdges(it->second, v);
+    }
+  }
   // Starts loading the slot Add(user, item, ..) will touch (the publish loop, a few entries ahead).
   void Prefetch(uint32_t user, uint32_t item) const { values_.prefetch(Key(user, item)); }
   const codec::EdgeValue* Find(uint32_t user, uint32_t item) const {

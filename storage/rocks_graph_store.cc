@@ -31,15 +31,21 @@ std::vector<EdgeInfo> RocksGraphStore::EdgeValues(const std::vector<std::string>
   out.reserve(keys.size());
   for (size_t k = 0; k < keys.size(); ++k) {
     // What user_items holds, then what is pending on top of it (newer). The mirror, the snapshot and the
-    // pending values are of the same write; an edge with neither value would be damage on disk: it is still
+    // pending values are of the same write (the snapshot that holds a file is published as its values leave
+    // ingesting_edges_); an edge with neither value would be damage on disk: it is still
     // reported (from the mirror), its value fields zero.
     codec::EdgeValue v;
     const bool on_disk =
         found[k].ok() && codec::DecodeEdge(std::string_view(values[k].data(), values[k].size()), &v);
-    const codec::EdgeValue* pending = pending_edges_.Find(codec::GetBE32(keys[k].data()),
-                                                          codec::GetBE32(keys[k].data() + 4));
-    if (pending != nullptr) v = on_disk ? CombineEdges(v, *pending) : *pending;
-    if (!on_disk && pending == nullptr) {
+    // Then the values of an edge file in flight (older) and of the pending table (newer).
+    const uint32_t user = codec::GetBE32(keys[k].data()), item = codec::GetBE32(keys[k].data() + 4);
+    bool found_any = on_disk;
+    for (const codec::EdgeValue* pending : {ingesting_edges_.Find(user, item), pending_edges_.Find(user, item)}) {
+      if (pending == nullptr) continue;
+      v = found_any ? CombineEdges(v, *pending) : *pending;
+      found_any = true;
+    }
+    if (!found_any) {
       out.push_back(from_mirror[k]);
       continue;
     }

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -43,7 +44,10 @@ class RocksGraphStore final : public GraphStore {
         rocks_(std::move(rocks)),
         mirror_(options_.event_id_window) {}
 
-  ~RocksGraphStore() override { ReleaseSnapshot(published_); }  // RocksDB will not close with one held
+  ~RocksGraphStore() override {
+    FinishEdgeFile().IgnoreError();  // a file not ingested: its values are replayed from the log on Open
+    ReleaseSnapshot(published_);     // RocksDB will not close with one held
+  }
 
   // Rebuilds the mirror, the persisted state and the closed segments from the column families (store_recovery.cc).
   absl::Status Load();
@@ -107,12 +111,20 @@ class RocksGraphStore final : public GraphStore {
   }
   uint64_t MemoryBytes() const override {
     absl::ReaderMutexLock lock(&state_mu_);
-    return mirror_.MemoryBytes() + pending_edges_.MemoryBytes();
+    return mirror_.MemoryBytes() + pending_edges_.MemoryBytes() + ingesting_edges_.MemoryBytes();
   }
   // Bytes of the edge-value files (or bulk WriteBatches) since Open (benchmarks: the batch observer misses them).
   uint64_t EdgeFileBytes() const {
     std::lock_guard write_lock(write_mu_);
     return edge_file_bytes_;
+  }
+  // Test seam (storage/bench_support.h): called on the background thread once its file is in user_items,
+  // before the writer publishes it. Set before the first append.
+  void SetEdgeFileIngestedHook(std::function<void()> hook) { edge_file_ingested_hook_ = std::move(hook); }
+  // CPU seconds of the background threads that wrote edge files (benchmarks: the writer's CPU misses them).
+  double EdgeFileThreadCpuSeconds() const {
+    std::lock_guard write_lock(write_mu_);
+    return edge_file_thread_cpu_s_;
   }
 
   absl::Status ScanEvents(uint64_t from_sequence, uint64_t to_sequence,
@@ -211,8 +223,21 @@ class RocksGraphStore final : public GraphStore {
     return wo;
   }
   absl::Status EraseFromFiles();  // user_erasure.cc
-  // edge_ingest.cc. Caller holds write_mu_. Writes pending_edges_ into user_items (one SST file), empties it.
+  // edge_ingest.cc. Caller holds write_mu_. Writes every pending value (the file in flight first, then
+  // pending_edges_) into user_items, so that user_items holds every stored event's value; empties both tables.
   absl::Status IngestPendingEdges();
+  // edge_ingest.cc. Caller holds write_mu_. An append whose pending table is full: waits for the file in
+  // flight, then moves pending_edges_ to ingesting_edges_ and writes it on a background thread
+  // (StoreOptions::background_edge_files; otherwise, or after a Resume, as IngestPendingEdges).
+  absl::Status StartEdgeFile();
+  // Caller holds write_mu_. Waits for the file in flight (none: OK); once it is in user_items its values leave
+  // ingesting_edges_ with the snapshot that holds them published; on failure they return to pending_edges_
+  // (the event log keeps them durable) and the error is the caller's, as a failed write.
+  absl::Status FinishEdgeFile();
+  // Writes `edges` and kEdgesThroughKey = `through` into user_items in one atomic step: an SST file, or a
+  // WriteBatch (`as_write_batch`, after a Resume); *bytes: what it wrote. Needs rocks_ unchanged while it runs.
+  rocksdb::Status WriteEdgeFile(const PendingEdges& edges, uint64_t through, bool as_write_batch,
+                                uint64_t* bytes) const;
   uint64_t PendingEdgeLimit() const;  // ingest before a batch once this many edges are pending
   std::string EdgeFilePath() const;   // the SST file being written (in the data directory, then ingested)
   // store_recovery.cc: the events from min(mirror_from, pending_from) on, applied to the mirror (those from
@@ -257,6 +282,21 @@ class RocksGraphStore final : public GraphStore {
   const rocksdb::Snapshot* published_ = nullptr;  // guarded by state_mu_; see TakeSnapshot
   // Edge values not yet in user_items (storage/pending_edges.h); guarded by state_mu_, written by the writer.
   PendingEdges pending_edges_;
+  // The values of the edge file in flight (older than pending_edges_'s); guarded by state_mu_, changed only by
+  // the writer, read without the lock by the background thread while the file is in flight.
+  PendingEdges ingesting_edges_;
+  // The file in flight (started and joined by the writer, under write_mu_). Every path that replaces or
+  // closes rocks_ joins it first (IngestPendingEdges, AdmitWrite's recovery, the destructor).
+  struct EdgeFileJob {
+    std::thread thread;
+    rocksdb::Status status;                     // set by the thread
+    const rocksdb::Snapshot* snapshot = nullptr;  // taken by the thread once the file is in
+    uint64_t bytes = 0;
+    double cpu_seconds = 0;
+  };
+  std::unique_ptr<EdgeFileJob> edge_job_;
+  double edge_file_thread_cpu_s_ = 0;  // guarded by write_mu_
+  std::function<void()> edge_file_ingested_hook_;
   bool edges_through_written_ = false;  // user_items has kEdgesThroughKey (written with the first append)
   uint64_t edge_file_bytes_ = 0;        // guarded by write_mu_
   ImageInfo image_info_;                // guarded by write_mu_ (set by Load before any other call)

@@ -49,6 +49,9 @@ absl::Status RocksGraphStore::WriteFailed(const rocksdb::Status& s, const std::s
 }
 
 absl::Status RocksGraphStore::AdmitWrite() {
+  // Recovery below may resume or replace RocksDB: no edge file may be in flight then. A failed one is already
+  // this store's stop cause or becomes it; its values are pending again.
+  if (write_state_ != WriteState::kWritable) FinishEdgeFile().IgnoreError();
   const absl::StatusOr<uint64_t> free = FreeDiskBytes(dir_);
   // Recovering flushes the memtables to new SST files: wait for room for them (and the reserve), so that a
   // resume does not meet ENOSPC again half-way.

@@ -34,9 +34,11 @@ inline bool operator==(const EdgePair& a, const EdgePair& b) { return a.user == 
 
 namespace gpt4rec::storage::testing {
 
-inline std::unique_ptr<GraphStore> OpenStore(const std::string& dir, SegmentPolicy policy = {}) {
+inline std::unique_ptr<GraphStore> OpenStore(const std::string& dir, SegmentPolicy policy = {},
+                                             bool background_edge_files = true) {
   StoreOptions options;
   options.segments = policy;
+  options.background_edge_files = background_edge_files;
   auto store = GraphStore::Open(dir, options);
   INFO(store.status().ToString());
   REQUIRE(store.ok());
