@@ -19,6 +19,7 @@
 #include "bench/bench_registry.h"
 #include "storage/bench_support.h"  // the raw limit must use the store's exact RocksDB layout and tuning
 #include "storage/graph_store.h"
+#include "util/thread_cpu.h"
 
 namespace gpt4rec::bench {
 namespace {
@@ -33,13 +34,6 @@ double Rounded(double v, int digits) {
 }
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
-
-// CPU seconds of the calling thread: on a shared machine wall time swings with other load, this does not.
-double ThreadCpuSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
-}
 
 // Seconds the calling thread waited on a run queue, runnable but not running (/proc/thread-self/schedstat,
 // second field, ns; 0 where the kernel lacks schedstats): with the CPU seconds this splits the ingest's wall
@@ -206,7 +200,7 @@ int RunStorageBench(int argc, char** argv) {
       return 1;
     }
     const auto start = Clock::now();
-    const double cpu_start = ThreadCpuSeconds();
+    const double cpu_start = util::ThreadCpuSeconds();
     const double wait_start = ThreadRunQueueSeconds();
     for (const auto& batch : batches) {
       auto r = (*store)->AppendBatch(batch);
@@ -216,7 +210,7 @@ int RunStorageBench(int argc, char** argv) {
       }
     }
     store_s = Seconds(start);
-    store_cpu = ThreadCpuSeconds() - cpu_start;
+    store_cpu = util::ThreadCpuSeconds() - cpu_start;
     store_runqueue_s = ThreadRunQueueSeconds() - wait_start;
     const auto csr_start = Clock::now();
     auto csr = (*store)->AccumulatedCsr((*store)->OpenSegment().index);
@@ -290,7 +284,7 @@ int RunStorageBench(int argc, char** argv) {
       return 1;
     }
     const auto start = Clock::now();
-    const double cpu_start = ThreadCpuSeconds();
+    const double cpu_start = util::ThreadCpuSeconds();
     for (const std::string& rep : captured) {
       if (absl::Status s = (*raw)->Write(rep, flags.sync); !s.ok()) {
         std::fprintf(stderr, "storage bench: %s\n", s.ToString().c_str());
@@ -298,7 +292,7 @@ int RunStorageBench(int argc, char** argv) {
       }
     }
     raw_s = Seconds(start);
-    raw_cpu = ThreadCpuSeconds() - cpu_start;
+    raw_cpu = util::ThreadCpuSeconds() - cpu_start;
   }
   {
     storage::StoreOptions raw_options;

@@ -7,13 +7,12 @@
 #include <system_error>
 #include <thread>
 
-#include <time.h>
-
 #include "rocksdb/sst_file_writer.h"
 #include "rocksdb/write_batch.h"
 #include "absl/strings/str_cat.h"
 #include "storage/codec.h"
 #include "storage/rocks_graph_store.h"
+#include "util/thread_cpu.h"
 
 namespace gpt4rec::storage {
 
@@ -108,20 +107,10 @@ absl::Status RocksGraphStore::IngestPendingEdges() {
   return absl::OkStatus();
 }
 
-namespace {
-
-double ThreadCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-}  // namespace
-
 absl::Status RocksGraphStore::StartEdgeFile() {
-  if (absl::Status s = FinishEdgeFile(); !s.ok()) return s;
   // After a Resume the values go through a WriteBatch (above): written by the append, as before.
   if (!options_.background_edge_files || recoveries_.resumed > 0) return IngestPendingEdges();
+  if (absl::Status s = FinishEdgeFile(); !s.ok()) return s;
   {
     // The slots the last file's table kept (Clear) take the next cycle's values: no rehash while it fills.
     absl::WriterMutexLock lock(&state_mu_);
@@ -132,11 +121,13 @@ absl::Status RocksGraphStore::StartEdgeFile() {
   EdgeFileJob* job = edge_job_.get();
   const uint64_t through = state_.next_sequence;
   job->thread = std::thread([this, job, through] {
-    const double cpu_start = ThreadCpuSeconds();
+    const double cpu_start = util::ThreadCpuSeconds();
     job->status = WriteEdgeFile(ingesting_edges_, through, /*as_write_batch=*/false, &job->bytes);
-    if (job->status.ok() && edge_file_ingested_hook_) edge_file_ingested_hook_();
-    if (job->status.ok()) job->snapshot = TakeSnapshot();
-    job->cpu_seconds = ThreadCpuSeconds() - cpu_start;
+    if (job->status.ok()) {
+      if (edge_file_ingested_hook_) edge_file_ingested_hook_();
+      job->snapshot = TakeSnapshot();
+    }
+    job->cpu_seconds = util::ThreadCpuSeconds() - cpu_start;
   });
   return absl::OkStatus();
 }

@@ -25,16 +25,10 @@ class PendingEdges {
  public:
   static uint64_t Key(uint32_t user, uint32_t item) { return (uint64_t{user} << 32) | item; }
   // Combines `delta` (newer) with what is pending for the edge.
-  void Add(uint32_t user, uint32_t item, const codec::EdgeValue& delta) {
-    auto [it, inserted] = values_.try_emplace(Key(user, item), delta);
-    if (!inserted) it->second = CombineEdges(it->second, delta);
-  }
+  void Add(uint32_t user, uint32_t item, const codec::EdgeValue& delta) { AddAt(Key(user, item), delta); }
   // Adds every entry of `newer` (each combined as a newer delta).
   void AddAll(const PendingEdges& newer) {
-    for (const auto& [key, v] : newer.values_) {
-      auto [it, inserted] = values_.try_emplace(key, v);
-      if (!inserted) it->second = CombineEdges(it->second, v);
-    }
+    for (const auto& [key, v] : newer.values_) AddAt(key, v);
   }
   // Starts loading the slot Add(user, item, ..) will touch (the publish loop, a few entries ahead).
   void Prefetch(uint32_t user, uint32_t item) const { values_.prefetch(Key(user, item)); }
@@ -86,6 +80,11 @@ class PendingEdges {
   }
 
  private:
+  void AddAt(uint64_t key, const codec::EdgeValue& delta) {
+    auto [it, inserted] = values_.try_emplace(key, delta);
+    if (!inserted) it->second = CombineEdges(it->second, delta);
+  }
+
   absl::flat_hash_map<uint64_t, codec::EdgeValue> values_;
 };
 
