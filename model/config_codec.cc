@@ -92,6 +92,7 @@ absl::Status ValidateConfig(const ModelConfig& c) {
   if (!(c.prompt_lr > 0)) return Bad("prompt_lr", "must be > 0");
   if (!(c.gate_lr >= 0)) return Bad("gate_lr", "must be >= 0 (0: prompt_lr)");
   if (!(c.temporal_lr >= 0)) return Bad("temporal_lr", "must be >= 0 (0: as the other gates)");
+  if (!(c.temporal_carry >= 0 && c.temporal_carry <= 1)) return Bad("temporal_carry", "must be in [0, 1]");
   if (!(c.old_embedding_lr >= 0)) return Bad("old_embedding_lr", "must be >= 0");
   if (!(c.new_embedding_lr >= 0)) return Bad("new_embedding_lr", "must be >= 0");
   if (c.prompt_phase_epochs < 0) return Bad("prompt_phase_epochs", "must be >= 0 (0: no prompt phase)");
@@ -191,6 +192,7 @@ absl::StatusOr<ModelConfig> ParseConfigText(const std::string& text) {
   c.recency_scale_free = false;
   c.leave_out_positives = false;  // before it, every step propagated over its own positives
   c.temporal_lr = 0;
+  c.temporal_carry = 1;  // before it, the temporal prompts carried over from segment to segment whole
   c.row_phase_prompts = true;  // before the prompt phase, prompt tuning was one phase with every prompt in it
   c.prompt_phase_epochs = 0;
   c.min_batches = 0;  // before min_batches, every segment trained on full batch_size batches

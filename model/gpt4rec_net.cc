@@ -214,6 +214,11 @@ std::vector<torch::Tensor> Gpt4RecNetImpl::TemporalPromptParameters() const {
   return out;
 }
 
+void Gpt4RecNetImpl::ScaleTemporalPrompts(double factor) {
+  torch::NoGradGuard no_grad;
+  for (auto& t : TemporalPromptParameters()) t.mul_(factor);  // zero logits: every weight 1 (2σ(0), uniform softmax)
+}
+
 std::vector<std::pair<std::string, torch::Tensor>> Gpt4RecNetImpl::CheckpointTensors() const {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& item : named_parameters(/*recurse=*/true)) {

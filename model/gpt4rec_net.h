@@ -127,6 +127,8 @@ class Gpt4RecNetImpl : public torch::nn::Module {
   std::vector<torch::Tensor> BackboneParameters() const { return backbone->parameters(); }
   std::vector<torch::Tensor> PromptParameters() const;
   std::vector<torch::Tensor> TemporalPromptParameters() const;
+  // Multiplies the temporal prompts' logits by `factor` (ModelConfig.temporal_carry): towards the identity.
+  void ScaleTemporalPrompts(double factor);
   // The prompt vectors added to every representation (node P, structure S); the rest of PromptParameters are
   // gates (scoring layers and the view prompt).
   bool IsPromptVector(const torch::Tensor& t) const;

@@ -77,7 +77,12 @@ absl::StatusOr<TrainReport> ModelImpl::UpdateUnguarded(const SegmentInput& input
                      new_i.data_ptr<float>(), config_.two_hop_distinct);
       net_->AppendRows(new_u, new_i);
       if (s == Strategy::kFinetune) report.mode = TrainMode::kFinetune;
-      if (s == Strategy::kGpt4Rec) report.mode = TrainMode::kPromptTuning;
+      if (s == Strategy::kGpt4Rec) {
+        report.mode = TrainMode::kPromptTuning;
+        // The temporal prompts start from their last weights pulled towards the identity (temporal_carry): each
+        // segment's training biases them towards age 0, so carried over whole the bias compounds.
+        if (config_.temporal_carry != 1) net_->ScaleTemporalPrompts(config_.temporal_carry);
+      }
       if (s == Strategy::kLsp) {
         report.mode = TrainMode::kLsp;
         // The teacher: the previous segment's rows (user_old/item_old before this segment's training), cloned.

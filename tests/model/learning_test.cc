@@ -39,10 +39,7 @@ double RunStream(Strategy s, const std::vector<StreamSegment>& stream, std::vect
   double sum = 0;
   for (size_t t = 0; t < stream.size(); ++t) {
     Graph g = AccumulatedGraph(stream, static_cast<int>(t));
-    SegmentInput in;
-    in.graph = &g;
-    in.train = stream[t].train;
-    in.valid = stream[t].valid;
+    const SegmentInput in = SegmentInputOf(stream, static_cast<int>(t), g);
     auto r = m->Update(in, nullptr);
     REQUIRE(r.ok());
     std::vector<int32_t> users;

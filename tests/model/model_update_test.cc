@@ -241,41 +241,91 @@ TEST_CASE("the prompt phase trains only the node, structure and view prompts, on
   }
 }
 
-// Every BPR positive is an age-0 edge of the graph it is scored on. Propagating it lets the recency prompt lower
-// the loss by weighing age-0 edges up, even on a stream where age tells nothing (no drift: each user's items come
-// from one community throughout). With leave_out_positives the step's own positives are out of the graph, and the
-// weight of age 0 has no such reason to grow.
-TEST_CASE("with the step's positives left out, the recency prompt does not learn to propagate them", "[model]") {
-  TempDir dir("model-leave-out");
+// GPT4Rec's recency weight of age 0 (2σ(τ) of bucket 0, mean over the views) after every segment of `stream`.
+double Age0WeightAfter(const std::vector<StreamSegment>& stream, ModelConfig config, const TempDir& dir,
+                       const std::string& name) {
+  config.max_epochs = 8;
+  config.min_epochs = 8;
+  config.batch_size = 128;
+  auto m = RecommenderModel::Create(config).value();
+  for (size_t t = 0; t < stream.size(); ++t) {
+    Graph g = AccumulatedGraph(stream, static_cast<int>(t));
+    const SegmentInput in = SegmentInputOf(stream, static_cast<int>(t), g);
+    REQUIRE(m->Update(in, nullptr).ok());
+  }
+  const auto tau = Floats(Snapshot(*m, dir, name).arrays.at("recency_tau"));
+  double w = 0;
+  for (int k = 0; k < config.views; ++k) w += 2.0 / (1.0 + std::exp(-tau[k])) / config.views;
+  return w;
+}
+
+std::vector<StreamSegment> NoDriftStream() {
   StreamSpec spec = SmallSpec();
   spec.segments = 4;
   spec.drift = 0;
-  const auto stream = MakeDriftingStream(spec);
-  auto age0_weight = [&](bool leave_out) {
-    ModelConfig config = SmallConfig(Strategy::kGpt4Rec);
-    config.leave_out_positives = leave_out;
-    config.max_epochs = 8;
-    config.min_epochs = 8;
-    config.batch_size = 128;
-    auto m = RecommenderModel::Create(config).value();
-    for (int t = 0; t < spec.segments; ++t) {
-      Graph g = AccumulatedGraph(stream, t);
-      SegmentInput in;
-      in.graph = &g;
-      in.train = stream[t].train;
-      in.valid = stream[t].valid;
-      REQUIRE(m->Update(in, nullptr).ok());
-    }
-    const auto tau = Floats(Snapshot(*m, dir, leave_out ? "out.ckpt" : "in.ckpt").arrays.at("recency_tau"));
-    double w = 0;  // 2σ(τ) of bucket 0, mean over the views
-    for (int k = 0; k < config.views; ++k) w += 2.0 / (1.0 + std::exp(-tau[k])) / config.views;
-    return w;
-  };
-  const double with_positives = age0_weight(false), left_out = age0_weight(true);
+  return MakeDriftingStream(spec);
+}
+
+// Every BPR positive is an age-0 edge of the graph it is scored on. Propagating it lets the recency prompt lower
+// the loss by weighing age-0 edges up, even on a stream where age tells nothing (no drift: each user's items come
+// from one community throughout). With leave_out_positives the step's own positives are out of the graph, and the
+// weight of age 0 has no such reason to grow. (Carried over whole, temporal_carry 1, so that it compounds.)
+TEST_CASE("with the step's positives left out, the recency prompt does not learn to propagate them", "[model]") {
+  TempDir dir("model-leave-out");
+  const auto stream = NoDriftStream();
+  ModelConfig config = SmallConfig(Strategy::kGpt4Rec);
+  config.temporal_carry = 1;
+  const double with_positives = Age0WeightAfter(stream, config, dir, "in.ckpt");
+  config.leave_out_positives = true;
+  const double left_out = Age0WeightAfter(stream, config, dir, "out.ckpt");
   std::fprintf(stderr, "recency weight of age 0: positives propagated %.3f, left out %.3f\n", with_positives,
                left_out);
   REQUIRE(with_positives > 1.2);
   REQUIRE(left_out < 1.0 + (with_positives - 1.0) / 2);
+}
+
+// temporal_carry: each incremental segment's prompt tuning starts the temporal prompts from their last logits
+// times the carry. A segment without training edges shows the start exactly; on the no-drift stream the age-0
+// bias that each segment's training adds then no longer compounds.
+TEST_CASE("temporal_carry scales the temporal prompts at each segment's start and stops the age-0 bias compounding",
+          "[model]") {
+  TempDir dir("model-temporal-carry");
+  const auto stream = NoDriftStream();
+  for (const float carry : {1.0f, 0.5f, 0.0f}) {
+    INFO("temporal_carry " << carry);
+    ModelConfig config = SmallConfig(Strategy::kGpt4Rec);
+    config.temporal_carry = carry;
+    config.max_epochs = 8;
+    config.min_epochs = 8;
+    config.batch_size = 128;
+    auto m = RecommenderModel::Create(config).value();
+    for (int t = 0; t < 3; ++t) {
+      Graph g = AccumulatedGraph(stream, t);
+      const SegmentInput in = SegmentInputOf(stream, t, g);
+      REQUIRE(m->Update(in, nullptr).ok());
+    }
+    const auto before = Floats(Snapshot(*m, dir, "before.ckpt").arrays.at("recency_tau"));
+    Graph g = AccumulatedGraph(stream, 3);
+    SegmentInput empty;  // segment 3's graph, no training or validation edges: no epoch runs
+    empty.graph = &g;
+    REQUIRE(m->Update(empty, nullptr).ok());
+    const auto after = Floats(Snapshot(*m, dir, "after.ckpt").arrays.at("recency_tau"));
+    REQUIRE(after.size() == before.size());
+    double moved = 0;
+    for (size_t k = 0; k < before.size(); ++k) {
+      moved += std::fabs(before[k]);
+      REQUIRE(after[k] == before[k] * carry);  // exact: 1, 0.5 and 0 are exact factors
+    }
+    REQUIRE(moved > 0.1);  // the prompt had learned something to carry
+  }
+  ModelConfig config = SmallConfig(Strategy::kGpt4Rec);
+  config.temporal_carry = 1;
+  const double whole = Age0WeightAfter(stream, config, dir, "whole.ckpt");
+  config.temporal_carry = 0;
+  const double restarted = Age0WeightAfter(stream, config, dir, "restarted.ckpt");
+  std::fprintf(stderr, "recency weight of age 0 after 4 segments: carried whole %.3f, restarted %.3f\n", whole,
+               restarted);
+  REQUIRE(restarted < 1.0 + (whole - 1.0) / 2);
 }
 
 TEST_CASE("prompt tuning with old_embedding_lr moves old rows but never the backbone", "[model]") {
@@ -377,7 +427,7 @@ TEST_CASE("a checkpoint written before the newer config fields loads with the be
   for (absl::string_view line : absl::StrSplit(c.config_text, '\n', absl::SkipEmpty())) {
     const std::string key(line.substr(0, line.find('=')));
     if (key == "prompts_in_segment0" || key == "l2_on_ego" || key == "init_std" || key == "view_projection" ||
-        key == "early_stop_se" || key == "valid_window" || key == "min_batches")
+        key == "early_stop_se" || key == "valid_window" || key == "min_batches" || key == "temporal_carry")
       continue;
     old_text += std::string(line) + "\n";
   }
@@ -394,6 +444,7 @@ TEST_CASE("a checkpoint written before the newer config fields loads with the be
   REQUIRE(lc.early_stop_se == 0.0f);
   REQUIRE(lc.valid_window == 1);
   REQUIRE(lc.min_batches == 0);
+  REQUIRE(lc.temporal_carry == 1.0f);
   const std::vector<int32_t> users = {0, 1, 2, 50};
   std::vector<float> a, b;
   REQUIRE(m->Score(users, &a).ok());

@@ -155,6 +155,15 @@ inline model::Graph AccumulatedGraph(const std::vector<StreamSegment>& stream, i
   return g;
 }
 
+// Segment t of `stream` as a model update: its train and validation splits over `g` (which must outlive it).
+inline model::SegmentInput SegmentInputOf(const std::vector<StreamSegment>& stream, int t, const model::Graph& g) {
+  model::SegmentInput in;
+  in.graph = &g;
+  in.train = stream[t].train;
+  in.valid = stream[t].valid;
+  return in;
+}
+
 // Recall@20 of a score matrix (users × num_items, row-major) against `test`, excluding the graph's edges.
 inline double Recall20(const model::Graph& g, const std::vector<int32_t>& users, const std::vector<float>& scores,
                        const std::vector<std::vector<int32_t>>& truth) {
