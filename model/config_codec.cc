@@ -93,6 +93,10 @@ absl::Status ValidateConfig(const ModelConfig& c) {
   if (!(c.gate_lr >= 0)) return Bad("gate_lr", "must be >= 0 (0: prompt_lr)");
   if (!(c.temporal_lr >= 0)) return Bad("temporal_lr", "must be >= 0 (0: as the other gates)");
   if (!(c.temporal_carry >= 0 && c.temporal_carry <= 1)) return Bad("temporal_carry", "must be in [0, 1]");
+  if (!(c.active_user_shrink >= 0 && c.active_user_shrink <= 1)) return Bad("active_user_shrink", "must be in [0, 1]");
+  if (!(c.active_user_noise >= 0)) return Bad("active_user_noise", "must be >= 0");
+  if (!(c.active_item_shrink >= 0 && c.active_item_shrink <= 1)) return Bad("active_item_shrink", "must be in [0, 1]");
+  if (!(c.active_item_noise >= 0)) return Bad("active_item_noise", "must be >= 0");
   if (!(c.old_embedding_lr >= 0)) return Bad("old_embedding_lr", "must be >= 0");
   if (!(c.new_embedding_lr >= 0)) return Bad("new_embedding_lr", "must be >= 0");
   if (c.prompt_phase_epochs < 0) return Bad("prompt_phase_epochs", "must be >= 0 (0: no prompt phase)");
@@ -196,6 +200,8 @@ absl::StatusOr<ModelConfig> ParseConfigText(const std::string& text) {
   c.row_phase_prompts = true;  // before the prompt phase, prompt tuning was one phase with every prompt in it
   c.prompt_phase_epochs = 0;
   c.min_batches = 0;  // before min_batches, every segment trained on full batch_size batches
+  c.active_user_shrink = 1;  // before the shrink and perturb, every row continued as it was
+  c.active_user_noise = 0;
   int line_no = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     ++line_no;

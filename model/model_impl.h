@@ -125,6 +125,9 @@ class ModelImpl final : public RecommenderModel {
   // Replay strategies: appends the replayed old edges (drawn from the previous graph's reservoir) to the
   // positives; returns how many.
   int64_t AddReplayedEdges(std::vector<int32_t>* pos_users, std::vector<int32_t>* pos_items) const;
+  // ModelConfig.active_user_* / active_item_* on the old rows of the nodes in `train` (after lsp's teacher is
+  // taken from them, before the new rows' 2-hop init, which then reads the refreshed rows).
+  void RefreshActiveRows(const std::vector<Interaction>& train);
   // Computes z over the last graph and publishes it for Score/ExportEmbeddings.
   void PublishEmbeddings();
   void SetGraph(Graph graph);

@@ -66,6 +66,18 @@ absl::StatusOr<TrainReport> ModelImpl::UpdateUnguarded(const SegmentInput& input
       net_ = Gpt4RecNet(ShapeFor(config_), g.num_users, g.num_items);
       report.mode = segments_ == 0 ? TrainMode::kTrain : TrainMode::kRetrain;
     } else {
+      if (s == Strategy::kLsp) {
+        // The teacher: the previous segment's rows (user_old/item_old before this segment's training and before
+        // any shrink and perturb), cloned.
+        lsp_ = std::make_unique<LspTargets>(BuildLspTargets(*bip, net_->user_old, net_->item_old,
+                                                            config_.lsp_neighbours,
+                                                            MixSeed(config_.seed ^ 0x15b, static_cast<uint64_t>(segments_))));
+      }
+      // Shrink and perturb only rows this segment trains: Static trains nothing after segment 0, GPT4Rec's old rows
+      // are frozen at old_embedding_lr 0.
+      const bool old_rows_train =
+          s != Strategy::kStatic && (s != Strategy::kGpt4Rec || config_.old_embedding_lr > 0);
+      if (old_rows_train) RefreshActiveRows(input.train);
       // New nodes: mean of their old 2-hop neighbours' ID embeddings over the accumulated graph.
       const int32_t old_u = static_cast<int32_t>(net_->num_users()), old_i = static_cast<int32_t>(net_->num_items());
       auto new_u = torch::empty({g.num_users - old_u, config_.dim});
@@ -83,13 +95,7 @@ absl::StatusOr<TrainReport> ModelImpl::UpdateUnguarded(const SegmentInput& input
         // segment's training biases them towards age 0, so carried over whole the bias compounds.
         if (config_.temporal_carry != 1) net_->ScaleTemporalPrompts(config_.temporal_carry);
       }
-      if (s == Strategy::kLsp) {
-        report.mode = TrainMode::kLsp;
-        // The teacher: the previous segment's rows (user_old/item_old before this segment's training), cloned.
-        lsp_ = std::make_unique<LspTargets>(BuildLspTargets(*bip, net_->user_old, net_->item_old,
-                                                            config_.lsp_neighbours,
-                                                            MixSeed(config_.seed ^ 0x15b, static_cast<uint64_t>(segments_))));
-      }
+      if (s == Strategy::kLsp) report.mode = TrainMode::kLsp;
       if (s == Strategy::kReplayUniform || s == Strategy::kReplayInverseDegree) {
         report.mode = TrainMode::kReplay;
         report.replayed_edges = AddReplayedEdges(&pos_u, &pos_i);
@@ -124,6 +130,30 @@ absl::StatusOr<TrainReport> ModelImpl::UpdateUnguarded(const SegmentInput& input
   ++segments_;
   report.seconds = Since(t0);
   return report;
+}
+
+void ModelImpl::RefreshActiveRows(const std::vector<Interaction>& train) {
+  // Shrink and perturb (ModelConfig.active_user_* / active_item_*): only the old rows that this segment's
+  // training will move; a row it cannot reach keeps what it learned.
+  torch::NoGradGuard no_grad;
+  const int64_t old_u = net_->user_old.size(0), old_i = net_->item_old.size(0);
+  auto user_on = torch::zeros({old_u, 1}), item_on = torch::zeros({old_i, 1});
+  auto uo = user_on.accessor<float, 2>();
+  auto io = item_on.accessor<float, 2>();
+  for (const Interaction& e : train) {
+    if (e.user < old_u) uo[e.user][0] = 1;
+    if (e.item < old_i) io[e.item][0] = 1;
+  }
+  auto refresh = [&](torch::Tensor* rows, const torch::Tensor& on, float shrink, float noise) {
+    if (shrink == 1 && noise == 0) return;
+    auto fresh = *rows * shrink;
+    if (noise > 0)  // in units of the table's xavier-normal std, as fresh rows are drawn
+      fresh = fresh + torch::randn_like(fresh) *
+                          (noise * std::sqrt(2.0 / static_cast<double>(rows->size(0) + config_.dim)));
+    *rows = torch::where(on > 0, fresh, *rows).contiguous();
+  };
+  refresh(&net_->user_old, user_on, config_.active_user_shrink, config_.active_user_noise);
+  refresh(&net_->item_old, item_on, config_.active_item_shrink, config_.active_item_noise);
 }
 
 int64_t ModelImpl::AddReplayedEdges(std::vector<int32_t>* pos_users, std::vector<int32_t>* pos_items) const {

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <tuple>
+#include <utility>
 #include <fstream>
 
 #include "absl/strings/str_split.h"
@@ -328,6 +330,94 @@ TEST_CASE("temporal_carry scales the temporal prompts at each segment's start an
   REQUIRE(restarted < 1.0 + (whole - 1.0) / 2);
 }
 
+// The model's tables after segment 0 and after segment 1's Update (with max_epochs 0: segment 1's start).
+std::pair<CheckpointContents, CheckpointContents> RowsAroundSegment1(const ModelConfig& config,
+                                                                     const std::vector<StreamSegment>& stream,
+                                                                     const TempDir& dir) {
+  auto m = RecommenderModel::Create(config).value();
+  Graph g0 = AccumulatedGraph(stream, 0);
+  REQUIRE(m->Update(SegmentInputOf(stream, 0, g0), nullptr).ok());
+  auto before = Snapshot(*m, dir, "before.ckpt");
+  Graph g1 = AccumulatedGraph(stream, 1);
+  REQUIRE(m->Update(SegmentInputOf(stream, 1, g1), nullptr).ok());
+  return {std::move(before), Snapshot(*m, dir, "after.ckpt")};
+}
+
+// active_user_* / active_item_*: at an incremental segment's start the old rows of the nodes with edges in its
+// train split are shrunk (and perturbed); every other row is untouched. With no epochs the start is what the
+// model keeps, so it can be read back exactly. Both sides on here (the default refreshes users only).
+TEST_CASE("active_user_* and active_item_* refresh exactly the old rows the new segment trains", "[model]") {
+  TempDir dir("model-active-rows");
+  const auto stream = SmallStream();
+  for (const float noise : {0.0f, 1.0f}) {
+    INFO("noise " << noise);
+    ModelConfig config = SmallConfig(Strategy::kFinetune);
+    config.active_user_shrink = config.active_item_shrink = 0.5f;
+    config.active_user_noise = config.active_item_noise = noise;
+    config.max_epochs = 0;  // no training: the rows after Update are its start
+    const auto [before, after] = RowsAroundSegment1(config, stream, dir);
+    std::set<int32_t> users, items;
+    for (const auto& e : stream[1].train) {
+      users.insert(e.user);
+      items.insert(e.item);
+    }
+    for (const auto& [table, active, old_rows] :
+         {std::tuple{"user_emb", &users, stream[0].num_users}, std::tuple{"item_emb", &items, stream[0].num_items}}) {
+      INFO(table);
+      const auto b = Floats(before.arrays.at(table)), a = Floats(after.arrays.at(table));
+      const int d = config.dim;
+      int64_t refreshed = 0, kept = 0;
+      for (int32_t r = 0; r < old_rows; ++r) {
+        const bool on = active->count(r) > 0;
+        for (int k = 0; k < d; ++k) {
+          const float x = b[static_cast<size_t>(r) * d + k], y = a[static_cast<size_t>(r) * d + k];
+          if (!on) REQUIRE(y == x);                      // untouched, bitwise
+          if (on && noise == 0) REQUIRE(y == x * 0.5f);  // exactly shrunk
+        }
+        (on ? refreshed : kept) += 1;
+      }
+      REQUIRE(refreshed > 0);
+      REQUIRE(kept > 0);
+      if (noise > 0) {  // the noise: active rows differ from the shrunk ones by ~ one xavier std per entry
+        double sq = 0;
+        int64_t n = 0;
+        for (int32_t r : *active) {
+          if (r >= old_rows) continue;
+          for (int k = 0; k < d; ++k, ++n) {
+            const double diff = a[static_cast<size_t>(r) * d + k] - 0.5 * b[static_cast<size_t>(r) * d + k];
+            sq += diff * diff;
+          }
+        }
+        const double xavier = std::sqrt(2.0 / (old_rows + d));
+        REQUIRE(std::sqrt(sq / n) > 0.8 * xavier);
+        REQUIRE(std::sqrt(sq / n) < 1.2 * xavier);
+      }
+    }
+  }
+}
+
+// Rows that no step will train are not refreshed: shrinking them would only erase what they learned. Static
+// trains nothing after segment 0; GPT4Rec at old_embedding_lr 0 (the paper's strict form) freezes its old rows.
+TEST_CASE("active_user_* and active_item_* leave rows alone that the update does not train", "[model]") {
+  TempDir dir("model-active-frozen");
+  const auto stream = SmallStream();
+  for (const Strategy s : {Strategy::kStatic, Strategy::kGpt4Rec}) {
+    INFO(StrategyName(s));
+    ModelConfig config = SmallConfig(s);
+    config.active_user_shrink = config.active_item_shrink = 0.5f;
+    config.active_user_noise = config.active_item_noise = 1;
+    config.old_embedding_lr = 0;
+    config.max_epochs = 0;
+    const auto [before, after] = RowsAroundSegment1(config, stream, dir);
+    for (const char* table : {"user_emb", "item_emb"}) {
+      INFO(table);
+      const auto b = Floats(before.arrays.at(table)), a = Floats(after.arrays.at(table));
+      REQUIRE(a.size() >= b.size());
+      REQUIRE(std::equal(b.begin(), b.end(), a.begin()));
+    }
+  }
+}
+
 TEST_CASE("prompt tuning with old_embedding_lr moves old rows but never the backbone", "[model]") {
   TempDir dir("model-oldlr");
   ModelConfig config = SmallConfig(Strategy::kGpt4Rec);
@@ -427,7 +517,8 @@ TEST_CASE("a checkpoint written before the newer config fields loads with the be
   for (absl::string_view line : absl::StrSplit(c.config_text, '\n', absl::SkipEmpty())) {
     const std::string key(line.substr(0, line.find('=')));
     if (key == "prompts_in_segment0" || key == "l2_on_ego" || key == "init_std" || key == "view_projection" ||
-        key == "early_stop_se" || key == "valid_window" || key == "min_batches" || key == "temporal_carry")
+        key == "early_stop_se" || key == "valid_window" || key == "min_batches" || key == "temporal_carry" ||
+        key == "active_user_shrink" || key == "active_user_noise")
       continue;
     old_text += std::string(line) + "\n";
   }
@@ -445,6 +536,8 @@ TEST_CASE("a checkpoint written before the newer config fields loads with the be
   REQUIRE(lc.valid_window == 1);
   REQUIRE(lc.min_batches == 0);
   REQUIRE(lc.temporal_carry == 1.0f);
+  REQUIRE(lc.active_user_shrink == 1.0f);  // no shrink and perturb before it existed
+  REQUIRE(lc.active_user_noise == 0.0f);
   const std::vector<int32_t> users = {0, 1, 2, 50};
   std::vector<float> a, b;
   REQUIRE(m->Score(users, &a).ok());
