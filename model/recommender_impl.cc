@@ -134,26 +134,23 @@ absl::StatusOr<TrainReport> ModelImpl::UpdateUnguarded(const SegmentInput& input
 
 void ModelImpl::RefreshActiveRows(const std::vector<Interaction>& train) {
   // Shrink and perturb (ModelConfig.active_user_* / active_item_*): only the old rows that this segment's
-  // training will move; a row it cannot reach keeps what it learned.
+  // training will move; a row it cannot reach keeps what it learned. A side that is off costs nothing.
   torch::NoGradGuard no_grad;
-  const int64_t old_u = net_->user_old.size(0), old_i = net_->item_old.size(0);
-  auto user_on = torch::zeros({old_u, 1}), item_on = torch::zeros({old_i, 1});
-  auto uo = user_on.accessor<float, 2>();
-  auto io = item_on.accessor<float, 2>();
-  for (const Interaction& e : train) {
-    if (e.user < old_u) uo[e.user][0] = 1;
-    if (e.item < old_i) io[e.item][0] = 1;
-  }
-  auto refresh = [&](torch::Tensor* rows, const torch::Tensor& on, float shrink, float noise) {
+  auto refresh = [&](torch::Tensor* rows, int32_t Interaction::*node, float shrink, float noise) {
     if (shrink == 1 && noise == 0) return;
+    const int64_t old_rows = rows->size(0);
+    auto on = torch::zeros({old_rows, 1});
+    auto mark = on.accessor<float, 2>();
+    for (const Interaction& e : train)
+      if (e.*node < old_rows) mark[e.*node][0] = 1;
     auto fresh = *rows * shrink;
     if (noise > 0)  // in units of the table's xavier-normal std, as fresh rows are drawn
       fresh = fresh + torch::randn_like(fresh) *
-                          (noise * std::sqrt(2.0 / static_cast<double>(rows->size(0) + config_.dim)));
+                          (noise * std::sqrt(2.0 / static_cast<double>(old_rows + config_.dim)));
     *rows = torch::where(on > 0, fresh, *rows).contiguous();
   };
-  refresh(&net_->user_old, user_on, config_.active_user_shrink, config_.active_user_noise);
-  refresh(&net_->item_old, item_on, config_.active_item_shrink, config_.active_item_noise);
+  refresh(&net_->user_old, &Interaction::user, config_.active_user_shrink, config_.active_user_noise);
+  refresh(&net_->item_old, &Interaction::item, config_.active_item_shrink, config_.active_item_noise);
 }
 
 int64_t ModelImpl::AddReplayedEdges(std::vector<int32_t>* pos_users, std::vector<int32_t>* pos_items) const {
